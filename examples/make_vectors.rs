@@ -1,0 +1,323 @@
+//! Writes the protocol test vectors to `proto/vectors/`.
+//!
+//! Run once when the protocol changes: `cargo run --example make_vectors`. The test suite
+//! only reads the files (`tests/vectors.rs`); it never regenerates them, so a change in the
+//! code that alters the wire format fails the tests instead of silently rewriting them.
+//! Keys come from fixed seeds and times are fixed, so the output is reproducible.
+
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::json;
+use vrm::proto::envelope::{VERSION, encode_body, encode_wire, signing_input};
+use vrm::proto::json::body_to_json;
+use vrm::proto::*;
+
+const CREATED: u64 = 1_800_000_000;
+const NOW: u64 = CREATED + 60;
+
+fn persona() -> SigningKey {
+    SigningKey::from_bytes(&[0x11; 32])
+}
+
+fn vendor() -> SigningKey {
+    SigningKey::from_bytes(&[0x22; 32])
+}
+
+fn reply_to() -> ReplyTo {
+    let mut seed = [0x33u8; 32];
+    let peer = libp2p::identity::Keypair::ed25519_from_bytes(&mut seed)
+        .expect("valid seed")
+        .public()
+        .to_peer_id();
+    let addr: libp2p::Multiaddr = "/ip4/192.0.2.7/udp/4470/quic-v1"
+        .parse()
+        .expect("valid addr");
+    ReplyTo {
+        peer: peer.to_bytes().into(),
+        addrs: vec![addr.to_vec().into()],
+    }
+}
+
+fn minimal_intent() -> Intent {
+    Intent {
+        id: [0xa1; 16].into(),
+        category: "books".into(),
+        subcategory: None,
+        text: "A used copy of The Left Hand of Darkness".into(),
+        constraints: Constraints::default(),
+        terms: vec![],
+        created: CREATED,
+        expires: CREATED + 7 * 86_400,
+        reply_to: reply_to(),
+    }
+}
+
+fn full_intent() -> Intent {
+    Intent {
+        id: [0xa2; 16].into(),
+        category: "travel".into(),
+        subcategory: Some("lodging".into()),
+        text: "2 nights in Lisbon, quiet room".into(),
+        constraints: Constraints {
+            max_price: Some(Price {
+                amount: 30_000,
+                currency: "EUR".into(),
+            }),
+            place: Some("Lisbon".into()),
+            dates: Some(DateRange {
+                from: "2027-01-12".into(),
+                to: "2027-01-14".into(),
+            }),
+            quantity: Some(1),
+        },
+        terms: vec![
+            Term {
+                id: "no-tracking".into(),
+                required: true,
+            },
+            Term {
+                id: "free-cancellation".into(),
+                required: false,
+            },
+        ],
+        created: CREATED,
+        expires: CREATED + 86_400,
+        reply_to: reply_to(),
+    }
+}
+
+fn offer(vendor_key: [u8; 32]) -> Offer {
+    Offer {
+        intent: [0xa2; 16].into(),
+        persona: persona().verifying_key().to_bytes().into(),
+        vendor: vendor_key.into(),
+        items: vec![OfferItem {
+            title: "Double room, courtyard side".into(),
+            price: Price {
+                amount: 14_000,
+                currency: "EUR".into(),
+            },
+            quantity: 2,
+            sku: Some("DBL-C".into()),
+        }],
+        text: "Breakfast included.".into(),
+        created: CREATED,
+        valid_until: CREATED + 86_400,
+        accepted_terms: vec!["no-tracking".into()],
+    }
+}
+
+fn profile() -> VendorProfile {
+    VendorProfile {
+        name: "Casa do Pátio".into(),
+        categories: vec!["travel".into()],
+        contact: "https://casa.example".into(),
+        accepted_terms: vec!["no-tracking".into(), "no-resale".into()],
+        created: CREATED,
+        reply_to: Some(reply_to()),
+    }
+}
+
+struct Vectors {
+    dir: std::path::PathBuf,
+}
+
+impl Vectors {
+    fn valid(&self, name: &str, description: &str, envelope: &Envelope) {
+        let value = json!({
+            "description": description,
+            "kind": envelope.kind().as_str(),
+            "envelope_hex": hex::encode(envelope.as_bytes()),
+            "public_key_hex": hex::encode(envelope.signer().as_bytes()),
+            "now": NOW,
+            "valid": true,
+            "body": body_to_json(envelope.body_bytes()).expect("body converts"),
+            "id_hex": envelope.id().to_hex(),
+        });
+        self.write(name, value);
+    }
+
+    fn invalid(
+        &self,
+        name: &str,
+        description: &str,
+        kind: &str,
+        bytes: &[u8],
+        key: &SigningKey,
+        now: u64,
+    ) {
+        let error = match decode_and_check(bytes, now) {
+            Err(e) => e.code(),
+            Ok(_) => panic!("vector {name} is meant to be invalid but passes"),
+        };
+        let value = json!({
+            "description": description,
+            "kind": kind,
+            "envelope_hex": hex::encode(bytes),
+            "public_key_hex": hex::encode(key.verifying_key().as_bytes()),
+            "now": now,
+            "valid": false,
+            "error": error,
+        });
+        self.write(name, value);
+    }
+
+    fn write(&self, name: &str, value: serde_json::Value) {
+        let path = self.dir.join(format!("{name}.json"));
+        let text = serde_json::to_string_pretty(&value).expect("json") + "\n";
+        std::fs::write(&path, text).expect("write vector");
+        println!("wrote {}", path.display());
+    }
+}
+
+/// Signs `body` as `sign_kind` but labels the envelope `wire_kind`, with version `v`.
+fn forge<B: serde::Serialize>(
+    v: u64,
+    wire_kind: &str,
+    sign_kind: &str,
+    body: &B,
+    key: &SigningKey,
+) -> Vec<u8> {
+    let body = encode_body(body);
+    let sig = key.sign(&signing_input(sign_kind, &body));
+    encode_wire(
+        v,
+        wire_kind,
+        &body,
+        key.verifying_key().as_bytes(),
+        &sig.to_bytes(),
+    )
+}
+
+fn main() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/vectors");
+    std::fs::create_dir_all(&dir).expect("create proto/vectors");
+    let v = Vectors { dir };
+
+    v.valid(
+        "intent-minimal",
+        "An intent with only the required fields.",
+        &Envelope::seal(&minimal_intent(), &persona()),
+    );
+    v.valid(
+        "intent-full",
+        "An intent with subcategory, every constraint and two terms, one required.",
+        &Envelope::seal(&full_intent(), &persona()),
+    );
+    v.valid(
+        "intent-withdraw",
+        "The caster withdraws intent a2a2...",
+        &Envelope::seal(
+            &IntentWithdraw {
+                intent: [0xa2; 16].into(),
+                created: CREATED + 30,
+            },
+            &persona(),
+        ),
+    );
+    v.valid(
+        "offer",
+        "A vendor's offer answering intent-full: 2 nights at 140.00 EUR, accepting the required term.",
+        &Envelope::seal(&offer(vendor().verifying_key().to_bytes()), &vendor()),
+    );
+    v.valid(
+        "vendor-profile",
+        "A vendor's profile for the directory topic.",
+        &Envelope::seal(&profile(), &vendor()),
+    );
+
+    let good = Envelope::seal(&full_intent(), &persona());
+    let mut bad_sig = good.as_bytes().to_vec();
+    let last = bad_sig.len() - 1;
+    bad_sig[last] ^= 0x01;
+    v.invalid(
+        "bad-signature",
+        "intent-full with the last byte of the signature flipped.",
+        "intent",
+        &bad_sig,
+        &persona(),
+        NOW,
+    );
+    v.invalid(
+        "signature-for-other-kind",
+        "An intent body signed with the signing input of kind \"offer\" but carried as kind \"intent\".",
+        "intent",
+        &forge(VERSION, "intent", "offer", &full_intent(), &persona()),
+        &persona(),
+        NOW,
+    );
+    let bytes = good.as_bytes();
+    v.invalid(
+        "truncated",
+        "intent-full cut 10 bytes short.",
+        "intent",
+        &bytes[..bytes.len() - 10],
+        &persona(),
+        NOW,
+    );
+    let mut long = full_intent();
+    long.text = "x".repeat(limits::MAX_STRING_BYTES + 1);
+    v.invalid(
+        "oversized-field",
+        "An intent whose text is 4097 bytes, over the 4096-byte string limit of bodies.",
+        "intent",
+        Envelope::seal(&long, &persona()).as_bytes(),
+        &persona(),
+        NOW,
+    );
+    v.invalid(
+        "expired-intent",
+        "intent-full checked at a time after its expiry.",
+        "intent",
+        good.as_bytes(),
+        &persona(),
+        full_intent().expires + 1,
+    );
+    v.invalid(
+        "unknown-version",
+        "A correctly signed intent in an envelope with \"v\": 2.",
+        "intent",
+        &forge(2, "intent", "intent", &full_intent(), &persona()),
+        &persona(),
+        NOW,
+    );
+    v.invalid(
+        "unknown-kind",
+        "A correctly signed envelope of kind \"coupon\", which the protocol does not define.",
+        "coupon",
+        &forge(VERSION, "coupon", "coupon", &full_intent(), &persona()),
+        &persona(),
+        NOW,
+    );
+    let mut reordered: ciborium::Value = ciborium::from_reader(good.as_bytes()).expect("cbor");
+    if let ciborium::Value::Map(entries) = &mut reordered {
+        entries.reverse();
+    }
+    let mut non_canonical = Vec::new();
+    ciborium::into_writer(&reordered, &mut non_canonical).expect("cbor");
+    v.invalid(
+        "non-canonical",
+        "intent-full with the envelope keys in reverse order (valid CBOR, valid signature, not canonical).",
+        "intent",
+        &non_canonical,
+        &persona(),
+        NOW,
+    );
+    v.invalid(
+        "offer-signer-mismatch",
+        "An offer whose body names a vendor key other than its signer.",
+        "offer",
+        Envelope::seal(&offer([0x44; 32]), &vendor()).as_bytes(),
+        &vendor(),
+        NOW,
+    );
+    let mut unknown_category = minimal_intent();
+    unknown_category.category = "spaceships".into();
+    v.invalid(
+        "unknown-category",
+        "An intent in a category that is not in categories.json.",
+        "intent",
+        Envelope::seal(&unknown_category, &persona()).as_bytes(),
+        &persona(),
+        NOW,
+    );
+}

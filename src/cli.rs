@@ -1,0 +1,196 @@
+//! The `vrm` command line. Thin: it parses arguments and calls the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::{CONFIG_FILE, Config, VendorConfig};
+use crate::identity::Identity;
+
+/// vrm: your agent in the market. Cast intentions, get signed offers, keep your own records.
+#[derive(Debug, Parser)]
+#[command(name = "vrm", version, about)]
+pub struct Cli {
+    /// Data directory (keys, config, store). Default: the platform data dir
+    /// (~/.local/share/vrm on Linux).
+    #[arg(long, global = true, env = "VRM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the keys and a commented config.toml in the data directory.
+    Init {
+        /// Make this a vendor node with this display name.
+        #[arg(long, value_name = "NAME")]
+        vendor: Option<String>,
+        /// Categories the vendor serves (repeatable; vendor nodes only).
+        #[arg(long = "category", value_name = "ID", requires = "vendor")]
+        categories: Vec<String>,
+    },
+    /// Run the node in the foreground (initialises the data directory on first run).
+    Daemon(DaemonArgs),
+}
+
+/// Flags of `vrm daemon`; each overrides config.toml.
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    /// Listen address (repeatable). Default: TCP and QUIC on all interfaces at the config port.
+    #[arg(
+        long,
+        value_name = "MULTIADDR",
+        env = "VRM_LISTEN",
+        value_delimiter = ','
+    )]
+    pub listen: Vec<String>,
+    /// Peer to connect to at start, with /p2p/<peer id> (repeatable).
+    #[arg(
+        long,
+        value_name = "MULTIADDR",
+        env = "VRM_BOOTSTRAP",
+        value_delimiter = ','
+    )]
+    pub bootstrap: Vec<String>,
+    /// Do not discover peers on the local network.
+    #[arg(long, env = "VRM_NO_MDNS")]
+    pub no_mdns: bool,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text", env = "VRM_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+/// How logs are printed.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The data directory from the flag, the environment or the platform default.
+pub fn data_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = flag {
+        return Ok(dir);
+    }
+    let dirs = directories::ProjectDirs::from("", "", "vrm")
+        .context("no home directory: pass --data-dir or set VRM_DATA_DIR")?;
+    Ok(dirs.data_dir().to_owned())
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let dir = data_dir(cli.data_dir)?;
+    match cli.command {
+        Command::Init { vendor, categories } => init(&dir, vendor, categories),
+        Command::Daemon(args) => daemon(&dir, args),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p_gossipsub=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// `vrm daemon`: run the node until SIGINT or SIGTERM, then shut down cleanly.
+pub fn daemon(dir: &std::path::Path, args: DaemonArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    if !Identity::exists(dir) {
+        init(dir, None, Vec::new())?;
+    }
+    let config = Config::load(dir)?;
+    let mut node_config = crate::node::NodeConfig::from_config(dir.to_owned(), &config)?;
+    if !args.listen.is_empty() {
+        node_config.listen = crate::node::parse_addrs(&args.listen).context("--listen")?;
+    }
+    if !args.bootstrap.is_empty() {
+        node_config.bootstrap = crate::node::parse_addrs(&args.bootstrap).context("--bootstrap")?;
+    }
+    if args.no_mdns {
+        node_config.mdns = false;
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let node = crate::node::start(node_config).await?;
+        println!(
+            "vrm node {} running; data in {}",
+            node.peer_id(),
+            dir.display()
+        );
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        node.shutdown().await;
+        anyhow::Ok(())
+    })
+}
+
+/// `vrm init`: keys and config in `dir`.
+pub fn init(
+    dir: &std::path::Path,
+    vendor: Option<String>,
+    categories: Vec<String>,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let vendor = vendor.map(|name| VendorConfig {
+        name,
+        categories,
+        contact: String::new(),
+        accepted_terms: vec!["no-tracking".into(), "no-resale".into()],
+    });
+    if let Some(v) = &vendor {
+        for c in &v.categories {
+            anyhow::ensure!(
+                crate::proto::taxonomy::category(c).is_some(),
+                "unknown category {c:?} (see proto/categories.json)"
+            );
+        }
+    }
+    let identity = Identity::create(dir, vendor.is_some())?;
+    let config_path = dir.join(CONFIG_FILE);
+    if !config_path.exists() {
+        std::fs::write(&config_path, Config::template(vendor.as_ref()))
+            .with_context(|| format!("writing {}", config_path.display()))?;
+    }
+    let catalog_path = dir.join(crate::vendor::catalog::CATALOG_FILE);
+    if vendor.is_some() && !catalog_path.exists() {
+        std::fs::write(&catalog_path, crate::vendor::catalog::EXAMPLE_CATALOG)
+            .with_context(|| format!("writing {}", catalog_path.display()))?;
+    }
+    println!("initialised {}", dir.display());
+    println!("peer id: {}", identity.peer_id());
+    if let Some(key) = identity.vendor_key() {
+        println!(
+            "vendor key: {}",
+            hex::encode(key.verifying_key().as_bytes())
+        );
+    }
+    Ok(())
+}

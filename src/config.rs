@@ -1,0 +1,221 @@
+//! `config.toml` in the data directory. Every key has a default, so a missing file or a
+//! missing key is fine; an unknown key is an error (a typo should not be silently ignored).
+//! Command-line flags and `VRM_*` environment variables override the file (see `cli`).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// File name of the configuration in the data directory.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// Why the configuration could not be read.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid for this schema.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        source: Box<toml::de::Error>,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Peer-to-peer networking.
+    pub network: NetworkConfig,
+    /// The local HTTP API.
+    pub api: ApiConfig,
+    /// The embedded store.
+    pub store: StoreConfig,
+    /// Present on vendor nodes.
+    pub vendor: Option<VendorConfig>,
+}
+
+/// `[network]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Multiaddrs to listen on; empty means TCP and QUIC on all interfaces at `port`.
+    pub listen: Vec<String>,
+    /// Port used by the default listen addresses (0 picks a free one).
+    pub port: u16,
+    /// Multiaddrs (with `/p2p/<peer id>`) of peers to connect to at start.
+    pub bootstrap: Vec<String>,
+    /// Discover peers on the local network with mDNS.
+    pub mdns: bool,
+    /// Most established connections.
+    pub max_connections: u32,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            listen: Vec::new(),
+            port: 4470,
+            bootstrap: Vec::new(),
+            mdns: true,
+            max_connections: 128,
+        }
+    }
+}
+
+/// `[api]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address of the HTTP API (always loopback).
+    pub listen: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: "127.0.0.1:4471".into(),
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// sled page cache, in MiB (sled's own default is 1 GiB, too much for a laptop node).
+    pub cache_mb: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { cache_mb: 64 }
+    }
+}
+
+/// `[vendor]`: this node answers intents as a vendor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VendorConfig {
+    /// Display name in the vendor profile.
+    pub name: String,
+    /// Top-level categories served (their intent topics are followed).
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// How to reach the vendor outside vrm.
+    #[serde(default)]
+    pub contact: String,
+    /// Term ids the vendor accepts.
+    #[serde(default)]
+    pub accepted_terms: Vec<String>,
+}
+
+impl Config {
+    /// Reads `config.toml` from `dir`; a missing file gives the defaults.
+    pub fn load(dir: &Path) -> Result<Config, ConfigError> {
+        let path = dir.join(CONFIG_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                path,
+                source: Box::new(source),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(source) => Err(ConfigError::Io { path, source }),
+        }
+    }
+
+    /// The commented file `vrm init` writes.
+    pub fn template(vendor: Option<&VendorConfig>) -> String {
+        let mut text = String::from(
+            r#"# vrm node configuration. Every key is optional; flags and VRM_* environment
+# variables override what is here.
+
+[network]
+# Multiaddrs to listen on. Empty: TCP and QUIC on all interfaces at `port`.
+# listen = ["/ip4/0.0.0.0/tcp/4470", "/ip4/0.0.0.0/udp/4470/quic-v1"]
+port = 4470
+# Peers to connect to at start, with their /p2p/<peer id>.
+bootstrap = []
+# Find peers on the local network.
+mdns = true
+max_connections = 128
+
+[api]
+# The local HTTP API; only loopback addresses are accepted.
+listen = "127.0.0.1:4471"
+
+[store]
+# sled page cache in MiB.
+cache_mb = 64
+"#,
+        );
+        if let Some(v) = vendor {
+            let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+            let list = |items: &[String]| {
+                items
+                    .iter()
+                    .map(|s| quote(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            text.push_str(&format!(
+                r#"
+[vendor]
+# Shown to people in your signed vendor profile.
+name = {name}
+# Top-level categories you serve (ids from proto/categories.json).
+categories = [{cats}]
+# How people reach you outside vrm.
+contact = {contact}
+# The person's terms you accept (ids from proto/terms.json).
+accepted_terms = [{terms}]
+"#,
+                name = quote(&v.name),
+                cats = list(&v.categories),
+                contact = quote(&v.contact),
+                terms = list(&v.accepted_terms),
+            ));
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_parses_back() {
+        let vendor = VendorConfig {
+            name: "Casa \"Lisboa\"".into(),
+            categories: vec!["travel".into()],
+            contact: "hello@example.org".into(),
+            accepted_terms: vec!["no-tracking".into()],
+        };
+        let config: Config = toml::from_str(&Config::template(Some(&vendor))).unwrap();
+        let parsed = config.vendor.unwrap();
+        assert_eq!(parsed.name, vendor.name);
+        assert_eq!(parsed.categories, vendor.categories);
+        let plain: Config = toml::from_str(&Config::template(None)).unwrap();
+        assert!(plain.vendor.is_none());
+        assert_eq!(plain.network.port, 4470);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_location() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "[network]\nmnds = false\n").unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("mnds"), "{err}");
+    }
+}

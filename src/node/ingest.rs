@@ -1,0 +1,224 @@
+//! What a node does with a message from the network, as plain functions of the bytes, the
+//! store and the time: no swarm, no sockets. The event loop calls them and acts on the
+//! result (reports the gossipsub verdict, answers the request, emits events, makes offers),
+//! so the rules are tested without a network (`tests/ingest.rs`).
+
+use crate::proto::validate::check_offer_for_intent;
+use crate::proto::{
+    DIRECTORY_TOPIC, Envelope, Intent, IntentId, Message, MessageId, Offer, Rejection,
+    ValidationError, decode_and_check, intent_topic, limits,
+};
+use crate::store::{
+    IntentRecord, OfferRecord, Origin, ProfileRecord, Store, StoreError, open_stored,
+};
+
+/// The gossipsub verdict on one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid: forward it.
+    Accept,
+    /// Invalid: drop it and penalise the peer that sent it.
+    Reject(Rejection),
+    /// Valid but not worth forwarding (a replay, an older profile): drop without penalty.
+    Ignore(&'static str),
+}
+
+/// What changed in this node because of a message.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// A vendor node stored an intent in a category it serves; it may answer it.
+    IntentToAnswer {
+        /// The intent envelope.
+        envelope: Envelope,
+        /// Its body.
+        intent: Intent,
+    },
+    /// An intent this node holds was withdrawn.
+    IntentWithdrawn {
+        /// Its id.
+        id: IntentId,
+    },
+    /// A newer vendor profile was stored.
+    ProfileStored {
+        /// The vendor key.
+        vendor: [u8; 32],
+        /// The vendor's name.
+        name: String,
+    },
+    /// An offer to one of the person's intents was stored.
+    OfferStored {
+        /// The intent answered.
+        intent: IntentId,
+        /// The offer's message id.
+        offer: MessageId,
+        /// The vendor key.
+        vendor: [u8; 32],
+    },
+}
+
+/// The outcome of one message.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Accept, reject or ignore.
+    pub verdict: Verdict,
+    /// What changed, if anything.
+    pub effect: Option<Effect>,
+}
+
+impl Outcome {
+    fn verdict(verdict: Verdict) -> Self {
+        Outcome {
+            verdict,
+            effect: None,
+        }
+    }
+
+    fn reject(e: impl Into<Rejection>) -> Self {
+        Self::verdict(Verdict::Reject(e.into()))
+    }
+
+    fn accept(effect: Option<Effect>) -> Self {
+        Outcome {
+            verdict: Verdict::Accept,
+            effect,
+        }
+    }
+}
+
+/// Handles a gossipsub message received on `topic`. `served` are the categories this node
+/// answers as a vendor (empty for a person's node, which only relays).
+pub fn gossip(
+    store: &Store,
+    served: &[String],
+    topic: &str,
+    bytes: &[u8],
+    now: u64,
+) -> Result<Outcome, StoreError> {
+    let (envelope, message) = match decode_and_check(bytes, now) {
+        Ok(decoded) => decoded,
+        Err(rejection) => return Ok(Outcome::reject(rejection)),
+    };
+    let wrong_route = |kind| {
+        Outcome::reject(ValidationError::WrongRoute {
+            kind,
+            route: topic.to_owned(),
+        })
+    };
+    match message {
+        Message::Intent(intent) => {
+            if topic != intent_topic(&intent.category) {
+                return Ok(wrong_route("intent"));
+            }
+            if !store.mark_seen(&envelope.id(), intent.expires)? {
+                return Ok(Outcome::verdict(Verdict::Ignore("replay")));
+            }
+            if !served.contains(&intent.category) {
+                return Ok(Outcome::accept(None));
+            }
+            let record = IntentRecord {
+                envelope: envelope.as_bytes().to_vec().into(),
+                origin: Origin::Received,
+                stored_at: now,
+                withdrawn_at: None,
+            };
+            if store.insert_intent(&intent.id, &record)? {
+                Ok(Outcome::accept(Some(Effect::IntentToAnswer {
+                    envelope,
+                    intent,
+                })))
+            } else {
+                Ok(Outcome::reject(ValidationError::IdConflict))
+            }
+        }
+        Message::IntentWithdraw(withdraw) => {
+            if !topic.starts_with(&intent_topic("")) {
+                return Ok(wrong_route("intent-withdraw"));
+            }
+            let forget_after = withdraw
+                .created
+                .saturating_add(limits::MAX_INTENT_LIFETIME_SECS);
+            if !store.mark_seen(&envelope.id(), forget_after)? {
+                return Ok(Outcome::verdict(Verdict::Ignore("replay")));
+            }
+            let Some(record) = store.intent(&withdraw.intent)? else {
+                // Not ours to judge: relay it for the nodes that hold the intent.
+                return Ok(Outcome::accept(None));
+            };
+            let (intent_envelope, _) = open_stored::<Intent>(&record.envelope)?;
+            if intent_envelope.signer() != envelope.signer() {
+                return Ok(Outcome::reject(ValidationError::NotTheCaster));
+            }
+            store.withdraw_intent(&withdraw.intent, now)?;
+            Ok(Outcome::accept(Some(Effect::IntentWithdrawn {
+                id: withdraw.intent,
+            })))
+        }
+        Message::VendorProfile(profile) => {
+            if topic != DIRECTORY_TOPIC {
+                return Ok(wrong_route("vendor-profile"));
+            }
+            let vendor = envelope.signer().to_bytes();
+            let record = ProfileRecord {
+                envelope: envelope.as_bytes().to_vec().into(),
+                stored_at: now,
+            };
+            if store.upsert_profile(&vendor, &profile, &record)? {
+                Ok(Outcome::accept(Some(Effect::ProfileStored {
+                    vendor,
+                    name: profile.name,
+                })))
+            } else {
+                Ok(Outcome::verdict(Verdict::Ignore(
+                    "not newer than the stored profile",
+                )))
+            }
+        }
+        Message::Offer(_) => Ok(wrong_route("offer")),
+    }
+}
+
+/// Handles a direct message (an offer to one of the person's intents). `Ok(Accept)` means
+/// stored (or already stored: delivery is idempotent, so a retried offer is acknowledged).
+pub fn direct(store: &Store, bytes: &[u8], now: u64) -> Result<Outcome, StoreError> {
+    let (envelope, message) = match decode_and_check(bytes, now) {
+        Ok(decoded) => decoded,
+        Err(rejection) => return Ok(Outcome::reject(rejection)),
+    };
+    let Message::Offer(offer) = message else {
+        return Ok(Outcome::reject(ValidationError::WrongRoute {
+            kind: envelope.kind().as_str(),
+            route: crate::proto::DIRECT_PROTOCOL.to_owned(),
+        }));
+    };
+    let record = match store.intent(&offer.intent)? {
+        Some(record) if record.origin == Origin::Own => record,
+        _ => return Ok(Outcome::reject(ValidationError::UnknownIntent)),
+    };
+    let (intent_envelope, intent) = open_stored::<Intent>(&record.envelope)?;
+    if let Err(e) = check_offer_for_intent(
+        &offer,
+        &intent,
+        intent_envelope.signer(),
+        record.withdrawn_at.is_some(),
+        now,
+    ) {
+        return Ok(Outcome::reject(e));
+    }
+    let stored = OfferRecord {
+        envelope: envelope.as_bytes().to_vec().into(),
+        origin: Origin::Received,
+        stored_at: now,
+    };
+    let fresh = store.insert_offer(&offer.intent, &envelope.id(), &stored)?;
+    Ok(Outcome::accept(
+        fresh.then(|| offer_effect(&envelope, &offer)),
+    ))
+}
+
+fn offer_effect(envelope: &Envelope, offer: &Offer) -> Effect {
+    Effect::OfferStored {
+        intent: offer.intent,
+        offer: envelope.id(),
+        vendor: envelope.signer().to_bytes(),
+    }
+}

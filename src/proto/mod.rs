@@ -1,0 +1,34 @@
+//! The wire protocol: envelope, kinds, limits, taxonomy and validation. Pure code, no I/O;
+//! `proto/` at the top of the repository is its language-neutral specification.
+
+pub mod cbor_scan;
+pub mod envelope;
+pub mod error;
+pub mod json;
+pub mod kinds;
+pub mod limits;
+pub mod taxonomy;
+pub mod validate;
+
+pub use envelope::{Envelope, MessageId};
+pub use error::{DecodeError, Rejection, ValidationError};
+pub use kinds::*;
+
+/// Gossipsub topic of intents (and their withdrawals) in a top-level category.
+pub fn intent_topic(category: &str) -> String {
+    format!("/vrm/1/intent/{category}")
+}
+
+/// Gossipsub topic of vendor profiles.
+pub const DIRECTORY_TOPIC: &str = "/vrm/1/directory";
+
+/// Request-response protocol for direct messages (offers and later the relationship kinds).
+pub const DIRECT_PROTOCOL: &str = "/vrm/1/direct";
+
+/// Decodes, verifies and checks a message from the network at time `now`.
+pub fn decode_and_check(bytes: &[u8], now: u64) -> Result<(Envelope, Message), Rejection> {
+    let envelope = Envelope::decode(bytes)?;
+    let message = envelope.message()?;
+    validate::check_message(&message, envelope.signer(), now)?;
+    Ok((envelope, message))
+}

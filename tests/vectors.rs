@@ -1,0 +1,86 @@
+//! Checks the code against every test vector in `proto/vectors/`: valid vectors decode to
+//! the stated body, id and signer; invalid ones fail with the stated error code. The
+//! vectors are written by `cargo run --example make_vectors` and only read here.
+
+use serde_json::Value;
+use vrm::proto::decode_and_check;
+use vrm::proto::json::body_to_json;
+
+fn vectors() -> Vec<(String, Value)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/vectors");
+    let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
+        .expect("proto/vectors exists")
+        .map(|entry| {
+            let path = entry.expect("dir entry").path();
+            let text = std::fs::read_to_string(&path).expect("readable vector");
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            (name, serde_json::from_str(&text).expect("vector is JSON"))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn every_vector_holds() {
+    let all = vectors();
+    assert!(
+        all.len() >= 15,
+        "expected the full vector set, found {}",
+        all.len()
+    );
+    for (name, v) in &all {
+        let bytes = hex::decode(v["envelope_hex"].as_str().expect("envelope_hex")).expect("hex");
+        let now = v["now"].as_u64().expect("now");
+        let result = decode_and_check(&bytes, now);
+        if v["valid"].as_bool().expect("valid") {
+            let (envelope, _) =
+                result.unwrap_or_else(|e| panic!("{name}: valid vector refused: {e}"));
+            assert_eq!(envelope.kind().as_str(), v["kind"], "{name}: kind");
+            assert_eq!(envelope.id().to_hex(), v["id_hex"], "{name}: id");
+            assert_eq!(
+                hex::encode(envelope.signer().as_bytes()),
+                v["public_key_hex"],
+                "{name}: signer"
+            );
+            assert_eq!(
+                body_to_json(envelope.body_bytes()).as_ref(),
+                Some(&v["body"]),
+                "{name}: body"
+            );
+        } else {
+            let err = result
+                .err()
+                .unwrap_or_else(|| panic!("{name}: invalid vector accepted"));
+            assert_eq!(err.code(), v["error"], "{name}: error ({err})");
+        }
+    }
+}
+
+#[test]
+fn vectors_cover_every_implemented_kind_and_required_failure() {
+    let all = vectors();
+    for kind in ["intent", "intent-withdraw", "offer", "vendor-profile"] {
+        assert!(
+            all.iter()
+                .any(|(_, v)| v["valid"] == true && v["kind"] == kind),
+            "no valid vector of kind {kind}"
+        );
+    }
+    for error in [
+        "bad-signature",
+        "truncated",
+        "string-too-long",
+        "expired",
+        "unsupported-version",
+    ] {
+        assert!(
+            all.iter().any(|(_, v)| v["error"] == error),
+            "no invalid vector with error {error}"
+        );
+    }
+}
