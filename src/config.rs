@@ -57,6 +57,8 @@ pub struct NetworkConfig {
     pub bootstrap: Vec<String>,
     /// Discover peers on the local network with mDNS.
     pub mdns: bool,
+    /// Find more peers through the Kademlia DHT (off: only bootstrap and mDNS peers).
+    pub kademlia: bool,
     /// Most established connections.
     pub max_connections: u32,
 }
@@ -68,6 +70,7 @@ impl Default for NetworkConfig {
             port: 4470,
             bootstrap: Vec::new(),
             mdns: true,
+            kademlia: true,
             max_connections: 128,
         }
     }
@@ -148,6 +151,8 @@ port = 4470
 bootstrap = []
 # Find peers on the local network.
 mdns = true
+# Find more peers through the Kademlia DHT (false: only bootstrap and mDNS peers).
+kademlia = true
 max_connections = 128
 
 [api]

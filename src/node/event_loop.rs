@@ -145,7 +145,9 @@ impl EventLoop {
                 _ = tick.tick() => self.deliver(Urgent::None),
                 _ = profile_tick.tick(), if self.vendor.is_some() => self.publish_profile(),
                 _ = kad_tick.tick() => {
-                    let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                    if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                        let _ = kad.bootstrap();
+                    }
                 }
             }
         }
@@ -171,6 +173,13 @@ impl EventLoop {
             if let Err(e) = gossipsub.set_topic_params(topic, topic_score_params()) {
                 warn!("cannot score {name}: {e}");
             }
+        }
+    }
+
+    /// Tells Kademlia (when enabled) where a peer can be reached.
+    fn learn_address(&mut self, peer: &PeerId, addr: Multiaddr) {
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            kad.add_address(peer, addr);
         }
     }
 
@@ -238,10 +247,7 @@ impl EventLoop {
                 ..
             } => {
                 if endpoint.is_dialer() {
-                    self.swarm
-                        .behaviour_mut()
-                        .kad
-                        .add_address(&peer_id, endpoint.get_remote_address().clone());
+                    self.learn_address(&peer_id, endpoint.get_remote_address().clone());
                 }
                 if num_established.get() == 1 {
                     debug!("connected to {peer_id}");
@@ -274,17 +280,14 @@ impl EventLoop {
             BehaviourEvent::Direct(event) => self.on_direct(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 for addr in info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    self.learn_address(&peer_id, addr);
                 }
             }
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, addr) in found {
                     if !self.swarm.is_connected(&peer) {
                         debug!("mDNS found {peer} at {addr}");
-                        self.swarm
-                            .behaviour_mut()
-                            .kad
-                            .add_address(&peer, addr.clone());
+                        self.learn_address(&peer, addr.clone());
                         self.dial(addr);
                     }
                 }
@@ -682,12 +685,14 @@ impl EventLoop {
         {
             warn!("storing our own profile failed: {e}");
         }
-        self.profile_published = Some(Instant::now());
         match self.swarm.behaviour_mut().gossipsub.publish(
             gossipsub::IdentTopic::new(DIRECTORY_TOPIC),
             envelope.as_bytes().to_vec(),
         ) {
-            Ok(_) => debug!("published the vendor profile"),
+            Ok(_) => {
+                debug!("published the vendor profile");
+                self.profile_published = Some(Instant::now());
+            }
             Err(e) => debug!("vendor profile not published now: {e}"),
         }
     }

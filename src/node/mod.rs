@@ -45,6 +45,8 @@ pub struct NodeConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// mDNS discovery.
     pub mdns: bool,
+    /// Kademlia peer discovery.
+    pub kademlia: bool,
     /// Most established connections.
     pub max_connections: u32,
     /// sled cache in bytes.
@@ -74,6 +76,7 @@ impl NodeConfig {
             listen: parse_addrs(&listen).context("[network] listen")?,
             bootstrap: parse_addrs(&config.network.bootstrap).context("[network] bootstrap")?,
             mdns: config.network.mdns,
+            kademlia: config.network.kademlia,
             max_connections: config.network.max_connections,
             cache_bytes: config.store.cache_mb * 1024 * 1024,
             vendor: config.vendor.clone(),
@@ -121,6 +124,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         identity.node_keypair().clone(),
         &network::NetworkSettings {
             mdns: config.mdns,
+            kademlia: config.kademlia,
             max_connections: config.max_connections,
             heartbeat: config.heartbeat,
         },

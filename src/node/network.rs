@@ -53,8 +53,8 @@ mod combined {
         pub gossipsub: gossipsub::Behaviour,
         /// Direct kinds.
         pub direct: request_response::cbor::Behaviour<DirectRequest, DirectResponse>,
-        /// Peer routing.
-        pub kad: kad::Behaviour<kad::store::MemoryStore>,
+        /// Peer routing, when enabled.
+        pub kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
         /// Exchange of listen addresses and protocols.
         pub identify: identify::Behaviour,
         /// Liveness.
@@ -77,6 +77,8 @@ mod combined {
 pub struct NetworkSettings {
     /// Discover peers with mDNS.
     pub mdns: bool,
+    /// Find more peers with Kademlia beyond the ones dialed.
+    pub kademlia: bool,
     /// Most established connections in total.
     pub max_connections: u32,
     /// Gossipsub heartbeat.
@@ -145,12 +147,17 @@ pub fn build_swarm(
                 )],
                 request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
             );
-            let mut kad = kad::Behaviour::with_config(
-                peer_id,
-                kad::store::MemoryStore::new(peer_id),
-                kad::Config::new(StreamProtocol::new("/vrm/1/kad")),
-            );
-            kad.set_mode(Some(kad::Mode::Server));
+            let kad = settings.kademlia.then(|| {
+                let mut kad = kad::Behaviour::with_config(
+                    peer_id,
+                    kad::store::MemoryStore::new(peer_id),
+                    kad::Config::new(StreamProtocol::new("/vrm/1/kad")),
+                );
+                // A laptop is rarely confirmed publicly reachable; serve the DHT anyway so
+                // small networks of laptops can route.
+                kad.set_mode(Some(kad::Mode::Server));
+                kad
+            });
             let mdns = if settings.mdns {
                 Some(mdns::tokio::Behaviour::new(
                     mdns::Config::default(),
@@ -162,7 +169,7 @@ pub fn build_swarm(
             Ok(Behaviour {
                 gossipsub,
                 direct,
-                kad,
+                kad: Toggle::from(kad),
                 identify: identify::Behaviour::new(identify::Config::new(
                     "/vrm/1".into(),
                     key.public(),
