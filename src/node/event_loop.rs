@@ -250,7 +250,7 @@ impl EventLoop {
                     self.learn_address(&peer_id, endpoint.get_remote_address().clone());
                 }
                 if num_established.get() == 1 {
-                    debug!("connected to {peer_id}");
+                    info!("connected to {peer_id}");
                     self.emit(NodeEvent::PeerConnected {
                         peer: peer_id.to_string(),
                     });

@@ -1,0 +1,199 @@
+//! The node's rules for messages from the network that need its memory (replay, id
+//! conflicts, who may withdraw, which route a kind may take), tested on a real store
+//! without a network.
+
+use ed25519_dalek::SigningKey;
+use vrm::node::ingest::{self, Effect, Verdict};
+use vrm::proto::*;
+use vrm::store::{IntentRecord, Origin, Store};
+
+const NOW: u64 = 1_800_000_000;
+
+fn intent(id: u8, text: &str) -> Intent {
+    let mut seed = [9u8; 32];
+    let peer = libp2p::identity::Keypair::ed25519_from_bytes(&mut seed)
+        .unwrap()
+        .public()
+        .to_peer_id();
+    Intent {
+        id: [id; 16].into(),
+        category: "travel".into(),
+        subcategory: None,
+        text: text.into(),
+        constraints: Constraints::default(),
+        terms: vec![],
+        created: NOW,
+        expires: NOW + 3600,
+        reply_to: ReplyTo {
+            peer: peer.to_bytes().into(),
+            addrs: vec![],
+        },
+    }
+}
+
+fn key(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+fn code(verdict: &Verdict) -> &str {
+    match verdict {
+        Verdict::Accept => "accept",
+        Verdict::Ignore(reason) => reason,
+        Verdict::Reject(r) => r.code(),
+    }
+}
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 8 << 20).unwrap();
+    (dir, store)
+}
+
+const SERVED: &[&str] = &["travel"];
+
+fn served() -> Vec<String> {
+    SERVED.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn a_vendor_stores_and_answers_an_intent_once_then_ignores_replays() {
+    let (_dir, store) = store();
+    let env = Envelope::seal(&intent(1, "room"), &key(1));
+    let topic = intent_topic("travel");
+    let first = ingest::gossip(&store, &served(), &topic, env.as_bytes(), NOW).unwrap();
+    assert_eq!(first.verdict, Verdict::Accept);
+    assert!(matches!(first.effect, Some(Effect::IntentToAnswer { .. })));
+    let again = ingest::gossip(&store, &served(), &topic, env.as_bytes(), NOW).unwrap();
+    assert_eq!(code(&again.verdict), "replay");
+    assert!(again.effect.is_none(), "a replay is not answered twice");
+}
+
+#[test]
+fn a_relay_accepts_but_does_not_store_other_categories() {
+    let (_dir, store) = store();
+    let env = Envelope::seal(&intent(1, "room"), &key(1));
+    let outcome =
+        ingest::gossip(&store, &[], &intent_topic("travel"), env.as_bytes(), NOW).unwrap();
+    assert_eq!(outcome.verdict, Verdict::Accept);
+    assert!(outcome.effect.is_none());
+    assert!(store.intents().unwrap().is_empty());
+}
+
+#[test]
+fn another_intent_with_a_known_id_is_an_id_conflict() {
+    let (_dir, store) = store();
+    let topic = intent_topic("travel");
+    let original = Envelope::seal(&intent(1, "room"), &key(1));
+    ingest::gossip(&store, &served(), &topic, original.as_bytes(), NOW).unwrap();
+    let squatter = Envelope::seal(&intent(1, "something else"), &key(2));
+    let outcome = ingest::gossip(&store, &served(), &topic, squatter.as_bytes(), NOW).unwrap();
+    assert_eq!(code(&outcome.verdict), "id-conflict");
+}
+
+#[test]
+fn only_the_caster_may_withdraw() {
+    let (_dir, store) = store();
+    let topic = intent_topic("travel");
+    ingest::gossip(
+        &store,
+        &served(),
+        &topic,
+        Envelope::seal(&intent(1, "room"), &key(1)).as_bytes(),
+        NOW,
+    )
+    .unwrap();
+    let withdraw = IntentWithdraw {
+        intent: [1; 16].into(),
+        created: NOW,
+    };
+    let stranger = Envelope::seal(&withdraw, &key(2));
+    let outcome = ingest::gossip(&store, &served(), &topic, stranger.as_bytes(), NOW).unwrap();
+    assert_eq!(code(&outcome.verdict), "not-the-caster");
+    assert!(
+        store
+            .intent(&[1; 16])
+            .unwrap()
+            .unwrap()
+            .withdrawn_at
+            .is_none()
+    );
+    let caster = Envelope::seal(&withdraw, &key(1));
+    let outcome = ingest::gossip(&store, &served(), &topic, caster.as_bytes(), NOW).unwrap();
+    assert_eq!(outcome.verdict, Verdict::Accept);
+    assert!(
+        store
+            .intent(&[1; 16])
+            .unwrap()
+            .unwrap()
+            .withdrawn_at
+            .is_some()
+    );
+}
+
+#[test]
+fn kinds_on_the_wrong_route_are_rejected() {
+    let (_dir, store) = store();
+    let env = Envelope::seal(&intent(1, "room"), &key(1));
+    let on_other_topic = ingest::gossip(
+        &store,
+        &served(),
+        &intent_topic("books"),
+        env.as_bytes(),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(code(&on_other_topic.verdict), "wrong-route");
+    let as_direct = ingest::direct(&store, env.as_bytes(), NOW).unwrap();
+    assert_eq!(code(&as_direct.verdict), "wrong-route");
+}
+
+#[test]
+fn an_offer_is_stored_once_for_an_own_intent_and_refused_otherwise() {
+    let (_dir, store) = store();
+    let persona = key(1);
+    let intent_env = Envelope::seal(&intent(1, "room"), &persona);
+    let record = IntentRecord {
+        envelope: intent_env.as_bytes().to_vec().into(),
+        origin: Origin::Own,
+        stored_at: NOW,
+        withdrawn_at: None,
+    };
+    store.insert_intent(&[1; 16], &record).unwrap();
+    let vendor = key(5);
+    let offer = |intent_id: u8| Offer {
+        intent: [intent_id; 16].into(),
+        persona: persona.verifying_key().to_bytes().into(),
+        vendor: vendor.verifying_key().to_bytes().into(),
+        items: vec![OfferItem {
+            title: "Room".into(),
+            price: Price {
+                amount: 5000,
+                currency: "EUR".into(),
+            },
+            quantity: 1,
+            sku: None,
+        }],
+        text: String::new(),
+        created: NOW,
+        valid_until: NOW + 60,
+        accepted_terms: vec![],
+    };
+    let good = Envelope::seal(&offer(1), &vendor);
+    let first = ingest::direct(&store, good.as_bytes(), NOW).unwrap();
+    assert_eq!(first.verdict, Verdict::Accept);
+    assert!(matches!(first.effect, Some(Effect::OfferStored { .. })));
+    let retried = ingest::direct(&store, good.as_bytes(), NOW).unwrap();
+    assert_eq!(
+        retried.verdict,
+        Verdict::Accept,
+        "a retried delivery is acknowledged"
+    );
+    assert!(
+        retried.effect.is_none(),
+        "but not stored or announced twice"
+    );
+    let unknown =
+        ingest::direct(&store, Envelope::seal(&offer(2), &vendor).as_bytes(), NOW).unwrap();
+    assert_eq!(code(&unknown.verdict), "unknown-intent");
+    assert_eq!(store.offers_for(&[1; 16]).unwrap().len(), 1);
+}
