@@ -164,6 +164,7 @@ pub fn init(
         categories,
         contact: String::new(),
         accepted_terms: vec!["no-tracking".into(), "no-resale".into()],
+        ..VendorConfig::default()
     });
     if let Some(v) = &vendor {
         for c in &v.categories {

@@ -107,7 +107,7 @@ impl Default for StoreConfig {
 }
 
 /// `[vendor]`: this node answers intents as a vendor.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VendorConfig {
     /// Display name in the vendor profile.
@@ -121,6 +121,24 @@ pub struct VendorConfig {
     /// Term ids the vendor accepts.
     #[serde(default)]
     pub accepted_terms: Vec<String>,
+    /// The vendor's own program that answers intents (program, then arguments); the
+    /// catalog answers when it is absent or fails.
+    #[serde(default)]
+    pub responder: Option<Vec<String>>,
+    /// Seconds a responder run may take before it is killed.
+    #[serde(default = "default_responder_timeout")]
+    pub responder_timeout_secs: u64,
+    /// Most responder runs at once.
+    #[serde(default = "default_responder_concurrency")]
+    pub responder_max_concurrent: usize,
+}
+
+fn default_responder_timeout() -> u64 {
+    5
+}
+
+fn default_responder_concurrency() -> usize {
+    4
 }
 
 impl Config {
@@ -184,6 +202,11 @@ categories = [{cats}]
 contact = {contact}
 # The person's terms you accept (ids from proto/terms.json).
 accepted_terms = [{terms}]
+# Your own program answering intents (intent JSON on stdin, offer JSON on stdout; see
+# proto/responder.md). Without it, or when it fails, catalog.toml answers.
+# responder = ["/path/to/program", "--flag"]
+# responder_timeout_secs = 5
+# responder_max_concurrent = 4
 "#,
                 name = quote(&v.name),
                 cats = list(&v.categories),
@@ -206,6 +229,7 @@ mod tests {
             categories: vec!["travel".into()],
             contact: "hello@example.org".into(),
             accepted_terms: vec!["no-tracking".into()],
+            ..VendorConfig::default()
         };
         let config: Config = toml::from_str(&Config::template(Some(&vendor))).unwrap();
         let parsed = config.vendor.unwrap();

@@ -80,16 +80,18 @@ impl Identity {
         }
         let node = write_new_key(&dir.join(NODE_KEY_FILE))?;
         let root = write_new_key(&dir.join(SELF_KEY_FILE))?;
-        let vendor = if vendor {
-            Some(write_new_key(&dir.join(VENDOR_KEY_FILE))?)
-        } else {
-            None
-        };
-        Ok(Identity {
-            node: transport_keypair(&node),
+        let vendor = vendor
+            .then(|| write_new_key(&dir.join(VENDOR_KEY_FILE)))
+            .transpose()?;
+        Ok(Identity::from_keys(&node, root, vendor))
+    }
+
+    fn from_keys(node: &SigningKey, root: SigningKey, vendor: Option<SigningKey>) -> Identity {
+        Identity {
+            node: transport_keypair(node),
             root,
             vendor,
-        })
+        }
     }
 
     /// Loads the keys of `dir`, refusing key files others can read.
@@ -97,16 +99,11 @@ impl Identity {
         let node = read_key(&dir.join(NODE_KEY_FILE))?;
         let root = read_key(&dir.join(SELF_KEY_FILE))?;
         let vendor_path = dir.join(VENDOR_KEY_FILE);
-        let vendor = if vendor_path.exists() {
-            Some(read_key(&vendor_path)?)
-        } else {
-            None
-        };
-        Ok(Identity {
-            node: transport_keypair(&node),
-            root,
-            vendor,
-        })
+        let vendor = vendor_path
+            .exists()
+            .then(|| read_key(&vendor_path))
+            .transpose()?;
+        Ok(Identity::from_keys(&node, root, vendor))
     }
 
     /// True if `dir` holds an identity.

@@ -16,7 +16,9 @@
 //! - [`node`]: the running node: the event loop that owns the libp2p swarm, the
 //!   [`node::NodeHandle`] everything else talks to, and [`node::ingest`], the rules for
 //!   messages from the network as plain functions.
-//! - [`vendor`]: the vendor role: the catalog and how an intent is answered.
+//! - [`vendor`]: the vendor role: the catalog, the vendor's own responder program, and how
+//!   an intent is answered.
+//! - [`ratelimit`]: token buckets per peer and per persona.
 //! - [`cli`]: the `vrm` command line; `src/main.rs` only calls it.
 //! - [`clock`]: the unix time every check is made against.
 
@@ -29,5 +31,6 @@ pub mod config;
 pub mod identity;
 pub mod node;
 pub mod proto;
+pub mod ratelimit;
 pub mod store;
 pub mod vendor;

@@ -102,6 +102,46 @@ pub struct IntentRecord {
     pub stored_at: u64,
     /// When it was withdrawn, if it was.
     pub withdrawn_at: Option<u64>,
+    /// Vendor side: whether and how this node answered it.
+    #[serde(default)]
+    pub decision: Option<Decision>,
+}
+
+/// A vendor node's answer to an intent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "answer")]
+pub enum Decision {
+    /// An offer was made.
+    Offered {
+        /// Its message id (hex).
+        offer: String,
+    },
+    /// No offer, and why.
+    Declined {
+        /// The reason, for the vendor to read.
+        reason: String,
+    },
+}
+
+/// Where an offer this vendor sent stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum Delivery {
+    /// In the outbox.
+    #[default]
+    Pending,
+    /// Acknowledged by the person's node (received offers are stored in this state).
+    Delivered {
+        /// When (unix seconds).
+        at: u64,
+    },
+    /// Refused by the person's node.
+    Refused {
+        /// The rejection code it gave.
+        code: String,
+    },
+    /// Gave up: the intent or the offer expired first.
+    Expired,
 }
 
 /// A stored offer, sent (vendor side) or received (person side).
@@ -113,6 +153,9 @@ pub struct OfferRecord {
     pub origin: Origin,
     /// When it was stored (unix seconds).
     pub stored_at: u64,
+    /// Delivery state (offers this vendor sent).
+    #[serde(default)]
+    pub delivery: Delivery,
 }
 
 /// The newest profile seen from one vendor.
@@ -318,25 +361,22 @@ impl Store {
 
     /// Marks an intent withdrawn at `at`. Returns false if there is no such intent.
     pub fn withdraw_intent(&self, id: &[u8; 16], at: u64) -> Result<bool, StoreError> {
-        let mut found = false;
-        let mut failure = None;
-        self.intents.fetch_and_update(id, |old| {
-            let old = old?;
-            match decode::<IntentRecord>("intents", old) {
-                Ok(mut record) => {
-                    found = true;
-                    record.withdrawn_at.get_or_insert(at);
-                    Some(encode(&record))
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    Some(old.to_vec())
-                }
-            }
-        })?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
+        self.update_intent(id, |record| {
+            record.withdrawn_at.get_or_insert(at);
+        })
+    }
+
+    /// Records a vendor's decision on an intent. Returns false if there is no such intent.
+    pub fn set_decision(&self, id: &[u8; 16], decision: Decision) -> Result<bool, StoreError> {
+        self.update_intent(id, |record| record.decision = Some(decision.clone()))
+    }
+
+    fn update_intent(
+        &self,
+        id: &[u8; 16],
+        change: impl Fn(&mut IntentRecord),
+    ) -> Result<bool, StoreError> {
+        let found = update_record(&self.intents, "intents", id, change)?;
         self.durable()?;
         Ok(found)
     }
@@ -365,15 +405,33 @@ impl Store {
         offer_id: &MessageId,
         record: &OfferRecord,
     ) -> Result<bool, StoreError> {
-        let mut key = Vec::with_capacity(48);
-        key.extend_from_slice(intent);
-        key.extend_from_slice(&offer_id.0);
         let inserted = self
             .offers
-            .compare_and_swap(key, None as Option<&[u8]>, Some(encode(record)))?
+            .compare_and_swap(
+                offer_key(intent, offer_id),
+                None as Option<&[u8]>,
+                Some(encode(record)),
+            )?
             .is_ok();
         self.durable()?;
         Ok(inserted)
+    }
+
+    /// Sets the delivery state of a stored offer. Returns false if there is no such offer.
+    pub fn set_delivery(
+        &self,
+        intent: &[u8; 16],
+        offer_id: &MessageId,
+        delivery: Delivery,
+    ) -> Result<bool, StoreError> {
+        let found = update_record(
+            &self.offers,
+            "offers",
+            &offer_key(intent, offer_id),
+            |r: &mut OfferRecord| r.delivery = delivery.clone(),
+        )?;
+        self.durable()?;
+        Ok(found)
     }
 
     /// The offers stored for one intent.
@@ -504,6 +562,42 @@ impl Store {
     /// Flushes everything (used at shutdown).
     pub fn flush(&self) -> Result<(), StoreError> {
         self.durable()
+    }
+}
+
+fn offer_key(intent: &[u8; 16], offer_id: &MessageId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(48);
+    key.extend_from_slice(intent);
+    key.extend_from_slice(&offer_id.0);
+    key
+}
+
+/// Reads, changes and writes back one CBOR record atomically. Returns false if absent.
+fn update_record<T: Serialize + DeserializeOwned>(
+    tree: &sled::Tree,
+    name: &'static str,
+    key: &[u8],
+    change: impl Fn(&mut T),
+) -> Result<bool, StoreError> {
+    let mut found = false;
+    let mut failure = None;
+    tree.fetch_and_update(key, |old| {
+        let old = old?;
+        match decode::<T>(name, old) {
+            Ok(mut record) => {
+                found = true;
+                change(&mut record);
+                Some(encode(&record))
+            }
+            Err(e) => {
+                failure = Some(e);
+                Some(old.to_vec())
+            }
+        }
+    })?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(found),
     }
 }
 

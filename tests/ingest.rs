@@ -106,28 +106,22 @@ fn only_the_caster_may_withdraw() {
         intent: [1; 16].into(),
         created: NOW,
     };
-    let stranger = Envelope::seal(&withdraw, &key(2));
-    let outcome = ingest::gossip(&store, &served(), &topic, stranger.as_bytes(), NOW).unwrap();
-    assert_eq!(code(&outcome.verdict), "not-the-caster");
-    assert!(
-        store
-            .intent(&[1; 16])
-            .unwrap()
-            .unwrap()
-            .withdrawn_at
-            .is_none()
-    );
-    let caster = Envelope::seal(&withdraw, &key(1));
-    let outcome = ingest::gossip(&store, &served(), &topic, caster.as_bytes(), NOW).unwrap();
-    assert_eq!(outcome.verdict, Verdict::Accept);
-    assert!(
+    let withdrawn = |store: &Store| {
         store
             .intent(&[1; 16])
             .unwrap()
             .unwrap()
             .withdrawn_at
             .is_some()
-    );
+    };
+    let stranger = Envelope::seal(&withdraw, &key(2));
+    let outcome = ingest::gossip(&store, &served(), &topic, stranger.as_bytes(), NOW).unwrap();
+    assert_eq!(code(&outcome.verdict), "not-the-caster");
+    assert!(!withdrawn(&store));
+    let caster = Envelope::seal(&withdraw, &key(1));
+    let outcome = ingest::gossip(&store, &served(), &topic, caster.as_bytes(), NOW).unwrap();
+    assert_eq!(outcome.verdict, Verdict::Accept);
+    assert!(withdrawn(&store));
 }
 
 #[test]
@@ -157,6 +151,7 @@ fn an_offer_is_stored_once_for_an_own_intent_and_refused_otherwise() {
         origin: Origin::Own,
         stored_at: NOW,
         withdrawn_at: None,
+        decision: None,
     };
     store.insert_intent(&[1; 16], &record).unwrap();
     let vendor = key(5);

@@ -41,6 +41,7 @@ fn record(id: [u8; 16]) -> IntentRecord {
         origin: Origin::Own,
         stored_at: 1_800_000_000,
         withdrawn_at: None,
+        decision: None,
     }
 }
 
@@ -116,6 +117,7 @@ fn offers_scan_by_intent_and_profiles_keep_the_newest() {
                 envelope: env.as_bytes().to_vec().into(),
                 origin: Origin::Received,
                 stored_at: 0,
+                delivery: Delivery::default(),
             };
             assert!(store.insert_offer(&intent_id, &env.id(), &rec).unwrap());
             assert!(!store.insert_offer(&intent_id, &env.id(), &rec).unwrap());

@@ -27,16 +27,24 @@ use super::network::{
 use crate::clock::unix_now;
 use crate::config::VendorConfig;
 use crate::proto::{
-    DIRECTORY_TOPIC, Envelope, Intent, MessageId, Offer, ReplyTo, VendorProfile, intent_topic,
-    limits, taxonomy,
+    DIRECTORY_TOPIC, Envelope, Intent, IntentId, MessageId, Offer, ReplyTo, VendorProfile,
+    intent_topic, limits, taxonomy,
 };
+use crate::ratelimit::RateLimiter;
+use crate::store::{Decision, Delivery};
 use crate::store::{OfferRecord, Origin, OutboxEntry, Route, Store, StoreError, open_stored};
-use crate::vendor::{self, catalog::Catalog};
+use crate::vendor::responder::{Responder, ResponderError, ResponderOffer};
+use crate::vendor::{self, NoOffer, catalog::Catalog};
 
 /// Longest wait between two delivery attempts, in seconds.
 pub const MAX_BACKOFF_SECS: u64 = 30;
 /// A new peer on the directory topic triggers a profile publication at most this often.
 const PROFILE_MIN_INTERVAL: Duration = Duration::from_secs(5);
+/// Gossip messages per second one peer may send us (bursts up to [`PEER_BURST`]).
+const PEER_MESSAGES_PER_SEC: f64 = 500.0;
+const PEER_BURST: u32 = 2000;
+/// How often the catalog file is checked for changes.
+const CATALOG_POLL: Duration = Duration::from_secs(2);
 /// How often due outbox entries are looked for.
 const TICK: Duration = Duration::from_millis(500);
 
@@ -48,6 +56,17 @@ pub struct VendorRole {
     pub key: SigningKey,
     /// What the vendor sells.
     pub catalog: Catalog,
+    /// The vendor's own program, if configured.
+    pub responder: Option<Arc<Responder>>,
+    /// Intents answered per persona (one caster cannot make the vendor work without end).
+    pub per_persona: RateLimiter<[u8; 32]>,
+}
+
+/// A responder run that finished, back in the loop.
+struct ResponderDone {
+    envelope: Envelope,
+    intent: Intent,
+    result: Result<Option<ResponderOffer>, ResponderError>,
 }
 
 /// Which outbox entries a delivery pass may send before they are due.
@@ -84,8 +103,13 @@ pub struct EventLoop {
     served: Vec<String>,
     bootstrap: Vec<Multiaddr>,
     profile_interval: Duration,
-    /// Direct requests in flight, by request id, with the outbox entry they deliver.
-    in_flight: HashMap<request_response::OutboundRequestId, MessageId>,
+    /// Direct requests in flight, by request id: the outbox entry and the intent it answers.
+    in_flight: HashMap<request_response::OutboundRequestId, (MessageId, IntentId)>,
+    responder_tx: mpsc::Sender<ResponderDone>,
+    responder_rx: mpsc::Receiver<ResponderDone>,
+    per_peer: RateLimiter<PeerId>,
+    data_dir: std::path::PathBuf,
+    catalog_mtime: Option<std::time::SystemTime>,
     sending: HashSet<MessageId>,
     listen_addrs: Vec<Multiaddr>,
     profile_published: Option<Instant>,
@@ -105,6 +129,7 @@ impl EventLoop {
             .as_ref()
             .map(|v| v.config.categories.clone())
             .unwrap_or_default();
+        let (responder_tx, responder_rx) = mpsc::channel(64);
         EventLoop {
             swarm,
             commands,
@@ -116,6 +141,11 @@ impl EventLoop {
             bootstrap: config.bootstrap.clone(),
             profile_interval: config.profile_interval,
             in_flight: HashMap::new(),
+            responder_tx,
+            responder_rx,
+            per_peer: RateLimiter::new(PEER_MESSAGES_PER_SEC, PEER_BURST),
+            catalog_mtime: catalog_mtime(&config.data_dir),
+            data_dir: config.data_dir.clone(),
             sending: HashSet::new(),
             listen_addrs: Vec::new(),
             profile_published: None,
@@ -135,6 +165,7 @@ impl EventLoop {
         let mut tick = tokio::time::interval(TICK);
         let mut profile_tick = tokio::time::interval(self.profile_interval);
         let mut kad_tick = tokio::time::interval(Duration::from_secs(300));
+        let mut catalog_tick = tokio::time::interval(CATALOG_POLL);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -144,6 +175,8 @@ impl EventLoop {
                 },
                 _ = tick.tick() => self.deliver(Urgent::None),
                 _ = profile_tick.tick(), if self.vendor.is_some() => self.publish_profile(),
+                Some(done) = self.responder_rx.recv() => self.on_responder_done(done),
+                _ = catalog_tick.tick(), if self.vendor.is_some() => self.reload_catalog_if_changed(),
                 _ = kad_tick.tick() => {
                     if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
                         let _ = kad.bootstrap();
@@ -194,16 +227,12 @@ impl EventLoop {
             Command::Kick => self.deliver(Urgent::All),
             Command::Peers(reply) => {
                 let gossipsub = &self.swarm.behaviour().gossipsub;
-                let mut peers: HashMap<PeerId, Vec<String>> = HashMap::new();
-                for peer in self.swarm.connected_peers() {
-                    peers.entry(*peer).or_default();
-                }
-                let peers = peers
-                    .into_keys()
+                let peers = self
+                    .swarm
+                    .connected_peers()
                     .map(|peer| PeerInfo {
                         peer: peer.to_string(),
-                        addrs: Vec::new(),
-                        score: gossipsub.peer_score(&peer),
+                        score: gossipsub.peer_score(peer),
                     })
                     .collect();
                 let _ = reply.send(peers);
@@ -223,6 +252,9 @@ impl EventLoop {
                     .map(|_| ())
                     .map_err(|e| e.to_string());
                 let _ = reply.send(result);
+            }
+            Command::ReloadCatalog(reply) => {
+                let _ = reply.send(self.reload_catalog());
             }
             Command::Shutdown => {}
         }
@@ -304,8 +336,11 @@ impl EventLoop {
                 message,
             } => {
                 let topic = message.topic.as_str().to_owned();
-                let outcome =
-                    ingest::gossip(&self.store, &self.served, &topic, &message.data, unix_now());
+                let outcome = if self.per_peer.allow(&propagation_source, Instant::now()) {
+                    ingest::gossip(&self.store, &self.served, &topic, &message.data, unix_now())
+                } else {
+                    Ok(Outcome::ignored("rate limit for this peer"))
+                };
                 let acceptance = match self.settle(outcome, &propagation_source) {
                     Verdict::Accept => gossipsub::MessageAcceptance::Accept,
                     Verdict::Reject(_) => gossipsub::MessageAcceptance::Reject,
@@ -404,36 +439,127 @@ impl EventLoop {
         }
     }
 
-    /// Vendor role: make an offer for a stored intent, store it and queue it.
+    /// Vendor role: answer a stored intent, from the vendor's program (off the loop) or
+    /// from the catalog.
     fn answer(&mut self, envelope: &Envelope, intent: &Intent) -> Result<(), StoreError> {
-        let Some(role) = &self.vendor else {
+        let Some(role) = &mut self.vendor else {
             return Ok(());
         };
         let now = unix_now();
-        let offer = match vendor::answer(
+        if !role
+            .per_persona
+            .allow(&envelope.signer().to_bytes(), Instant::now())
+        {
+            return self.conclude(intent, Err(NoOffer::RateLimited));
+        }
+        if let Some(term) = vendor::refused_required_term(&role.config, intent) {
+            return self.conclude(intent, Err(NoOffer::RequiredTermRefused(term)));
+        }
+        if let Some(responder) = role.responder.clone() {
+            let input = Responder::input(envelope, intent, now);
+            let done = self.responder_tx.clone();
+            let (envelope, intent) = (envelope.clone(), intent.clone());
+            tokio::spawn(async move {
+                let result = responder.ask(&input).await;
+                let _ = done
+                    .send(ResponderDone {
+                        envelope,
+                        intent,
+                        result,
+                    })
+                    .await;
+            });
+            return Ok(());
+        }
+        let result = vendor::answer(
             &role.config,
             &role.catalog,
             &role.key,
             envelope,
             intent,
             now,
-        ) {
+        );
+        self.conclude(intent, result)
+    }
+
+    fn on_responder_done(&mut self, done: ResponderDone) {
+        let Some(role) = &self.vendor else {
+            return;
+        };
+        let now = unix_now();
+        let (envelope, intent) = (&done.envelope, &done.intent);
+        let result = match done.result {
+            Ok(Some(proposed)) => vendor::answer_from_program(
+                &role.config,
+                &role.key,
+                envelope,
+                intent,
+                proposed,
+                now,
+            ),
+            Ok(None) => Err(NoOffer::Declined),
+            Err(e) => {
+                warn!(
+                    "responder failed on intent {}: {e}; answering from the catalog",
+                    hex::encode(*intent.id)
+                );
+                self.stats.bump("responder-failed");
+                vendor::answer(
+                    &role.config,
+                    &role.catalog,
+                    &role.key,
+                    envelope,
+                    intent,
+                    now,
+                )
+            }
+        };
+        if let Err(e) = self.conclude(intent, result) {
+            warn!(
+                "could not store the answer to {}: {e}",
+                hex::encode(*intent.id)
+            );
+        }
+    }
+
+    /// Records the decision on an intent; an offer is stored and queued for delivery.
+    fn conclude(
+        &mut self,
+        intent: &Intent,
+        result: Result<Envelope, NoOffer>,
+    ) -> Result<(), StoreError> {
+        let intent_hex = hex::encode(*intent.id);
+        let offer = match result {
             Ok(offer) => offer,
             Err(reason) => {
-                debug!("no offer for {}: {reason:?}", hex::encode(*intent.id));
+                debug!("no offer for {intent_hex}: {reason}");
+                self.store.set_decision(
+                    &intent.id,
+                    Decision::Declined {
+                        reason: reason.to_string(),
+                    },
+                )?;
                 self.emit(NodeEvent::OfferNotMade {
-                    intent: hex::encode(*intent.id),
-                    reason: format!("{reason:?}"),
+                    intent: intent_hex,
+                    reason: reason.to_string(),
                 });
                 return Ok(());
             }
         };
+        let now = unix_now();
         let record = OfferRecord {
             envelope: offer.as_bytes().to_vec().into(),
             origin: Origin::Own,
             stored_at: now,
+            delivery: Delivery::Pending,
         };
         self.store.insert_offer(&intent.id, &offer.id(), &record)?;
+        self.store.set_decision(
+            &intent.id,
+            Decision::Offered {
+                offer: offer.id().to_hex(),
+            },
+        )?;
         let entry = OutboxEntry {
             envelope: offer.as_bytes().to_vec().into(),
             route: Route::Direct {
@@ -447,11 +573,41 @@ impl EventLoop {
         self.store.outbox_put(&offer.id(), &entry)?;
         self.stats.bump("offers-sent");
         self.emit(NodeEvent::OfferSent {
-            intent: hex::encode(*intent.id),
+            intent: intent_hex,
             offer: offer.id().to_hex(),
         });
         self.deliver(Urgent::All);
         Ok(())
+    }
+
+    /// Reloads `catalog.toml`; a bad file is refused and the catalog in force stays.
+    fn reload_catalog(&mut self) -> Result<usize, String> {
+        let Some(role) = &mut self.vendor else {
+            return Err("this node has no vendor role".into());
+        };
+        self.catalog_mtime = catalog_mtime(&self.data_dir);
+        match Catalog::load(&self.data_dir) {
+            Ok(catalog) => {
+                let items = catalog.len();
+                role.catalog = catalog;
+                info!("catalog reloaded: {items} items");
+                self.emit(NodeEvent::CatalogReloaded { items });
+                Ok(items)
+            }
+            Err(e) => {
+                warn!("catalog refused, the previous one stays in force: {e}");
+                self.emit(NodeEvent::CatalogRejected {
+                    error: e.to_string(),
+                });
+                Err(e.to_string())
+            }
+        }
+    }
+
+    fn reload_catalog_if_changed(&mut self) {
+        if catalog_mtime(&self.data_dir) != self.catalog_mtime {
+            let _ = self.reload_catalog();
+        }
     }
 
     fn on_direct(&mut self, event: request_response::Event<DirectRequest, DirectResponse>) {
@@ -494,29 +650,34 @@ impl EventLoop {
                     },
                 ..
             } => {
-                let Some(id) = self.in_flight.remove(&request_id) else {
+                let Some((id, intent)) = self.in_flight.remove(&request_id) else {
                     return;
                 };
                 self.sending.remove(&id);
                 if let Err(e) = self.store.outbox_remove(&id) {
                     warn!("outbox: {e}");
                 }
-                if response.ok {
+                let delivery = if response.ok {
                     self.stats.bump("offers-delivered");
                     self.emit(NodeEvent::OfferDelivered { offer: id.to_hex() });
+                    Delivery::Delivered { at: unix_now() }
                 } else {
                     let code = response.error.unwrap_or_default();
                     info!("offer {id} refused by the person's node: {code}");
                     self.emit(NodeEvent::OfferRefused {
                         offer: id.to_hex(),
-                        code,
+                        code: code.clone(),
                     });
+                    Delivery::Refused { code }
+                };
+                if let Err(e) = self.store.set_delivery(&intent, &id, delivery) {
+                    warn!("recording the delivery of {id}: {e}");
                 }
             }
             Event::OutboundFailure {
                 request_id, error, ..
             } => {
-                if let Some(id) = self.in_flight.remove(&request_id) {
+                if let Some((id, _)) = self.in_flight.remove(&request_id) {
                     debug!("delivering {id} failed: {error}; will retry");
                     self.sending.remove(&id);
                 }
@@ -541,6 +702,11 @@ impl EventLoop {
         for (id, mut entry) in entries {
             if entry.expires <= now {
                 let _ = self.store.outbox_remove(&id);
+                if let Ok((_, offer)) = open_stored::<Offer>(&entry.envelope) {
+                    let _ = self
+                        .store
+                        .set_delivery(&offer.intent, &id, Delivery::Expired);
+                }
                 self.emit(NodeEvent::OutboxExpired {
                     message: id.to_hex(),
                 });
@@ -609,7 +775,7 @@ impl EventLoop {
         }
     }
 
-    /// Sends a direct entry, unless it is an offer to an intent withdrawn since.
+    /// Sends a direct entry (an offer), unless its intent was withdrawn since.
     fn send_direct(
         &mut self,
         id: &MessageId,
@@ -617,16 +783,30 @@ impl EventLoop {
         peer: &[u8],
         addrs: &[serde_bytes::ByteBuf],
     ) -> Result<Attempt, StoreError> {
-        if self.offer_is_moot(entry)? {
-            debug!("dropping offer {id}: its intent was withdrawn");
-            self.store.outbox_remove(id)?;
-            return Ok(Attempt::Finished);
-        }
-        let Ok(peer) = PeerId::from_bytes(peer) else {
-            warn!("dropping {id}: bad peer id in its route");
+        let (Ok(peer), Ok((_, offer))) = (
+            PeerId::from_bytes(peer),
+            open_stored::<Offer>(&entry.envelope),
+        ) else {
+            warn!("dropping {id}: its route or envelope is unreadable");
             self.store.outbox_remove(id)?;
             return Ok(Attempt::Finished);
         };
+        let withdrawn = self
+            .store
+            .intent(&offer.intent)?
+            .is_some_and(|record| record.withdrawn_at.is_some());
+        if withdrawn {
+            debug!("dropping offer {id}: its intent was withdrawn");
+            self.store.outbox_remove(id)?;
+            self.store.set_delivery(
+                &offer.intent,
+                id,
+                Delivery::Refused {
+                    code: "intent-withdrawn".into(),
+                },
+            )?;
+            return Ok(Attempt::Finished);
+        }
         for addr in addrs {
             if let Ok(addr) = Multiaddr::try_from(addr.to_vec()) {
                 self.swarm.add_peer_address(peer, addr);
@@ -637,19 +817,9 @@ impl EventLoop {
             .behaviour_mut()
             .direct
             .send_request(&peer, DirectRequest(entry.envelope.to_vec()));
-        self.in_flight.insert(request_id, *id);
+        self.in_flight.insert(request_id, (*id, offer.intent));
         self.sending.insert(*id);
         Ok(Attempt::Pending)
-    }
-
-    fn offer_is_moot(&self, entry: &OutboxEntry) -> Result<bool, StoreError> {
-        let Ok((_, offer)) = open_stored::<Offer>(&entry.envelope) else {
-            return Ok(false);
-        };
-        Ok(match self.store.intent(&offer.intent)? {
-            Some(record) => record.withdrawn_at.is_some(),
-            None => false,
-        })
     }
 
     /// Vendor role: publish a fresh signed profile on the directory topic.
@@ -696,4 +866,11 @@ impl EventLoop {
             Err(e) => debug!("vendor profile not published now: {e}"),
         }
     }
+}
+
+/// Modification time of the catalog file, if it exists.
+fn catalog_mtime(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(dir.join(crate::vendor::catalog::CATALOG_FILE))
+        .and_then(|m| m.modified())
+        .ok()
 }

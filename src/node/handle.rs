@@ -45,6 +45,9 @@ pub enum NodeError {
     /// A network operation failed.
     #[error("{0}")]
     Network(String),
+    /// The catalog could not be (re)loaded.
+    #[error("catalog refused: {0}")]
+    Catalog(String),
 }
 
 /// Something that happened in the node.
@@ -84,6 +87,10 @@ pub enum NodeEvent {
     OutboxExpired { message: String },
     /// A newer vendor profile was stored.
     ProfileStored { vendor: String, name: String },
+    /// The vendor's catalog was (re)loaded.
+    CatalogReloaded { items: usize },
+    /// A changed catalog file was refused; the previous catalog stays in force.
+    CatalogRejected { error: String },
     /// A message from the network was refused.
     Rejected {
         peer: String,
@@ -124,8 +131,6 @@ impl Stats {
 pub struct PeerInfo {
     /// Its PeerId.
     pub peer: String,
-    /// Addresses of the open connections.
-    pub addrs: Vec<String>,
     /// Its gossipsub score, if scored.
     pub score: Option<f64>,
 }
@@ -160,6 +165,8 @@ pub enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<(), String>>),
     /// Publish raw bytes on a topic, bypassing every check (for testing the network's defences).
     PublishRaw(String, Vec<u8>, oneshot::Sender<Result<(), String>>),
+    /// Reload the vendor's catalog; the number of items, or why the file was refused.
+    ReloadCatalog(oneshot::Sender<Result<usize, String>>),
     /// Stop: flush and end the loop.
     Shutdown,
 }
@@ -167,33 +174,16 @@ pub enum Command {
 /// The node's API. Clone it freely.
 #[derive(Clone)]
 pub struct NodeHandle {
-    commands: mpsc::Sender<Command>,
-    events: broadcast::Sender<NodeEvent>,
-    store: Arc<Store>,
-    identity: Arc<Identity>,
-    stats: Arc<Stats>,
-    done: watch::Receiver<bool>,
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) events: broadcast::Sender<NodeEvent>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) identity: Arc<Identity>,
+    pub(crate) stats: Arc<Stats>,
+    /// Turns true when the event loop has ended.
+    pub(crate) done: watch::Receiver<bool>,
 }
 
 impl NodeHandle {
-    pub(crate) fn new(
-        commands: mpsc::Sender<Command>,
-        events: broadcast::Sender<NodeEvent>,
-        store: Arc<Store>,
-        identity: Arc<Identity>,
-        stats: Arc<Stats>,
-        done: watch::Receiver<bool>,
-    ) -> Self {
-        NodeHandle {
-            commands,
-            events,
-            store,
-            identity,
-            stats,
-            done,
-        }
-    }
-
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
@@ -262,6 +252,7 @@ impl NodeHandle {
             origin: Origin::Own,
             stored_at: now,
             withdrawn_at: None,
+            decision: None,
         };
         self.store.insert_intent(&id, &record)?;
         // Our own intent coming back over gossip is not news.
@@ -348,6 +339,33 @@ impl NodeHandle {
             out.push((record, envelope, offer));
         }
         Ok(out)
+    }
+
+    /// Vendor view: the intents received, each with the decision taken on it.
+    pub fn vendor_intents(&self) -> Result<Vec<(IntentRecord, Envelope, Intent)>, NodeError> {
+        let mut all = self.intents()?;
+        all.retain(|(record, _, _)| record.origin == Origin::Received);
+        Ok(all)
+    }
+
+    /// Vendor view: the offers this node sent, with their delivery state.
+    pub fn vendor_offers(&self) -> Result<Vec<(OfferRecord, Envelope, Offer)>, NodeError> {
+        let mut out = Vec::new();
+        for record in self.store.offers()? {
+            if record.origin == Origin::Own {
+                let (envelope, offer) = open_stored::<Offer>(&record.envelope)?;
+                out.push((record, envelope, offer));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reloads the vendor's `catalog.toml` now; a bad file is refused with the reason and the
+    /// catalog in force stays.
+    pub async fn reload_catalog(&self) -> Result<usize, NodeError> {
+        self.ask(Command::ReloadCatalog)
+            .await?
+            .map_err(NodeError::Catalog)
     }
 
     /// Connected peers with their scores.

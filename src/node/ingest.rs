@@ -9,7 +9,7 @@ use crate::proto::{
     ValidationError, decode_and_check, intent_topic, limits,
 };
 use crate::store::{
-    IntentRecord, OfferRecord, Origin, ProfileRecord, Store, StoreError, open_stored,
+    Delivery, IntentRecord, OfferRecord, Origin, ProfileRecord, Store, StoreError, open_stored,
 };
 
 /// The gossipsub verdict on one message.
@@ -66,6 +66,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Ignored for `reason`, nothing changed.
+    pub fn ignored(reason: &'static str) -> Self {
+        Self::verdict(Verdict::Ignore(reason))
+    }
+
     fn verdict(verdict: Verdict) -> Self {
         Outcome {
             verdict,
@@ -120,6 +125,7 @@ pub fn gossip(
                 origin: Origin::Received,
                 stored_at: now,
                 withdrawn_at: None,
+                decision: None,
             };
             if store.insert_intent(&intent.id, &record)? {
                 Ok(Outcome::accept(Some(Effect::IntentToAnswer {
@@ -208,6 +214,7 @@ pub fn direct(store: &Store, bytes: &[u8], now: u64) -> Result<Outcome, StoreErr
         envelope: envelope.as_bytes().to_vec().into(),
         origin: Origin::Received,
         stored_at: now,
+        delivery: Delivery::Delivered { at: now },
     };
     let fresh = store.insert_offer(&offer.intent, &envelope.id(), &stored)?;
     Ok(Outcome::accept(

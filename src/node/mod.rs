@@ -31,8 +31,16 @@ pub use handle::{CastRequest, NodeError, NodeEvent, NodeHandle, PeerInfo, Stats}
 
 use crate::config::{Config, VendorConfig};
 use crate::identity::Identity;
+use crate::ratelimit::RateLimiter;
 use crate::store::Store;
 use crate::vendor::catalog::Catalog;
+use crate::vendor::responder::Responder;
+
+/// Intents per second one persona may have answered by a vendor, after a burst of
+/// [`PERSONA_BURST`]. Personas are fresh per intent, so a normal person never comes near.
+pub const PERSONA_INTENTS_PER_SEC: f64 = 0.2;
+/// Burst allowed per persona.
+pub const PERSONA_BURST: u32 = 5;
 
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
@@ -112,10 +120,19 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
                 .context("config.toml has a [vendor] section but there is no vendor.key: run `vrm init --vendor NAME` in a fresh data directory")?
                 .clone();
             let catalog = Catalog::load(&config.data_dir)?;
+            let responder = vendor_config.responder.clone().map(|command| {
+                Arc::new(Responder::new(
+                    command,
+                    Duration::from_secs(vendor_config.responder_timeout_secs),
+                    vendor_config.responder_max_concurrent,
+                ))
+            });
             Some(event_loop::VendorRole {
                 config: vendor_config.clone(),
                 key,
                 catalog,
+                responder,
+                per_persona: RateLimiter::new(PERSONA_INTENTS_PER_SEC, PERSONA_BURST),
             })
         }
         None => None,
@@ -151,7 +168,12 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         event_loop.run().await;
         let _ = done_tx.send(true);
     });
-    Ok(NodeHandle::new(
-        command_tx, event_tx, store, identity, stats, done_rx,
-    ))
+    Ok(NodeHandle {
+        commands: command_tx,
+        events: event_tx,
+        store,
+        identity,
+        stats,
+        done: done_rx,
+    })
 }

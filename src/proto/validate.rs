@@ -54,11 +54,11 @@ pub fn check_intent(intent: &Intent, now: u64) -> Result<(), E> {
         check_text("constraints.place", place, MAX_SHORT_BYTES)?;
     }
     if let Some(dates) = &c.dates {
-        let from = parse_date(&dates.from).ok_or(E::InvalidField {
+        let from = crate::clock::day_number(&dates.from).ok_or(E::InvalidField {
             field: "constraints.dates.from",
             reason: "not a YYYY-MM-DD date",
         })?;
-        let to = parse_date(&dates.to).ok_or(E::InvalidField {
+        let to = crate::clock::day_number(&dates.to).ok_or(E::InvalidField {
             field: "constraints.dates.to",
             reason: "not a YYYY-MM-DD date",
         })?;
@@ -260,26 +260,4 @@ fn check_reply_to(reply_to: &ReplyTo) -> Result<(), E> {
         }
     }
     Ok(())
-}
-
-/// Parses `YYYY-MM-DD` into a comparable day number (not a calendar-exact one).
-fn parse_date(date: &str) -> Option<u32> {
-    let b = date.as_bytes();
-    let shape_ok = b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                *c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
-    if !shape_ok {
-        return None;
-    }
-    let num = |s: &str| s.parse::<u32>().ok();
-    let (y, m, d) = (num(&date[0..4])?, num(&date[5..7])?, num(&date[8..10])?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    Some(y * 400 + m * 32 + d)
 }

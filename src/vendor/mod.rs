@@ -1,16 +1,20 @@
 //! The vendor role: which intents a vendor node answers, and with what offer.
 //!
-//! The catalog (`catalog.toml` in the data directory) lists what the vendor sells. Matching is
-//! a pure function of the catalog, the vendor's terms and the intent: the event loop calls
-//! [`answer`] for every intent it stores in a served category and sends what comes back.
+//! Two sources of answers: the catalog (`catalog.toml`, matched by [`catalog`] as a pure
+//! function) and, when configured, the vendor's own program ([`responder`]). Either way
+//! the offer is built and checked here, by [`seal_offer`], against the same rules the
+//! person's node will apply, so a vendor never sends an offer that is bound to be refused.
 
 pub mod catalog;
+pub mod responder;
 
 use ed25519_dalek::SigningKey;
 
 use crate::config::VendorConfig;
-use crate::proto::{Envelope, Intent, Offer};
-use catalog::Catalog;
+use crate::proto::validate::{check_offer, check_offer_for_intent};
+use crate::proto::{Envelope, Intent, Offer, OfferItem, Price, ValidationError};
+use catalog::{Catalog, NoMatch};
+use responder::ResponderOffer;
 
 /// How long an offer holds at most, in seconds (never beyond the intent's expiry).
 pub const OFFER_VALIDITY_SECS: u64 = 24 * 3600;
@@ -20,11 +24,38 @@ pub const OFFER_VALIDITY_SECS: u64 = 24 * 3600;
 pub enum NoOffer {
     /// A term the person requires is not among the vendor's accepted terms.
     RequiredTermRefused(String),
-    /// No catalog item fits category, price, currency and quantity.
-    NothingMatches,
+    /// No catalog item fits.
+    NoMatch(NoMatch),
+    /// The vendor's program chose not to offer.
+    Declined,
+    /// The same persona cast too many intents too fast.
+    RateLimited,
+    /// The offer built from the program's answer breaks a rule.
+    Invalid(ValidationError),
 }
 
-/// The offer `vendor` makes to `intent` (signed with `key`), or why it makes none.
+impl std::fmt::Display for NoOffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoOffer::RequiredTermRefused(term) => write!(f, "required term {term:?} not accepted"),
+            NoOffer::NoMatch(why) => write!(f, "no catalog match: {why}"),
+            NoOffer::Declined => f.write_str("declined by the responder program"),
+            NoOffer::RateLimited => f.write_str("rate limit for this persona"),
+            NoOffer::Invalid(e) => write!(f, "the responder's offer is invalid: {e}"),
+        }
+    }
+}
+
+/// The first term the person requires that the vendor does not accept.
+pub fn refused_required_term(vendor: &VendorConfig, intent: &Intent) -> Option<String> {
+    intent
+        .terms
+        .iter()
+        .find(|t| t.required && !vendor.accepted_terms.contains(&t.id))
+        .map(|t| t.id.clone())
+}
+
+/// The catalog's offer for `intent` (signed with `key`), or why there is none.
 pub fn answer(
     vendor: &VendorConfig,
     catalog: &Catalog,
@@ -33,22 +64,82 @@ pub fn answer(
     intent: &Intent,
     now: u64,
 ) -> Result<Envelope, NoOffer> {
-    if let Some(term) = intent
-        .terms
-        .iter()
-        .find(|t| t.required && !vendor.accepted_terms.contains(&t.id))
-    {
-        return Err(NoOffer::RequiredTermRefused(term.id.clone()));
+    if let Some(term) = refused_required_term(vendor, intent) {
+        return Err(NoOffer::RequiredTermRefused(term));
     }
-    let item = catalog.best_match(intent).ok_or(NoOffer::NothingMatches)?;
+    let found = catalog.best_match(intent, now).map_err(NoOffer::NoMatch)?;
+    seal_offer(
+        vendor,
+        key,
+        intent_envelope,
+        intent,
+        vec![found.item],
+        found.description,
+        None,
+        now,
+    )
+}
+
+/// The offer the vendor's program proposed, checked and signed.
+pub fn answer_from_program(
+    vendor: &VendorConfig,
+    key: &SigningKey,
+    intent_envelope: &Envelope,
+    intent: &Intent,
+    proposed: ResponderOffer,
+    now: u64,
+) -> Result<Envelope, NoOffer> {
+    let default_quantity = intent.constraints.quantity.unwrap_or(1);
+    let mut items = Vec::with_capacity(proposed.items.len());
+    for item in proposed.items {
+        let price = Price::parse(&item.price, &item.currency).ok_or(NoOffer::Invalid(
+            ValidationError::InvalidField {
+                field: "items.price",
+                reason: "not a decimal amount with a three-letter currency",
+            },
+        ))?;
+        items.push(OfferItem {
+            title: item.title,
+            price,
+            quantity: item.quantity.unwrap_or(default_quantity),
+            sku: item.sku,
+        });
+    }
+    seal_offer(
+        vendor,
+        key,
+        intent_envelope,
+        intent,
+        items,
+        proposed.text,
+        proposed.valid_until,
+        now,
+    )
+}
+
+/// Builds, checks and signs an offer to `intent`: it accepts the person's terms the vendor
+/// accepts, holds for a day at most (never past the intent), and must pass the checks the
+/// person's node will make.
+#[allow(clippy::too_many_arguments)]
+pub fn seal_offer(
+    vendor: &VendorConfig,
+    key: &SigningKey,
+    intent_envelope: &Envelope,
+    intent: &Intent,
+    items: Vec<OfferItem>,
+    text: String,
+    valid_until: Option<u64>,
+    now: u64,
+) -> Result<Envelope, NoOffer> {
+    let latest = intent.expires.min(now + OFFER_VALIDITY_SECS);
     let offer = Offer {
         intent: intent.id,
         persona: intent_envelope.signer().to_bytes().into(),
         vendor: key.verifying_key().to_bytes().into(),
-        items: vec![item],
-        text: String::new(),
+        items,
+        text,
         created: now,
-        valid_until: intent.expires.min(now + OFFER_VALIDITY_SECS),
+        valid_until: valid_until.map_or(latest, |v| v.min(latest)),
         accepted_terms: intent
             .terms
             .iter()
@@ -56,5 +147,8 @@ pub fn answer(
             .map(|t| t.id.clone())
             .collect(),
     };
+    check_offer(&offer, &key.verifying_key(), now).map_err(NoOffer::Invalid)?;
+    check_offer_for_intent(&offer, intent, intent_envelope.signer(), false, now)
+        .map_err(NoOffer::Invalid)?;
     Ok(Envelope::seal(&offer, key))
 }

@@ -77,6 +77,7 @@ pub fn vendor_config(name: &str, category: &str) -> VendorConfig {
         categories: vec![category.into()],
         contact: String::new(),
         accepted_terms: vec!["no-tracking".into()],
+        ..VendorConfig::default()
     }
 }
 
