@@ -12,7 +12,7 @@
 //!   vectors).
 //! - [`identity`]: key files and the personas derived from the person's root secret.
 //! - [`store`]: the one owner of sled; typed records, durable writes, replay memory, outbox.
-//! - [`config`]: `config.toml`.
+//! - [`config`]: reads `config.toml`.
 //! - [`node`]: the running node: the event loop that owns the libp2p swarm, the
 //!   [`node::NodeHandle`] everything else talks to, and [`node::ingest`], the rules for
 //!   messages from the network as plain functions.

@@ -465,7 +465,7 @@ impl Store {
         let mut kept = false;
         let mut failure = None;
         self.profiles.fetch_and_update(vendor, |old| {
-            let newer = match old.map(|o| stored_profile_created(o)) {
+            let newer = match old.map(stored_profile_created) {
                 None => true,
                 Some(Ok(created)) => profile.created > created,
                 Some(Err(e)) => {

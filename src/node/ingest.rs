@@ -29,9 +29,9 @@ pub enum Effect {
     /// A vendor node stored an intent in a category it serves; it may answer it.
     IntentToAnswer {
         /// The intent envelope.
-        envelope: Envelope,
+        envelope: Box<Envelope>,
         /// Its body.
-        intent: Intent,
+        intent: Box<Intent>,
     },
     /// An intent this node holds was withdrawn.
     IntentWithdrawn {
@@ -129,8 +129,8 @@ pub fn gossip(
             };
             if store.insert_intent(&intent.id, &record)? {
                 Ok(Outcome::accept(Some(Effect::IntentToAnswer {
-                    envelope,
-                    intent,
+                    envelope: Box::new(envelope),
+                    intent: Box::new(intent),
                 })))
             } else {
                 Ok(Outcome::reject(ValidationError::IdConflict))

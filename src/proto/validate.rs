@@ -192,13 +192,13 @@ fn check_created(created: u64, now: u64) -> Result<(), E> {
 
 fn check_category(category: &str, sub: Option<&str>) -> Result<(), E> {
     let cat = taxonomy::category(category).ok_or_else(|| E::UnknownCategory(category.into()))?;
-    if let Some(sub) = sub {
-        if !cat.subcategories.iter().any(|s| s.id == sub) {
-            return Err(E::UnknownSubcategory {
-                category: category.into(),
-                sub: sub.into(),
-            });
-        }
+    if let Some(sub) = sub
+        && !cat.subcategories.iter().any(|s| s.id == sub)
+    {
+        return Err(E::UnknownSubcategory {
+            category: category.into(),
+            sub: sub.into(),
+        });
     }
     Ok(())
 }

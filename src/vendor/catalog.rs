@@ -169,10 +169,10 @@ impl Catalog {
             };
             let category = crate::proto::taxonomy::category(&item.category)
                 .ok_or_else(|| bad(format!("unknown category {:?}", item.category)))?;
-            if let Some(sub) = &item.subcategory {
-                if !category.subcategories.iter().any(|s| &s.id == sub) {
-                    return Err(bad(format!("unknown subcategory {sub:?}")));
-                }
+            if let Some(sub) = &item.subcategory
+                && !category.subcategories.iter().any(|s| &s.id == sub)
+            {
+                return Err(bad(format!("unknown subcategory {sub:?}")));
             }
             let price = Price::parse(&item.price, &item.currency)
                 .ok_or_else(|| bad(format!("bad price {:?} {:?}", item.price, item.currency)))?;
@@ -187,12 +187,12 @@ impl Catalog {
                     Some(min.amount)
                 }
             };
-            if let Some(d) = &item.discount {
-                if !(1..=99).contains(&d.percent) || d.min_quantity < 2 {
-                    return Err(bad(
-                        "discount needs percent 1-99 and min_quantity >= 2".into()
-                    ));
-                }
+            if let Some(d) = &item.discount
+                && (!(1..=99).contains(&d.percent) || d.min_quantity < 2)
+            {
+                return Err(bad(
+                    "discount needs percent 1-99 and min_quantity >= 2".into()
+                ));
             }
             entries.push(Entry {
                 item,
@@ -263,15 +263,16 @@ fn fit(entry: &Entry, intent: &Intent, now: u64) -> Result<Match, NoMatch> {
     if item.category != intent.category {
         return Err(NoMatch::Category);
     }
-    if let (Some(want), Some(has)) = (&intent.subcategory, &item.subcategory) {
-        if want != has {
-            return Err(NoMatch::Subcategory);
-        }
+    if let (Some(want), Some(has)) = (&intent.subcategory, &item.subcategory)
+        && want != has
+    {
+        return Err(NoMatch::Subcategory);
     }
-    if let Some(place) = &wanted.place {
-        if !item.places.is_empty() && !item.places.iter().any(|p| p.eq_ignore_ascii_case(place)) {
-            return Err(NoMatch::Place);
-        }
+    if let Some(place) = &wanted.place
+        && !item.places.is_empty()
+        && !item.places.iter().any(|p| p.eq_ignore_ascii_case(place))
+    {
+        return Err(NoMatch::Place);
     }
     if let Some(dates) = &wanted.dates {
         let first_possible = day_of(now) + i64::from(item.lead_time_days);
@@ -284,10 +285,10 @@ fn fit(entry: &Entry, intent: &Intent, now: u64) -> Result<Match, NoMatch> {
         return Err(NoMatch::Stock);
     }
     let mut unit = entry.price.amount;
-    if let Some(d) = &item.discount {
-        if quantity >= d.min_quantity {
-            unit = unit * u64::from(100 - d.percent) / 100;
-        }
+    if let Some(d) = &item.discount
+        && quantity >= d.min_quantity
+    {
+        unit = unit * u64::from(100 - d.percent) / 100;
     }
     if let Some(ceiling) = &wanted.max_price {
         if ceiling.currency != entry.price.currency {
