@@ -57,6 +57,20 @@ pub fn day_of(unix_secs: u64) -> i64 {
     (unix_secs / 86_400) as i64
 }
 
+/// `YYYY-MM-DD` of a day number (days since 1970-01-01); the inverse of [`day_number`].
+pub fn date_of_day(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +87,8 @@ mod tests {
         assert_eq!(day_number("2027-13-01"), None);
         assert_eq!(day_number("2027-1-01"), None);
         assert_eq!(day_of(1_800_000_000), day_number("2027-01-15").unwrap());
+        for day in [0, 11_017, 20_833, 19_782, -1] {
+            assert_eq!(day_number(&date_of_day(day)), Some(day));
+        }
     }
 }

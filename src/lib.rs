@@ -19,13 +19,18 @@
 //! - [`vendor`]: the vendor role: the catalog, the vendor's own responder program, and how
 //!   an intent is answered.
 //! - [`ratelimit`]: token buckets per peer and per persona.
-//! - [`cli`]: the `vrm` command line; `src/main.rs` only calls it.
+//! - [`api`]: the local HTTP API (axum), its OpenAPI document, the event stream and the
+//!   person's web page.
+//! - [`cli`]: the `vrm` command line; [`client`] is how its verbs reach the daemon's API;
+//!   `src/main.rs` only calls it.
 //! - [`clock`]: the unix time every check is made against.
 
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod api;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod identity;

@@ -179,6 +179,7 @@ pub struct NodeHandle {
     pub(crate) store: Arc<Store>,
     pub(crate) identity: Arc<Identity>,
     pub(crate) stats: Arc<Stats>,
+    pub(crate) vendor_name: Option<String>,
     /// Turns true when the event loop has ended.
     pub(crate) done: watch::Receiver<bool>,
 }
@@ -206,6 +207,11 @@ impl NodeHandle {
         self.identity
             .vendor_key()
             .map(|k| k.verifying_key().to_bytes())
+    }
+
+    /// The vendor's display name, on vendor nodes.
+    pub fn vendor_name(&self) -> Option<String> {
+        self.vendor_name.clone()
     }
 
     /// The store (read-only use: listing records).

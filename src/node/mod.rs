@@ -174,6 +174,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         store,
         identity,
         stats,
+        vendor_name: config.vendor.as_ref().map(|v| v.name.clone()),
         done: done_rx,
     })
 }

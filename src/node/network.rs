@@ -90,11 +90,17 @@ pub struct NetworkSettings {
 pub fn topic_score_params() -> gossipsub::TopicScoreParams {
     gossipsub::TopicScoreParams {
         topic_weight: 1.0,
+        // Small rewards for staying and for delivering first, capped, so one invalid
+        // message (-100, squared per message) always outweighs them.
+        time_in_mesh_weight: 0.01,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 3600.0,
         first_message_deliveries_weight: 0.5,
+        first_message_deliveries_cap: 100.0,
         mesh_message_deliveries_weight: 0.0,
         mesh_failure_penalty_weight: 0.0,
         invalid_message_deliveries_weight: -100.0,
-        invalid_message_deliveries_decay: 0.5,
+        invalid_message_deliveries_decay: 0.9,
         ..Default::default()
     }
 }

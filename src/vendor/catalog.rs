@@ -320,8 +320,13 @@ fn fit(entry: &Entry, intent: &Intent, now: u64) -> Result<Match, NoMatch> {
     })
 }
 
-/// The example catalog `vrm init --vendor` writes; it works as it is.
-pub const EXAMPLE_CATALOG: &str = r#"# What this vendor node offers. Each [[item]] can answer intents in its category.
+/// The example catalog `vrm init --vendor` writes for a vendor serving `category`; it
+/// answers intents in that category as it is.
+pub fn example_catalog(category: &str) -> String {
+    EXAMPLE_CATALOG.replace("{category}", category)
+}
+
+const EXAMPLE_CATALOG: &str = r#"# What this vendor node offers. Each [[item]] can answer intents in its category.
 #
 # Prices are per unit, as decimal strings in the currency's main unit ("70.00" EUR). An
 # intent is answered with the one item that fits best: same category (and subcategory, if
@@ -335,23 +340,37 @@ pub const EXAMPLE_CATALOG: &str = r#"# What this vendor node offers. Each [[item
 # Category ids are in proto/categories.json. The node reloads this file when it changes.
 
 [[item]]
-category = "books"
-subcategory = "fiction"
-title = "Second-hand paperback, good condition"
-description = "Ships within two days."
-keywords = ["paperback", "used", "novel"]
-price = "6.50"
+category = "{category}"
+title = "Standard offer"
+description = "Ready within two days."
+keywords = ["standard", "basic", "cheap"]
+price = "20.00"
 currency = "EUR"
-min_price = "5.00"
+min_price = "15.00"
 discount = { min_quantity = 3, percent = 10 }
 stock = 40
-sku = "PB-USED"
+sku = "STD"
 
 [[item]]
-category = "books"
-title = "New hardcover, ordered for you"
-keywords = ["new", "hardcover", "gift"]
-price = "24.00"
+category = "{category}"
+title = "Premium offer"
+description = "Our best, prepared for you."
+keywords = ["premium", "best", "express"]
+price = "45.00"
 currency = "EUR"
-lead_time_days = 5
+lead_time_days = 2
+sku = "PRM"
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_catalog_parses_for_every_category() {
+        for category in crate::proto::taxonomy::categories() {
+            let catalog = Catalog::parse(&example_catalog(&category.id), "example").unwrap();
+            assert_eq!(catalog.len(), 2);
+        }
+    }
+}

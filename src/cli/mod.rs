@@ -1,4 +1,9 @@
-//! The `vrm` command line. Thin: it parses arguments and calls the library.
+//! The `vrm` command line. Thin: it parses arguments and calls the library. `init`, `daemon`
+//! and `demo` run here; every other verb is a client of the running daemon's API
+//! ([`verbs`]).
+
+pub mod demo;
+pub mod verbs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +22,9 @@ pub struct Cli {
     /// (~/.local/share/vrm on Linux).
     #[arg(long, global = true, env = "VRM_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Print JSON instead of tables (one JSON line per event with --watch).
+    #[arg(long, global = true)]
+    pub json: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -36,6 +44,41 @@ pub enum Command {
     },
     /// Run the node in the foreground (initialises the data directory on first run).
     Daemon(DaemonArgs),
+    /// Try vrm: one person and three vendors on this machine, a sample intent, live offers.
+    Demo {
+        /// API address of the demo person's node.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        api: std::net::SocketAddr,
+        /// Exit once the sample intent has its offers (for scripts and tests).
+        #[arg(long)]
+        exit_after_offers: bool,
+    },
+    /// The node's status.
+    Status,
+    /// Connected peers.
+    Peers,
+    /// Cast, list, show and withdraw your intents.
+    #[command(subcommand)]
+    Intent(verbs::IntentCommand),
+    /// Offers received (all, or for one intent); --watch follows new ones.
+    Offers {
+        /// Only offers for this intent.
+        #[arg(long, value_name = "ID")]
+        intent: Option<String>,
+        /// Keep printing offers as they arrive.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Vendor views: intents seen, offers sent, catalog reload.
+    #[command(subcommand)]
+    Vendor(verbs::VendorCommand),
+    /// Print the login link of the web page (it carries the API token).
+    Open,
+    /// Print shell completions.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Flags of `vrm daemon`; each overrides config.toml.
@@ -63,6 +106,9 @@ pub struct DaemonArgs {
     /// Log format.
     #[arg(long, value_enum, default_value = "text", env = "VRM_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// Address of the local HTTP API (loopback only). Default: [api] listen in config.toml.
+    #[arg(long, value_name = "ADDR", env = "VRM_API")]
+    pub api: Option<std::net::SocketAddr>,
 }
 
 /// How logs are printed.
@@ -98,17 +144,35 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let dir = data_dir(cli.data_dir)?;
+    let json = cli.json;
     match cli.command {
         Command::Init { vendor, categories } => init(&dir, vendor, categories),
         Command::Daemon(args) => daemon(&dir, args),
+        Command::Demo {
+            api,
+            exit_after_offers,
+        } => demo::run(api, exit_after_offers),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "vrm", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Status => verbs::status(&dir, json),
+        Command::Peers => verbs::peers(&dir, json),
+        Command::Intent(command) => verbs::intent(&dir, json, command),
+        Command::Offers { intent, watch } => verbs::offers(&dir, json, intent, watch),
+        Command::Vendor(command) => verbs::vendor(&dir, json, command),
+        Command::Open => verbs::open(&dir),
     }
 }
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p_gossipsub=warn"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -167,6 +231,10 @@ pub fn init(
         ..VendorConfig::default()
     });
     if let Some(v) = &vendor {
+        anyhow::ensure!(
+            !v.categories.is_empty(),
+            "a vendor serves at least one category: add --category ID (ids in proto/categories.json)"
+        );
         for c in &v.categories {
             anyhow::ensure!(
                 crate::proto::taxonomy::category(c).is_some(),
@@ -182,8 +250,15 @@ pub fn init(
     }
     let catalog_path = dir.join(crate::vendor::catalog::CATALOG_FILE);
     if vendor.is_some() && !catalog_path.exists() {
-        std::fs::write(&catalog_path, crate::vendor::catalog::EXAMPLE_CATALOG)
-            .with_context(|| format!("writing {}", catalog_path.display()))?;
+        let first = vendor
+            .as_ref()
+            .map(|v| v.categories[0].as_str())
+            .unwrap_or_default();
+        std::fs::write(
+            &catalog_path,
+            crate::vendor::catalog::example_catalog(first),
+        )
+        .with_context(|| format!("writing {}", catalog_path.display()))?;
     }
     println!("initialised {}", dir.display());
     println!("peer id: {}", identity.peer_id());
