@@ -2,93 +2,12 @@
 //! find each other by --bootstrap (and by mDNS where the machine allows multicast), and
 //! SIGTERM shuts a daemon down cleanly.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod common;
 
-struct Daemon {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
+use std::process::Command;
+use std::time::Duration;
 
-impl Daemon {
-    fn start(dir: &std::path::Path, extra: &[&str]) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vrm"))
-            .arg("--data-dir")
-            .arg(dir)
-            .arg("daemon")
-            .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
-            .args(extra)
-            .env("RUST_LOG", "vrm=info")
-            .env_remove("VRM_DATA_DIR")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("vrm binary runs");
-        let (tx, lines) = mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        Daemon {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line containing `needle`; returns it.
-    fn wait_for(&mut self, needle: &str, timeout: Duration) -> Option<String> {
-        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
-            return Some(line.clone());
-        }
-        let deadline = Instant::now() + timeout;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return Some(line);
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        None
-    }
-
-    fn listen_addr(&mut self) -> String {
-        let line = self
-            .wait_for("listening on /ip4/127.0.0.1/tcp/", Duration::from_secs(20))
-            .expect("daemon listens");
-        line[line.find("/ip4/").unwrap()..].trim().to_owned()
-    }
-
-    fn peer_id(&mut self) -> String {
-        let line = self
-            .wait_for("vrm node ", Duration::from_secs(20))
-            .expect("daemon prints its peer id");
-        line.split_whitespace().nth(2).unwrap().to_owned()
-    }
-
-    fn terminate(mut self) -> Vec<String> {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "daemon exited with {status}");
-        self.wait_for("node stopped", Duration::from_secs(5));
-        self.seen
-    }
-}
+use common::process::Daemon;
 
 #[test]
 fn daemons_connect_by_bootstrap_and_stop_cleanly_on_sigterm() {
@@ -127,7 +46,14 @@ fn a_second_daemon_on_the_same_data_dir_is_refused() {
     let out = Command::new(env!("CARGO_BIN_EXE_vrm"))
         .arg("--data-dir")
         .arg(root.path())
-        .args(["daemon", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args([
+            "daemon",
+            "--no-mdns",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--api",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -197,6 +197,13 @@ pub fn daemon(dir: &std::path::Path, args: DaemonArgs) -> anyhow::Result<()> {
     if args.no_mdns {
         node_config.mdns = false;
     }
+    let api_addr =
+        match args.api {
+            Some(addr) => addr,
+            None => config.api.listen.parse().with_context(|| {
+                format!("[api] listen = {:?} is not an address", config.api.listen)
+            })?,
+        };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let node = crate::node::start(node_config).await?;
@@ -205,14 +212,37 @@ pub fn daemon(dir: &std::path::Path, args: DaemonArgs) -> anyhow::Result<()> {
             node.peer_id(),
             dir.display()
         );
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+        let mut api = tokio::spawn(crate::api::serve(
+            node.clone(),
+            dir.to_owned(),
+            api_addr,
+            bound_tx,
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
+        if let Ok(addr) = bound_rx.await {
+            println!("API on http://{addr} (`vrm open` prints the web page's login link)");
         }
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let api_failed = tokio::select! {
+            _ = tokio::signal::ctrl_c() => None,
+            _ = term.recv() => None,
+            result = &mut api => Some(result),
+        };
         tracing::info!("shutting down");
+        let _ = stop_tx.send(());
+        if api_failed.is_none() {
+            let _ = api.await;
+        }
         node.shutdown().await;
-        anyhow::Ok(())
+        match api_failed {
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(e)) => Err(e.into()),
+            _ => Ok(()),
+        }
     })
 }
 

@@ -1,6 +1,8 @@
 //! Helpers for tests that run real nodes on 127.0.0.1 with ephemeral ports and temp dirs.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod process;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -166,4 +168,45 @@ pub fn received_intents(node: &TestNode) -> Vec<vrm::proto::IntentId> {
         .filter(|(r, _, _)| r.origin == vrm::store::Origin::Received)
         .map(|(_, _, i)| i.id)
         .collect()
+}
+
+/// A node's HTTP API, served on an ephemeral loopback port.
+pub struct TestApi {
+    pub base: String,
+    pub token: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestApi {
+    /// Serves `node`'s API; the address and token come from the files it writes.
+    pub async fn serve(node: &TestNode) -> TestApi {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(vrm::api::serve(
+            node.handle.clone(),
+            node.dir.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+            bound_tx,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let addr = bound_rx.await.unwrap();
+        let token = std::fs::read_to_string(node.dir.join(vrm::api::COOKIE_FILE)).unwrap();
+        let written = std::fs::read_to_string(node.dir.join(vrm::api::API_FILE)).unwrap();
+        assert_eq!(written.trim(), format!("http://{addr}"));
+        TestApi {
+            base: format!("http://{addr}"),
+            token: token.trim().to_owned(),
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Drop for TestApi {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }

@@ -1,0 +1,162 @@
+//! The `vrm` binary against real daemons: cast, offers with --json, tables, exit codes, and
+//! the message when no daemon runs.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::process::Daemon;
+use serde_json::Value;
+
+fn vrm(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vrm"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("VRM_DATA_DIR")
+        .output()
+        .expect("vrm runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("--json prints JSON")
+}
+
+#[test]
+fn cast_then_offers_appear_with_json_and_tables() {
+    let root = tempfile::tempdir().unwrap();
+    let (person_dir, vendor_dir) = (root.path().join("person"), root.path().join("vendor"));
+    let mut person = Daemon::start(&person_dir, &["--no-mdns"]);
+    let person_addr = person.listen_addr();
+    person
+        .wait_for("API on", Duration::from_secs(20))
+        .expect("API up");
+
+    let init = vrm(
+        &vendor_dir,
+        &["init", "--vendor", "Bookshop", "--category", "books"],
+    );
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let mut vendor = Daemon::start(&vendor_dir, &["--no-mdns", "--bootstrap", &person_addr]);
+    vendor
+        .wait_for("connected to", Duration::from_secs(20))
+        .expect("vendor connects");
+
+    let status = json(&vrm(&person_dir, &["status", "--json"]));
+    assert_eq!(status["peers"], 1);
+
+    let cast = vrm(
+        &person_dir,
+        &[
+            "intent",
+            "cast",
+            "--category",
+            "books",
+            "--text",
+            "A used paperback novel",
+            "--max-price",
+            "30",
+            "--currency",
+            "EUR",
+            "--expires",
+            "2h",
+            "--require",
+            "no-tracking",
+            "--json",
+        ],
+    );
+    let id = json(&cast)["id"].as_str().unwrap().to_owned();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let offers = loop {
+        let offers = json(&vrm(&person_dir, &["offers", "--intent", &id, "--json"]));
+        if offers.as_array().is_some_and(|a| !a.is_empty()) {
+            break offers;
+        }
+        if Instant::now() > deadline {
+            let log = vendor.terminate().join("\n");
+            panic!(
+                "no offer within 20 s; vendor log:\n{log}\nperson log:\n{}",
+                person.terminate().join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // The example catalog `init --vendor` wrote: its standard offer fits the 30.00 ceiling.
+    assert_eq!(offers.as_array().unwrap().len(), 1);
+    assert_eq!(offers[0]["vendor_name"], "Bookshop");
+    assert_eq!(offers[0]["items"][0]["title"], "Standard offer");
+    assert_eq!(offers[0]["total"]["display"], "20.00 EUR");
+
+    let table = stdout(&vrm(&person_dir, &["intent", "list"]));
+    assert!(table.starts_with("ID"), "{table}");
+    assert!(table.contains(&id) && table.contains("open"), "{table}");
+    let vendor_view = stdout(&vrm(&vendor_dir, &["vendor", "intents"]));
+    assert!(vendor_view.contains("offered"), "{vendor_view}");
+
+    let withdrawn = json(&vrm(&person_dir, &["intent", "withdraw", &id, "--json"]));
+    assert_eq!(withdrawn["status"], "withdrawn");
+    let again = vrm(&person_dir, &["intent", "withdraw", &id]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already withdrawn"));
+    let bad = vrm(
+        &person_dir,
+        &["intent", "cast", "--category", "spaceships", "--text", "x"],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown category"));
+
+    let link = stdout(&vrm(&person_dir, &["open"]));
+    assert!(
+        link.starts_with("http://127.0.0.1:") && link.contains("/#token="),
+        "{link}"
+    );
+    person.terminate();
+    vendor.terminate();
+    assert!(
+        !person_dir.join("api.cookie").exists(),
+        "the cookie is removed at shutdown"
+    );
+}
+
+#[test]
+fn verbs_say_clearly_when_no_daemon_runs() {
+    let root = tempfile::tempdir().unwrap();
+    for verb in [
+        &["status"][..],
+        &["intent", "list"],
+        &["offers"],
+        &["vendor", "offers"],
+    ] {
+        let out = vrm(root.path(), verb);
+        assert_eq!(out.status.code(), Some(1), "{verb:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("daemon is not running") && err.contains("vrm daemon"),
+            "{verb:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn completions_and_help() {
+    let root = tempfile::tempdir().unwrap();
+    let out = vrm(root.path(), &["completions", "bash"]);
+    assert!(out.status.success() && stdout(&out).contains("vrm"));
+    let out = vrm(root.path(), &["intent", "cast", "--help"]);
+    assert!(stdout(&out).contains("--max-price"));
+}
