@@ -316,7 +316,7 @@ fn intent_views(node: &NodeHandle, own: Option<bool>) -> Result<Vec<IntentView>,
             .len();
         views.push(IntentView::new(&record, &env, &intent, offers));
     }
-    views.sort_by(|a, b| b.created.cmp(&a.created));
+    views.sort_by_key(|v| std::cmp::Reverse(v.created));
     Ok(views)
 }
 

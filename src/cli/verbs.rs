@@ -11,7 +11,7 @@ use crate::client::Client;
 #[derive(Debug, clap::Subcommand)]
 pub enum IntentCommand {
     /// Cast an intent, signed by a fresh persona.
-    Cast(CastArgs),
+    Cast(Box<CastArgs>),
     /// List your intents.
     List,
     /// Show one intent.

@@ -1,0 +1,69 @@
+//! The person's web page in a real headless Chromium (driven by playwright-core through
+//! `tests/browser/page.test.mjs`): log in, cast from the form, watch an offer arrive live,
+//! withdraw. Needs Debian's `chromium` and `npm ci` in tests/browser (`.ci/run` does both);
+//! without them the test says so and passes, unless VRM_REQUIRE_BROWSER is set.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+fn browser_ready(dir: &Path) -> Result<(), String> {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        return Err(format!("no Chromium at {chromium}"));
+    }
+    if !dir.join("node_modules/playwright-core").exists() {
+        return Err("tests/browser/node_modules missing (run npm ci there)".into());
+    }
+    Command::new("node")
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("no node: {e}"))?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cast_watch_an_offer_arrive_and_withdraw_in_chromium() {
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if let Err(why) = browser_ready(&scripts) {
+        assert!(
+            std::env::var_os("VRM_REQUIRE_BROWSER").is_none(),
+            "browser test required: {why}"
+        );
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let p = person(root.path(), "p", vec![]).await;
+    let v = vendor(root.path(), "v", "travel", "90.00", vec![p.addr.clone()]).await;
+    connected(&p, 1).await;
+    let api = TestApi::serve(&p).await;
+    let login = format!("{}/#token={}", api.base, api.token);
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("page.png");
+    let out = tokio::process::Command::new("node")
+        .arg(scripts.join("page.test.mjs"))
+        .arg(&login)
+        .arg(&shot)
+        .output()
+        .await
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "browser run failed:\n{stdout}\n{stderr}"
+    );
+    println!("{stdout}screenshot: {}", shot.display());
+    assert!(
+        p.handle.intents().unwrap()[0].0.withdrawn_at.is_some(),
+        "withdrawn in the store too"
+    );
+    drop(api);
+    p.handle.shutdown().await;
+    v.handle.shutdown().await;
+}
