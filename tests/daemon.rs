@@ -13,7 +13,7 @@ use common::process::Daemon;
 fn daemons_connect_by_bootstrap_and_stop_cleanly_on_sigterm() {
     let root = tempfile::tempdir().unwrap();
     let (d1, d2) = (root.path().join("one"), root.path().join("two"));
-    let mut one = Daemon::start(&d1, &["--no-mdns"]);
+    let mut one = Daemon::start(&d1, &["--no-mdns", "--metrics", "127.0.0.1:0"]);
     let one_addr = one.listen_addr();
     let one_id = one.peer_id();
     assert!(
@@ -30,6 +30,25 @@ fn daemons_connect_by_bootstrap_and_stop_cleanly_on_sigterm() {
         one.wait_for(&format!("connected to {two_id}"), Duration::from_secs(20))
             .is_some()
     );
+    // Prometheus metrics: libp2p's and vrm's own.
+    let line = one
+        .wait_for("metrics on http://", Duration::from_secs(5))
+        .expect("metrics served");
+    let url = line[line.find("http://").unwrap()..].trim().to_owned();
+    let text = ureq::get(&url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    for needle in [
+        "vrm_messages_rejected",
+        "vrm_outbox_depth 0",
+        "vrm_offers_sent_total 0",
+        "libp2p_swarm_connections_established_total",
+    ] {
+        assert!(text.contains(needle), "metrics lack {needle}:\n{text}");
+    }
     let log = one.terminate();
     assert!(
         log.iter().any(|l| l.contains("node stopped")),

@@ -109,6 +109,9 @@ pub struct DaemonArgs {
     /// Address of the local HTTP API (loopback only). Default: [api] listen in config.toml.
     #[arg(long, value_name = "ADDR", env = "VRM_API")]
     pub api: Option<std::net::SocketAddr>,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9470).
+    #[arg(long, value_name = "ADDR", env = "VRM_METRICS")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// How logs are printed.
@@ -197,6 +200,7 @@ pub fn daemon(dir: &std::path::Path, args: DaemonArgs) -> anyhow::Result<()> {
     if args.no_mdns {
         node_config.mdns = false;
     }
+    node_config.metrics = args.metrics;
     let api_addr =
         match args.api {
             Some(addr) => addr,

@@ -113,6 +113,7 @@ pub struct EventLoop {
     sending: HashSet<MessageId>,
     listen_addrs: Vec<Multiaddr>,
     profile_published: Option<Instant>,
+    metrics: Option<libp2p::metrics::Metrics>,
 }
 
 impl EventLoop {
@@ -123,6 +124,7 @@ impl EventLoop {
         store: Arc<Store>,
         vendor: Option<VendorRole>,
         stats: Arc<Stats>,
+        metrics: Option<libp2p::metrics::Metrics>,
         config: &NodeConfig,
     ) -> Self {
         let served = vendor
@@ -149,6 +151,7 @@ impl EventLoop {
             sending: HashSet::new(),
             listen_addrs: Vec::new(),
             profile_published: None,
+            metrics,
         }
     }
 
@@ -261,6 +264,20 @@ impl EventLoop {
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if let Some(metrics) = &self.metrics {
+            use libp2p::metrics::Recorder;
+            metrics.record(&event);
+            if let SwarmEvent::Behaviour(behaviour) = &event {
+                match behaviour {
+                    BehaviourEvent::Gossipsub(e) => metrics.record(e),
+                    BehaviourEvent::Kad(e) => metrics.record(e),
+                    BehaviourEvent::Identify(e) => metrics.record(e),
+                    BehaviourEvent::Ping(e) => metrics.record(e),
+                    BehaviourEvent::Dcutr(e) => metrics.record(e),
+                    _ => {}
+                }
+            }
+        }
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!("listening on {address}/p2p/{}", self.swarm.local_peer_id());

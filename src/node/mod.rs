@@ -17,6 +17,7 @@
 pub mod event_loop;
 pub mod handle;
 pub mod ingest;
+pub mod metrics;
 pub mod network;
 
 use std::path::PathBuf;
@@ -65,6 +66,8 @@ pub struct NodeConfig {
     pub heartbeat: Duration,
     /// How often a vendor re-publishes its profile.
     pub profile_interval: Duration,
+    /// Serve Prometheus metrics on this address.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl NodeConfig {
@@ -90,6 +93,7 @@ impl NodeConfig {
             vendor: config.vendor.clone(),
             heartbeat: Duration::from_millis(500),
             profile_interval: Duration::from_secs(600),
+            metrics: None,
         })
     }
 }
@@ -154,6 +158,19 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
     let (command_tx, command_rx) = mpsc::channel(256);
     let (event_tx, _) = broadcast::channel(1024);
     let stats = Arc::new(Stats::default());
+    let metrics = match config.metrics {
+        Some(addr) => {
+            let mut registry = prometheus_client::registry::Registry::default();
+            let libp2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
+            registry.register_collector(Box::new(metrics::NodeCollector {
+                stats: stats.clone(),
+                store: store.clone(),
+            }));
+            metrics::serve(registry, addr).await?;
+            Some(libp2p_metrics)
+        }
+        None => None,
+    };
     let (done_tx, done_rx) = tokio::sync::watch::channel(false);
     let event_loop = event_loop::EventLoop::new(
         swarm,
@@ -162,6 +179,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         store.clone(),
         vendor,
         stats.clone(),
+        metrics,
         &config,
     );
     tokio::spawn(async move {

@@ -57,6 +57,7 @@ pub async fn start(
         vendor: vendor.clone(),
         heartbeat: Duration::from_millis(200),
         profile_interval: Duration::from_secs(60),
+        metrics: None,
     };
     let handle = vrm::node::start(config).await.unwrap();
     let addr = eventually("listening", || {

@@ -1,0 +1,132 @@
+//! Prometheus metrics, served on `--metrics ADDR` when asked: libp2p's own (connections,
+//! gossipsub, Kademlia, identify, ping, DCUtR) and vrm's (messages accepted, ignored and
+//! rejected by reason, offers sent, delivered and received, outbox depth).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use super::Stats;
+use crate::store::Store;
+
+/// vrm's counters, read from [`Stats`] and the store at each scrape.
+pub struct NodeCollector {
+    /// The node's counters.
+    pub stats: Arc<Stats>,
+    /// For the outbox depth.
+    pub store: Arc<Store>,
+}
+
+impl std::fmt::Debug for NodeCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NodeCollector")
+    }
+}
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Counters exported as `vrm_<name>_total`, from the [`Stats`] key of the same meaning.
+const COUNTERS: &[(&str, &str, &str)] = &[
+    (
+        "messages_accepted",
+        "accepted",
+        "Messages from the network accepted",
+    ),
+    (
+        "messages_ignored",
+        "ignored",
+        "Messages dropped without penalty (replays, rate limits)",
+    ),
+    (
+        "intents_published",
+        "published",
+        "Own messages published on gossip",
+    ),
+    ("offers_sent", "offers-sent", "Offers this vendor made"),
+    (
+        "offers_delivered",
+        "offers-delivered",
+        "Offers acknowledged by the person's node",
+    ),
+    (
+        "offers_received",
+        "offers-received",
+        "Offers received for own intents",
+    ),
+    (
+        "responder_failures",
+        "responder-failed",
+        "Runs of the vendor's program that failed",
+    ),
+];
+
+impl Collector for NodeCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let counts = self.stats.snapshot();
+        for (name, key, help) in COUNTERS {
+            let value = counts.get(*key).copied().unwrap_or(0);
+            encoder
+                .encode_descriptor(&format!("vrm_{name}"), help, None, MetricType::Counter)?
+                .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+        }
+        let mut rejected = encoder.encode_descriptor(
+            "vrm_messages_rejected",
+            "Messages from the network refused, by reason",
+            None,
+            MetricType::Counter,
+        )?;
+        for (key, value) in &counts {
+            if let Some(reason) = key.strip_prefix("rejected:") {
+                rejected
+                    .encode_family(&[("reason", reason)])?
+                    .encode_counter::<NoLabelSet, _, u64>(value, None)?;
+            }
+        }
+        encoder
+            .encode_descriptor(
+                "vrm_outbox_depth",
+                "Messages waiting for delivery",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&(self.store.outbox_len() as i64))?;
+        Ok(())
+    }
+}
+
+/// Serves `registry` as Prometheus text on `http://addr/metrics` until the process ends.
+pub async fn serve(registry: Registry, addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+    let registry = Arc::new(registry);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding metrics to {addr}"))?;
+    let bound = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let registry = registry.clone();
+            async move {
+                let mut text = String::new();
+                match prometheus_client::encoding::text::encode(&mut text, &registry) {
+                    Ok(()) => ([(CONTENT_TYPE, OPENMETRICS)], text).into_response(),
+                    Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!("metrics server stopped: {e}");
+        }
+    });
+    tracing::info!("metrics on http://{bound}/metrics");
+    Ok(bound)
+}
