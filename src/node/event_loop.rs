@@ -119,8 +119,7 @@ pub struct EventLoop {
 impl EventLoop {
     pub(crate) fn new(
         swarm: Swarm<Behaviour>,
-        commands: mpsc::Receiver<Command>,
-        events: broadcast::Sender<NodeEvent>,
+        (commands, events): (mpsc::Receiver<Command>, broadcast::Sender<NodeEvent>),
         store: Arc<Store>,
         vendor: Option<VendorRole>,
         stats: Arc<Stats>,

@@ -174,8 +174,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
     let (done_tx, done_rx) = tokio::sync::watch::channel(false);
     let event_loop = event_loop::EventLoop::new(
         swarm,
-        command_rx,
-        event_tx.clone(),
+        (command_rx, event_tx.clone()),
         store.clone(),
         vendor,
         stats.clone(),
