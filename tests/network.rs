@@ -339,3 +339,24 @@ async fn vendor_profiles_spread_and_the_newest_is_kept() {
     p.handle.shutdown().await;
     v.handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_that_runs_out_is_announced_as_expired() {
+    let root = tempfile::tempdir().unwrap();
+    let p = person(root.path(), "p", vec![]).await;
+    let mut events = p.handle.subscribe();
+    let mut request = cast_request("books", "Anything by Borges", "20");
+    request.lifetime_secs = 1;
+    let id = p.handle.cast(request).await.unwrap();
+    let expired = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            if let Ok(vrm::node::NodeEvent::IntentExpired { intent }) = events.recv().await {
+                return intent;
+            }
+        }
+    })
+    .await
+    .expect("an intent-expired event");
+    assert_eq!(expired, hex::encode(*id));
+    p.handle.shutdown().await;
+}

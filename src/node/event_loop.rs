@@ -114,6 +114,8 @@ pub struct EventLoop {
     listen_addrs: Vec<Multiaddr>,
     profile_published: Option<Instant>,
     metrics: Option<libp2p::metrics::Metrics>,
+    /// Own open intents by expiry, to announce when each expires.
+    expiries: std::collections::BTreeSet<(u64, [u8; 16])>,
 }
 
 impl EventLoop {
@@ -131,6 +133,7 @@ impl EventLoop {
             .map(|v| v.config.categories.clone())
             .unwrap_or_default();
         let (responder_tx, responder_rx) = mpsc::channel(64);
+        let expiries = own_open_intents(&store);
         EventLoop {
             swarm,
             commands,
@@ -150,6 +153,7 @@ impl EventLoop {
             sending: HashSet::new(),
             listen_addrs: Vec::new(),
             profile_published: None,
+            expiries,
             metrics,
         }
     }
@@ -175,7 +179,10 @@ impl EventLoop {
                     Some(Command::Shutdown) | None => break,
                     Some(command) => self.on_command(command),
                 },
-                _ = tick.tick() => self.deliver(Urgent::None),
+                _ = tick.tick() => {
+                    self.deliver(Urgent::None);
+                    self.announce_expired();
+                }
                 _ = profile_tick.tick(), if self.vendor.is_some() => self.publish_profile(),
                 Some(done) = self.responder_rx.recv() => self.on_responder_done(done),
                 _ = catalog_tick.tick(), if self.vendor.is_some() => self.reload_catalog_if_changed(),
@@ -211,6 +218,28 @@ impl EventLoop {
         }
     }
 
+    /// Emits `IntentExpired` for own intents whose time has come (and were not withdrawn).
+    fn announce_expired(&mut self) {
+        let now = unix_now();
+        while let Some(&(expires, id)) = self.expiries.first() {
+            if expires > now {
+                break;
+            }
+            self.expiries.pop_first();
+            let withdrawn = self
+                .store
+                .intent(&id)
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.withdrawn_at.is_some());
+            if !withdrawn {
+                self.emit(NodeEvent::IntentExpired {
+                    intent: hex::encode(id),
+                });
+            }
+        }
+    }
+
     /// Tells Kademlia (when enabled) where a peer can be reached.
     fn learn_address(&mut self, peer: &PeerId, addr: Multiaddr) {
         if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
@@ -227,6 +256,9 @@ impl EventLoop {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Kick => self.deliver(Urgent::All),
+            Command::WatchExpiry(id, expires) => {
+                self.expiries.insert((expires, id));
+            }
             Command::Peers(reply) => {
                 let gossipsub = &self.swarm.behaviour().gossipsub;
                 let peers = self
@@ -889,4 +921,17 @@ fn catalog_mtime(dir: &std::path::Path) -> Option<std::time::SystemTime> {
     std::fs::metadata(dir.join(crate::vendor::catalog::CATALOG_FILE))
         .and_then(|m| m.modified())
         .ok()
+}
+
+/// Own intents not withdrawn and not yet expired, by expiry.
+fn own_open_intents(store: &Store) -> std::collections::BTreeSet<(u64, [u8; 16])> {
+    let now = unix_now();
+    store
+        .intents()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, r)| r.origin == Origin::Own && r.withdrawn_at.is_none())
+        .filter_map(|(id, r)| Some((open_stored::<Intent>(&r.envelope).ok()?.1.expires, id)))
+        .filter(|(expires, _)| *expires > now)
+        .collect()
 }

@@ -61,6 +61,8 @@ pub enum NodeEvent {
     PeerConnected { peer: String },
     /// The last connection to a peer closed.
     PeerDisconnected { peer: String },
+    /// One of the person's intents reached its expiry.
+    IntentExpired { intent: String },
     /// The person cast an intent (stored, queued for publishing).
     IntentCast { intent: String, category: String },
     /// An intent or withdrawal left this node on gossip.
@@ -157,6 +159,8 @@ pub struct CastRequest {
 pub enum Command {
     /// The outbox has new entries: try to deliver now.
     Kick,
+    /// Announce when this own intent expires (id, unix seconds).
+    WatchExpiry([u8; 16], u64),
     /// Connected peers.
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     /// Addresses this node listens on.
@@ -268,6 +272,10 @@ impl NodeHandle {
             intent: hex::encode(*id),
             category: intent.category,
         });
+        let _ = self
+            .commands
+            .send(Command::WatchExpiry(*id, intent.expires))
+            .await;
         self.kick().await;
         Ok(id)
     }
