@@ -274,9 +274,6 @@ impl EventLoop {
             Command::ListenAddrs(reply) => {
                 let _ = reply.send(self.listen_addrs.clone());
             }
-            Command::Dial(addr, reply) => {
-                let _ = reply.send(self.swarm.dial(addr).map_err(|e| e.to_string()));
-            }
             Command::PublishRaw(topic, bytes, reply) => {
                 let result = self
                     .swarm

@@ -165,8 +165,6 @@ pub enum Command {
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     /// Addresses this node listens on.
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
-    /// Dial an address.
-    Dial(Multiaddr, oneshot::Sender<Result<(), String>>),
     /// Publish raw bytes on a topic, bypassing every check (for testing the network's defences).
     PublishRaw(String, Vec<u8>, oneshot::Sender<Result<(), String>>),
     /// Reload the vendor's catalog; the number of items, or why the file was refused.
@@ -390,13 +388,6 @@ impl NodeHandle {
     /// Addresses the node listens on.
     pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NodeError> {
         self.ask(Command::ListenAddrs).await
-    }
-
-    /// Dials a peer address (with `/p2p/<peer id>` to check the peer's identity).
-    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NodeError> {
-        self.ask(|tx| Command::Dial(addr, tx))
-            .await?
-            .map_err(NodeError::Network)
     }
 
     /// Publishes raw bytes on a topic with no checks: a diagnostic for testing how the

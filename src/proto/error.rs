@@ -133,9 +133,6 @@ pub enum ValidationError {
     /// The message arrived on a topic or route not meant for its kind or category.
     #[error("a {kind} does not belong on {route}")]
     WrongRoute { kind: &'static str, route: String },
-    /// The message was seen before.
-    #[error("message was already seen (replay)")]
-    Replay,
     /// An intent with this id but other content is already known.
     #[error("another intent already has this id")]
     IdConflict,
@@ -181,7 +178,6 @@ impl ValidationError {
             Self::InvalidField { .. } => "invalid-field",
             Self::SignerMismatch { .. } => "signer-mismatch",
             Self::WrongRoute { .. } => "wrong-route",
-            Self::Replay => "replay",
             Self::IdConflict => "id-conflict",
             Self::UnknownIntent => "unknown-intent",
             Self::WrongPersona => "wrong-persona",
