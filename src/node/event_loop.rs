@@ -62,6 +62,25 @@ pub struct VendorRole {
     pub per_persona: RateLimiter<[u8; 32]>,
 }
 
+impl VendorRole {
+    /// The catalog's answer to an intent.
+    fn catalog_answer(
+        &self,
+        envelope: &Envelope,
+        intent: &Intent,
+        now: u64,
+    ) -> Result<Envelope, NoOffer> {
+        vendor::answer(
+            &self.config,
+            &self.catalog,
+            &self.key,
+            envelope,
+            intent,
+            now,
+        )
+    }
+}
+
 /// A responder run that finished, back in the loop.
 struct ResponderDone {
     envelope: Envelope,
@@ -516,14 +535,7 @@ impl EventLoop {
             });
             return Ok(());
         }
-        let result = vendor::answer(
-            &role.config,
-            &role.catalog,
-            &role.key,
-            envelope,
-            intent,
-            now,
-        );
+        let result = role.catalog_answer(envelope, intent, now);
         self.conclude(intent, result)
     }
 
@@ -549,14 +561,7 @@ impl EventLoop {
                     hex::encode(*intent.id)
                 );
                 self.stats.bump("responder-failed");
-                vendor::answer(
-                    &role.config,
-                    &role.catalog,
-                    &role.key,
-                    envelope,
-                    intent,
-                    now,
-                )
+                role.catalog_answer(envelope, intent, now)
             }
         };
         if let Err(e) = self.conclude(intent, result) {
