@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# A local vrm test network: N persons and M vendors as real `vrm daemon` processes on
+# loopback, each with its own data directory under one testnet folder.
+#
+#   scripts/testnet.sh up --persons 3 --vendors 6 [--categories books,travel]
+#   scripts/testnet.sh status
+#   scripts/testnet.sh cast p1 --category books --text "Any Le Guin novel" [vrm intent cast flags]
+#   scripts/testnet.sh scenario        # every person casts; who got which offers, how fast
+#   scripts/testnet.sh logs [NODE]
+#   scripts/testnet.sh down            # stops exactly the processes `up` started
+#
+# VRM_BIN picks the binary (default target/release/vrm, else target/debug/vrm);
+# VRM_TESTNET_DIR the folder (default ./testnet).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+NET=${VRM_TESTNET_DIR:-$ROOT/testnet}
+if [ -z "${VRM_BIN:-}" ]; then
+  if [ -x "$ROOT/target/release/vrm" ]; then VRM_BIN=$ROOT/target/release/vrm; else VRM_BIN=$ROOT/target/debug/vrm; fi
+fi
+
+die() { echo "testnet: $*" >&2; exit 1; }
+vrm() { local node=$1; shift; "$VRM_BIN" --data-dir "$NET/$node" "$@"; }
+nodes() { [ -d "$NET" ] && find "$NET" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V; }
+persons() { nodes | grep '^p' || true; }
+now_ms() { date +%s%3N; }
+json_field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {'d': d}))" "$1"; }
+
+# A catalog for vendor number $1 in category $2: prices differ from vendor to vendor.
+catalog() {
+  local n=$1 category=$2
+  cat <<CATALOG
+[[item]]
+category = "$category"
+title = "Vendor $n standard"
+keywords = ["standard"]
+price = "$((10 + n * 3)).00"
+currency = "EUR"
+
+[[item]]
+category = "$category"
+title = "Vendor $n premium"
+keywords = ["premium", "best"]
+price = "$((40 + n * 5)).50"
+currency = "EUR"
+CATALOG
+}
+
+start_node() {
+  local name=$1; shift
+  "$VRM_BIN" --data-dir "$NET/$name" daemon --no-mdns --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 "$@" \
+    >"$NET/$name/log" 2>&1 &
+  echo $! >"$NET/$name/pid"
+  local waited=0
+  until [ -s "$NET/$name/api" ] && grep -q "listening on /ip4/127.0.0.1/tcp/" "$NET/$name/log"; do
+    sleep 0.1; waited=$((waited + 1))
+    if [ $waited -ge 300 ] || ! kill -0 "$(cat "$NET/$name/pid")" 2>/dev/null; then
+      cat "$NET/$name/log" >&2; die "$name did not start"
+    fi
+  done
+  grep -o "listening on /ip4/127.0.0.1/tcp/[0-9]*/p2p/[A-Za-z0-9]*" "$NET/$name/log" | head -1 | cut -d' ' -f3 >"$NET/$name/addr"
+  printf '  %-4s %s\n' "$name" "$(cat "$NET/$name/addr")"
+}
+
+cmd_up() {
+  local persons=2 vendors=3 categories=books,travel
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --persons) persons=$2; shift 2 ;;
+      --vendors) vendors=$2; shift 2 ;;
+      --categories) categories=$2; shift 2 ;;
+      *) die "unknown option $1" ;;
+    esac
+  done
+  [ -x "$VRM_BIN" ] || die "no binary at $VRM_BIN: run cargo build --release first"
+  if [ -n "$(nodes)" ]; then die "$NET already holds a network: run down first"; fi
+  mkdir -p "$NET"
+  trap 'echo; echo "interrupted: stopping what was started"; cmd_down; exit 130' INT TERM
+  IFS=, read -r -a cats <<<"$categories"
+  echo "starting $persons persons and $vendors vendors in $NET"
+  local first="" previous="" i name
+  for i in $(seq 1 "$vendors"); do
+    name=v$i
+    local category=${cats[$(((i - 1) % ${#cats[@]}))]}
+    vrm "$name" init --vendor "Vendor $i" --category "$category" >/dev/null
+    catalog "$i" "$category" >"$NET/$name/catalog.toml"
+    local boot=()
+    [ -n "$first" ] && boot+=(--bootstrap "$first")
+    [ -n "$previous" ] && [ "$previous" != "$first" ] && boot+=(--bootstrap "$previous")
+    start_node "$name" "${boot[@]}"
+    previous=$(cat "$NET/$name/addr"); [ -n "$first" ] || first=$previous
+  done
+  for i in $(seq 1 "$persons"); do
+    name=p$i
+    mkdir -p "$NET/$name"
+    vrm "$name" init >/dev/null
+    local boot=()
+    [ -n "$first" ] && boot+=(--bootstrap "$first")
+    [ -n "$previous" ] && [ "$previous" != "$first" ] && boot+=(--bootstrap "$previous")
+    start_node "$name" "${boot[@]}"
+    previous=$(cat "$NET/$name/addr"); [ -n "$first" ] || first=$previous
+  done
+  trap - INT TERM
+  echo "waiting for every node to have a peer"
+  for name in $(nodes); do
+    local waited=0
+    until [ "$(vrm "$name" status --json | json_field "d['peers']")" -ge 1 ]; do
+      sleep 0.1; waited=$((waited + 1)); [ $waited -lt 300 ] || die "$name found no peer"
+    done
+  done
+  echo "up: $(nodes | wc -l) nodes"
+}
+
+cmd_status() {
+  printf '%-5s %-54s %5s %7s %6s %6s\n' NODE PEER PEERS INTENTS OFFERS OUTBOX
+  for name in $(nodes); do
+    if [ -f "$NET/$name/pid" ] && kill -0 "$(cat "$NET/$name/pid")" 2>/dev/null; then
+      vrm "$name" status --json | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+print('%-5s %-54s %5d %7d %6d %6d' % ('$name', d['peer_id'], d['peers'], d['intents'], d['offers'], d['outbox']))"
+    else
+      printf '%-5s %s\n' "$name" "(not running)"
+    fi
+  done
+}
+
+cmd_cast() {
+  local name=${1:?which person? e.g. p1}; shift
+  vrm "$name" intent cast "$@"
+}
+
+# Every person casts in a category some vendor serves; prints who got which offers and the
+# cast-to-first-offer latency; fails if any expected offer is missing after the timeout.
+cmd_scenario() {
+  local timeout_s=${VRM_SCENARIO_TIMEOUT:-30} failed=0
+  local -A served=()
+  for v in $(nodes | grep '^v' || true); do
+    local c; c=$(grep -m1 '^categories' "$NET/$v/config.toml" | sed 's/.*\["\([^"]*\)".*/\1/')
+    served[$c]=$(( ${served[$c]:-0} + 1 ))
+  done
+  [ ${#served[@]} -gt 0 ] || die "no vendors in the network"
+  local cats=("${!served[@]}") i=0
+  for p in $(persons); do
+    local category=${cats[$((i % ${#cats[@]}))]} expected
+    expected=${served[$category]}
+    i=$((i + 1))
+    local start id
+    start=$(now_ms)
+    id=$(vrm "$p" intent cast --category "$category" --text "$p wants something standard" \
+      --max-price 200 --currency EUR --expires 1h --json | json_field "d['id']")
+    local first_ms="" count=0 deadline=$(( $(now_ms) + timeout_s * 1000 ))
+    while [ "$(now_ms)" -lt $deadline ]; do
+      count=$(vrm "$p" offers --intent "$id" --json | json_field "len(d)")
+      if [ "$count" -ge 1 ] && [ -z "$first_ms" ]; then first_ms=$(( $(now_ms) - start )); fi
+      [ "$count" -ge "$expected" ] && break
+      sleep 0.05
+    done
+    local all_ms=$(( $(now_ms) - start ))
+    echo "$p cast $id in $category: $count of $expected offers, first after ${first_ms:-?} ms, all after ${all_ms} ms"
+    vrm "$p" offers --intent "$id" | sed 's/^/    /'
+    if [ "$count" -lt "$expected" ]; then echo "    MISSING $((expected - count)) offer(s)"; failed=1; fi
+  done
+  return $failed
+}
+
+cmd_logs() {
+  if [ $# -gt 0 ]; then tail -n 50 "$NET/$1/log"; else for n in $(nodes); do echo "== $n"; tail -n 5 "$NET/$n/log"; done; fi
+}
+
+cmd_down() {
+  local stopped=0
+  for name in $(nodes); do
+    local pidfile=$NET/$name/pid
+    [ -f "$pidfile" ] || continue
+    local pid; pid=$(cat "$pidfile")
+    if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid"; stopped=$((stopped + 1)); fi
+  done
+  for name in $(nodes); do
+    local pidfile=$NET/$name/pid
+    [ -f "$pidfile" ] || continue
+    local pid; pid=$(cat "$pidfile") waited=0
+    while kill -0 "$pid" 2>/dev/null && [ $waited -lt 100 ]; do sleep 0.1; waited=$((waited + 1)); done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    rm -f "$pidfile"
+  done
+  echo "down: stopped $stopped node(s); data stays in $NET (rm -r it to start afresh)"
+}
+
+case ${1:-} in
+  up) shift; cmd_up "$@" ;;
+  status) cmd_status ;;
+  cast) shift; cmd_cast "$@" ;;
+  scenario) cmd_scenario ;;
+  logs) shift; cmd_logs "$@" ;;
+  down) cmd_down ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
