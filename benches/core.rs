@@ -1,0 +1,191 @@
+//! Core throughput benchmarks, printed as JSON lines (one per figure) so runs can be compared:
+//!
+//! - `ingest`: gossip intents validated and stored per second on one core (decode, limits,
+//!   strict signature, checks, replay memory, durable store write), against the raw
+//!   ed25519-dalek `verify_strict` rate measured in the same run;
+//! - `store_ack`: acknowledged (flushed) intent writes per second through the store, against
+//!   raw sled insert + flush in the same run.
+//!
+//! Run: `scripts/bench.sh` (or `cargo bench --bench core`). `VRM_BENCH_N` sets the count.
+
+use std::time::Instant;
+
+use ed25519_dalek::SigningKey;
+use serde_json::json;
+use vrm::node::ingest;
+use vrm::proto::envelope::signing_input;
+use vrm::proto::*;
+use vrm::store::{IntentRecord, Origin, Store};
+
+fn intents(n: usize, now: u64) -> Vec<Envelope> {
+    let mut seed = [1u8; 32];
+    let peer = libp2p::identity::Keypair::ed25519_from_bytes(&mut seed)
+        .expect("seed")
+        .public()
+        .to_peer_id();
+    (0..n)
+        .map(|i| {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            let mut key = [7u8; 32];
+            key[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            let intent = Intent {
+                id: id.into(),
+                category: "books".into(),
+                subcategory: Some("fiction".into()),
+                text: format!("A used paperback, number {i}"),
+                constraints: Constraints {
+                    max_price: Some(Price {
+                        amount: 2_000,
+                        currency: "EUR".into(),
+                    }),
+                    ..Constraints::default()
+                },
+                terms: vec![Term {
+                    id: "no-tracking".into(),
+                    required: true,
+                }],
+                created: now,
+                expires: now + 3600,
+                reply_to: ReplyTo {
+                    peer: peer.to_bytes().into(),
+                    addrs: vec![],
+                },
+            };
+            Envelope::seal(&intent, &SigningKey::from_bytes(&key))
+        })
+        .collect()
+}
+
+fn line(
+    bench: &str,
+    value: f64,
+    unit: &str,
+    baseline: &str,
+    baseline_value: f64,
+    context: serde_json::Value,
+) {
+    let mut out = json!({
+        "bench": bench,
+        "value": (value * 10.0).round() / 10.0,
+        "unit": unit,
+        "baseline": baseline,
+        "baseline_value": (baseline_value * 10.0).round() / 10.0,
+        "ratio": ((value / baseline_value) * 1000.0).round() / 1000.0,
+    });
+    if let (Some(o), Some(extra)) = (out.as_object_mut(), context.as_object()) {
+        o.extend(extra.clone());
+    }
+    println!("{out}");
+}
+
+fn per_sec(n: usize, started: Instant) -> f64 {
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let n: usize = std::env::var("VRM_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let now = vrm::clock::unix_now();
+    let envelopes = intents(n, now);
+
+    // Baseline: raw strict verification of the same signatures, one by one.
+    let parts: Vec<(
+        ed25519_dalek::VerifyingKey,
+        Vec<u8>,
+        ed25519_dalek::Signature,
+    )> = envelopes
+        .iter()
+        .map(|e| {
+            let input = signing_input("intent", e.body_bytes());
+            let key = *e.signer();
+            let wire: ciborium::Value = ciborium::from_reader(e.as_bytes()).expect("cbor");
+            let sig = wire
+                .as_map()
+                .and_then(|m| m.iter().find(|(k, _)| k.as_text() == Some("sig")))
+                .and_then(|(_, v)| v.as_bytes())
+                .and_then(|b| <[u8; 64]>::try_from(b.as_slice()).ok())
+                .map(|b| ed25519_dalek::Signature::from_bytes(&b))
+                .expect("sig");
+            (key, input, sig)
+        })
+        .collect();
+    let started = Instant::now();
+    for (key, input, sig) in &parts {
+        key.verify_strict(input, sig).expect("valid");
+    }
+    let verify_rate = per_sec(n, started);
+
+    // Ingest: what a vendor node does with each intent from gossip, into a real store.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), 64 << 20).expect("store");
+    let served = vec!["books".to_owned()];
+    let topic = intent_topic("books");
+    let started = Instant::now();
+    for env in &envelopes {
+        let outcome = ingest::gossip(&store, &served, &topic, env.as_bytes(), now).expect("store");
+        assert!(matches!(outcome.verdict, ingest::Verdict::Accept));
+    }
+    let ingest_rate = per_sec(n, started);
+    line(
+        "ingest",
+        ingest_rate,
+        "intents/s",
+        "ed25519_verify_strict",
+        verify_rate,
+        json!({"n": n, "cores": 1}),
+    );
+
+    // Decode + verify + checks only (no store), to show what the store costs.
+    let started = Instant::now();
+    for env in &envelopes {
+        decode_and_check(env.as_bytes(), now).expect("valid");
+    }
+    line(
+        "decode_check",
+        per_sec(n, started),
+        "intents/s",
+        "ed25519_verify_strict",
+        verify_rate,
+        json!({"n": n}),
+    );
+
+    // Store: acknowledged writes through the store vs raw sled insert + flush.
+    let raw_dir = tempfile::tempdir().expect("tempdir");
+    let raw = sled::Config::new()
+        .path(raw_dir.path())
+        .cache_capacity(64 << 20)
+        .open()
+        .expect("sled");
+    let started = Instant::now();
+    for env in &envelopes {
+        raw.insert(env.id().0, env.as_bytes()).expect("insert");
+        raw.flush().expect("flush");
+    }
+    let raw_rate = per_sec(n, started);
+    let store_dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(store_dir.path(), 64 << 20).expect("store");
+    let started = Instant::now();
+    for (i, env) in envelopes.iter().enumerate() {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        let record = IntentRecord {
+            envelope: env.as_bytes().to_vec().into(),
+            origin: Origin::Received,
+            stored_at: now,
+            withdrawn_at: None,
+            decision: None,
+        };
+        store.insert_intent(&id, &record).expect("insert");
+    }
+    line(
+        "store_ack",
+        per_sec(n, started),
+        "writes/s",
+        "sled_insert_flush",
+        raw_rate,
+        json!({"n": n}),
+    );
+}
