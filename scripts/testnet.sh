@@ -145,19 +145,32 @@ cmd_scenario() {
     local category=${cats[$((i % ${#cats[@]}))]} expected
     expected=${served[$category]}
     i=$((i + 1))
-    local start id
+    # Offers are timed as they arrive on the person's event stream, not by polling.
+    local arrivals=$NET/$p/arrivals watcher
+    : >"$arrivals"
+    # In its own process group, so the whole pipeline can be stopped at once.
+    setsid bash -c '"$0" --data-dir "$1" offers --watch --json | while read -r _; do date +%s%3N >>"$2"; done' \
+      "$VRM_BIN" "$NET/$p" "$arrivals" &
+    watcher=$!
+    sleep 0.3
+    local before start id
+    before=$(wc -l <"$arrivals")   # offers that were already there are printed first
     start=$(now_ms)
     id=$(vrm "$p" intent cast --category "$category" --text "$p wants something standard" \
       --max-price 200 --currency EUR --expires 1h --json | json_field "d['id']")
-    local first_ms="" count=0 deadline=$(( $(now_ms) + timeout_s * 1000 ))
+    local count=0 deadline=$(( $(now_ms) + timeout_s * 1000 ))
     while [ "$(now_ms)" -lt $deadline ]; do
-      count=$(vrm "$p" offers --intent "$id" --json | json_field "len(d)")
-      if [ "$count" -ge 1 ] && [ -z "$first_ms" ]; then first_ms=$(( $(now_ms) - start )); fi
+      count=$(( $(wc -l <"$arrivals") - before ))
       [ "$count" -ge "$expected" ] && break
-      sleep 0.05
+      sleep 0.02
     done
-    local all_ms=$(( $(now_ms) - start ))
-    echo "$p cast $id in $category: $count of $expected offers, first after ${first_ms:-?} ms, all after ${all_ms} ms"
+    kill -- -"$watcher" 2>/dev/null || true
+    count=$(vrm "$p" offers --intent "$id" --json | json_field "len(d)")
+    local first_ms="?" all_ms="?"
+    if [ "$(wc -l <"$arrivals")" -gt "$before" ]; then
+      first_ms=$(( $(sed -n "$((before + 1))p" "$arrivals") - start )); all_ms=$(( $(tail -1 "$arrivals") - start ))
+    fi
+    echo "$p cast $id in $category: $count of $expected offers, first after ${first_ms} ms, last after ${all_ms} ms"
     vrm "$p" offers --intent "$id" | sed 's/^/    /'
     if [ "$count" -lt "$expected" ]; then echo "    MISSING $((expected - count)) offer(s)"; failed=1; fi
   done

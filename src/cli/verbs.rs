@@ -99,8 +99,20 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?}: use a number and s, m, h or d (e.g. 24h)"))
 }
 
+/// `println!` that ends the program quietly when stdout is closed (`vrm offers --watch | head`),
+/// as Unix tools do on SIGPIPE, instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, $($arg)*).and_then(|()| out.flush()).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 fn print_json(value: &Value) {
-    println!(
+    say!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
@@ -120,7 +132,7 @@ fn table(headers: &[&str], rows: &[Vec<String>]) {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        say!("{}", padded.join("  ").trim_end());
     };
     line(headers.iter().map(|h| h.to_uppercase()).collect());
     for row in rows {
@@ -151,20 +163,20 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
         print_json(&st);
         return Ok(());
     }
-    println!("peer id   {}", s(&st["peer_id"]));
+    say!("peer id   {}", s(&st["peer_id"]));
     if !st["vendor_key"].is_null() {
-        println!(
+        say!(
             "vendor    {} ({})",
             s(&st["vendor_name"]),
             s(&st["vendor_key"])
         );
     }
-    println!("peers     {}", st["peers"]);
-    println!("intents   {}", st["intents"]);
-    println!("offers    {}", st["offers"]);
-    println!("outbox    {}", st["outbox"]);
+    say!("peers     {}", st["peers"]);
+    say!("intents   {}", st["intents"]);
+    say!("offers    {}", st["offers"]);
+    say!("outbox    {}", st["outbox"]);
     for addr in st["listen"].as_array().into_iter().flatten() {
-        println!("listen    {}", s(addr));
+        say!("listen    {}", s(addr));
     }
     Ok(())
 }
@@ -243,7 +255,7 @@ pub fn intent(dir: &Path, json: bool, command: IntentCommand) -> anyhow::Result<
             if json {
                 print_json(&cast);
             } else {
-                println!("cast intent {}", s(&cast["id"]));
+                say!("cast intent {}", s(&cast["id"]));
             }
         }
         IntentCommand::List => {
@@ -267,7 +279,7 @@ pub fn intent(dir: &Path, json: bool, command: IntentCommand) -> anyhow::Result<
                     &["id", "status", "category", "max price", "offers", "text"],
                     &intent_rows(&json!([intent])),
                 );
-                println!();
+                say!();
                 table(&["offer", "vendor", "total", "items"], &offer_rows(&offers));
             }
         }
@@ -276,7 +288,7 @@ pub fn intent(dir: &Path, json: bool, command: IntentCommand) -> anyhow::Result<
             if json {
                 print_json(&intent);
             } else {
-                println!("withdrew intent {}", s(&intent["id"]));
+                say!("withdrew intent {}", s(&intent["id"]));
             }
         }
     }
@@ -333,7 +345,7 @@ pub fn offers(dir: &Path, json: bool, intent: Option<String>, watch: bool) -> an
     }
     if json {
         for offer in offers.as_array().into_iter().flatten() {
-            println!("{offer}");
+            say!("{offer}");
         }
     } else {
         table(&["offer", "vendor", "total", "items"], &offer_rows(&offers));
@@ -360,10 +372,10 @@ pub fn offers(dir: &Path, json: bool, intent: Option<String>, watch: bool) -> an
             .cloned()
             .context("the offer announced is not in the store")?;
         if json {
-            println!("{offer}");
+            say!("{offer}");
         } else {
             let row = offer_row(&offer);
-            println!("{}", row.join("  "));
+            say!("{}", row.join("  "));
         }
         Ok(true)
     })
@@ -420,7 +432,7 @@ pub fn vendor(dir: &Path, json: bool, command: VendorCommand) -> anyhow::Result<
             if json {
                 print_json(&reloaded);
             } else {
-                println!("catalog reloaded: {} items", reloaded["items"]);
+                say!("catalog reloaded: {} items", reloaded["items"]);
             }
         }
     }
@@ -429,7 +441,7 @@ pub fn vendor(dir: &Path, json: bool, command: VendorCommand) -> anyhow::Result<
 
 /// `vrm open`: prints the web page's login link.
 pub fn open(dir: &Path) -> anyhow::Result<()> {
-    println!("{}", Client::from_data_dir(dir)?.login_link());
+    say!("{}", Client::from_data_dir(dir)?.login_link());
     Ok(())
 }
 
