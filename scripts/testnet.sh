@@ -62,6 +62,18 @@ start_node() {
   printf '  %-4s %s\n' "$name" "$(cat "$NET/$name/addr")"
 }
 
+# Starts node $1 bootstrapped to the first node and to the one started before it, so the
+# network is connected but sparse.
+FIRST="" PREVIOUS=""
+join_network() {
+  local name=$1 boot=()
+  [ -n "$FIRST" ] && boot+=(--bootstrap "$FIRST")
+  [ -n "$PREVIOUS" ] && [ "$PREVIOUS" != "$FIRST" ] && boot+=(--bootstrap "$PREVIOUS")
+  start_node "$name" "${boot[@]}"
+  PREVIOUS=$(cat "$NET/$name/addr")
+  [ -n "$FIRST" ] || FIRST=$PREVIOUS
+}
+
 cmd_up() {
   local persons=2 vendors=3 categories=books,travel
   while [ $# -gt 0 ]; do
@@ -78,27 +90,20 @@ cmd_up() {
   trap 'echo; echo "interrupted: stopping what was started"; cmd_down; exit 130' INT TERM
   IFS=, read -r -a cats <<<"$categories"
   echo "starting $persons persons and $vendors vendors in $NET"
-  local first="" previous="" i name
+  FIRST="" PREVIOUS=""
+  local i name
   for i in $(seq 1 "$vendors"); do
     name=v$i
     local category=${cats[$(((i - 1) % ${#cats[@]}))]}
     vrm "$name" init --vendor "Vendor $i" --category "$category" >/dev/null
     catalog "$i" "$category" >"$NET/$name/catalog.toml"
-    local boot=()
-    [ -n "$first" ] && boot+=(--bootstrap "$first")
-    [ -n "$previous" ] && [ "$previous" != "$first" ] && boot+=(--bootstrap "$previous")
-    start_node "$name" "${boot[@]}"
-    previous=$(cat "$NET/$name/addr"); [ -n "$first" ] || first=$previous
+    join_network "$name"
   done
   for i in $(seq 1 "$persons"); do
     name=p$i
     mkdir -p "$NET/$name"
     vrm "$name" init >/dev/null
-    local boot=()
-    [ -n "$first" ] && boot+=(--bootstrap "$first")
-    [ -n "$previous" ] && [ "$previous" != "$first" ] && boot+=(--bootstrap "$previous")
-    start_node "$name" "${boot[@]}"
-    previous=$(cat "$NET/$name/addr"); [ -n "$first" ] || first=$previous
+    join_network "$name"
   done
   trap - INT TERM
   echo "waiting for every node to have a peer"
