@@ -119,7 +119,16 @@ fn gossipsub_behaviour(heartbeat: Duration) -> Result<gossipsub::Behaviour, Stri
     let mut behaviour =
         gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config)?;
     behaviour.with_peer_score(
-        gossipsub::PeerScoreParams::default(),
+        gossipsub::PeerScoreParams {
+            // Many peers on one IP is a sybil signal on the internet, but every node of a
+            // local test network shares loopback: do not punish that.
+            ip_colocation_factor_whitelist: [
+                std::net::IpAddr::from([127, 0, 0, 1]),
+                std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            ]
+            .into(),
+            ..Default::default()
+        },
         gossipsub::PeerScoreThresholds::default(),
     )?;
     Ok(behaviour)
