@@ -88,6 +88,14 @@ impl Daemon {
         let status = self.child.wait().unwrap();
         assert!(status.success(), "daemon exited with {status}");
         self.wait_for("node stopped", Duration::from_secs(5));
-        self.seen
+        std::mem::take(&mut self.seen)
+    }
+}
+
+impl Drop for Daemon {
+    /// A test that fails half-way must not leave daemons running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
