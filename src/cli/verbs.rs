@@ -118,6 +118,16 @@ fn print_json(value: &Value) {
     );
 }
 
+/// Prints a JSON array as JSON, or as a table with one row per element.
+fn show_list(list: &Value, json: bool, headers: &[&str], row: impl Fn(&Value) -> Vec<String>) {
+    if json {
+        print_json(list);
+    } else {
+        let rows: Vec<Vec<String>> = list.as_array().into_iter().flatten().map(row).collect();
+        table(headers, &rows);
+    }
+}
+
 /// Prints rows under headers, columns padded to their widest cell.
 fn table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
@@ -184,25 +194,15 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
 /// `vrm peers`
 pub fn peers(dir: &Path, json: bool) -> anyhow::Result<()> {
     let peers = Client::from_data_dir(dir)?.get("/peers")?;
-    if json {
-        print_json(&peers);
-        return Ok(());
-    }
-    let rows: Vec<Vec<String>> = peers
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            vec![
-                s(&p["peer"]),
-                p["score"]
-                    .as_f64()
-                    .map(|x| format!("{x:.1}"))
-                    .unwrap_or_default(),
-            ]
-        })
-        .collect();
-    table(&["peer", "score"], &rows);
+    show_list(&peers, json, &["peer", "score"], |p| {
+        vec![
+            s(&p["peer"]),
+            p["score"]
+                .as_f64()
+                .map(|x| format!("{x:.1}"))
+                .unwrap_or_default(),
+        ]
+    });
     Ok(())
 }
 
@@ -385,48 +385,32 @@ pub fn offers(dir: &Path, json: bool, intent: Option<String>, watch: bool) -> an
 pub fn vendor(dir: &Path, json: bool, command: VendorCommand) -> anyhow::Result<()> {
     let client = Client::from_data_dir(dir)?;
     match command {
-        VendorCommand::Intents => {
-            let intents = client.get("/vendor/intents")?;
-            if json {
-                print_json(&intents);
-            } else {
-                let rows: Vec<Vec<String>> = intents
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|i| {
-                        vec![
-                            short(&i["id"]),
-                            s(&i["status"]),
-                            s(&i["decision"]),
-                            s(&i["text"]),
-                        ]
-                    })
-                    .collect();
-                table(&["intent", "status", "decision", "text"], &rows);
-            }
-        }
-        VendorCommand::Offers => {
-            let offers = client.get("/vendor/offers")?;
-            if json {
-                print_json(&offers);
-            } else {
-                let rows: Vec<Vec<String>> = offers
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|o| {
-                        vec![
-                            short(&o["id"]),
-                            short(&o["intent"]),
-                            money(&o["total"]),
-                            s(&o["delivery"]),
-                        ]
-                    })
-                    .collect();
-                table(&["offer", "intent", "total", "delivery"], &rows);
-            }
-        }
+        VendorCommand::Intents => show_list(
+            &client.get("/vendor/intents")?,
+            json,
+            &["intent", "status", "decision", "text"],
+            |i| {
+                vec![
+                    short(&i["id"]),
+                    s(&i["status"]),
+                    s(&i["decision"]),
+                    s(&i["text"]),
+                ]
+            },
+        ),
+        VendorCommand::Offers => show_list(
+            &client.get("/vendor/offers")?,
+            json,
+            &["offer", "intent", "total", "delivery"],
+            |o| {
+                vec![
+                    short(&o["id"]),
+                    short(&o["intent"]),
+                    money(&o["total"]),
+                    s(&o["delivery"]),
+                ]
+            },
+        ),
         VendorCommand::Reload => {
             let reloaded = client.post("/vendor/reload", &json!({}))?;
             if json {
