@@ -1,7 +1,13 @@
 //! Cast-to-first-offer latency on in-process loopback networks of 10, 50 and 100 nodes
 //! (sparse: each node dials two earlier ones; Kademlia off, so the topology stays sparse),
 //! one vendor in five, printed as JSON lines with p50/p90/p99. Baseline, measured in the same
-//! run: the one-hop time from a cast to the intent being stored by a directly connected vendor.
+//! run: one raw gossipsub hop between two bare libp2p swarms; for context, also the one-hop
+//! time from a vrm cast to the intent being stored by a directly connected vendor.
+//!
+//! Throughput: intents cast across 20 nodes (four vendors) at `VRM_BENCH_RATE` (500) per
+//! second for `VRM_BENCH_THROUGHPUT_SECS` (60; 0 skips it), then in 10 s steps from 750/s up
+//! to `VRM_BENCH_GOAL` (2000) until a step loses intents; each with the count cast, delivered
+//! to every vendor, and lost; baseline the one-core `verify_strict` rate of the same run.
 //!
 //! Run: `scripts/bench.sh` (or `cargo bench --bench network`). `VRM_BENCH_SIZES=10,50`
 //! chooses the network sizes, `VRM_BENCH_CASTS` the casts per size.
@@ -162,18 +168,207 @@ async fn one_hop_baseline(casts: usize) -> f64 {
     percentile(&times, 0.5)
 }
 
+/// p50 of one raw gossipsub hop in milliseconds: two bare libp2p swarms (TCP, Noise, yamux,
+/// gossipsub, nothing of vrm) on loopback, publishing envelope-sized messages one at a time.
+async fn raw_gossipsub_hop(messages: usize) -> f64 {
+    use libp2p::futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+    use libp2p::{gossipsub, noise, tcp, yamux};
+
+    fn swarm() -> libp2p::Swarm<gossipsub::Behaviour> {
+        libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .expect("tcp")
+            .with_behaviour(|_| {
+                let config = gossipsub::ConfigBuilder::default()
+                    .validation_mode(gossipsub::ValidationMode::Anonymous)
+                    .heartbeat_interval(Duration::from_millis(500))
+                    .build()
+                    .expect("config");
+                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config)
+                    .expect("gossipsub")
+            })
+            .expect("behaviour")
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build()
+    }
+    let topic = gossipsub::IdentTopic::new("raw");
+    let (mut a, mut b) = (swarm(), swarm());
+    a.behaviour_mut().subscribe(&topic).expect("subscribe");
+    b.behaviour_mut().subscribe(&topic).expect("subscribe");
+    b.listen_on("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
+        .expect("listen");
+    let addr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = b.select_next_some().await {
+            break address;
+        }
+    };
+    a.dial(addr).expect("dial");
+    loop {
+        tokio::select! {
+            e = a.select_next_some() => if matches!(e, SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. })) { break },
+            _ = b.select_next_some() => {}
+        }
+    }
+    let mut times = Vec::new();
+    for i in 0..messages {
+        let mut data = vec![0u8; 600];
+        data[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        let started = Instant::now();
+        if a.behaviour_mut().publish(topic.clone(), data).is_err() {
+            continue;
+        }
+        let received = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                tokio::select! {
+                    _ = a.select_next_some() => {}
+                    e = b.select_next_some() => if matches!(e, SwarmEvent::Behaviour(gossipsub::Event::Message { .. })) { break },
+                }
+            }
+        })
+        .await;
+        if received.is_ok() {
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    percentile(&times, 0.5)
+}
+
+/// Intents cast across a 20-node network at `rate` per second for `secs`, counted at every
+/// vendor. Vendors decline them (the price limit is below every catalog item), so the figure
+/// is the spread of intents, not of offers.
+async fn throughput(size: usize, secs: u64, rate: u64, verify_rate: f64, phase: &str) -> bool {
+    let net = network(size).await;
+    let persons: Vec<usize> = (0..size).filter(|i| !net.vendors.contains(i)).collect();
+    let per_person = Duration::from_secs_f64(persons.len() as f64 / rate as f64);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(secs);
+    let mut casters = tokio::task::JoinSet::new();
+    for &p in &persons {
+        let node = net.nodes[p].clone();
+        casters.spawn(async move {
+            let mut ids = Vec::new();
+            let mut tick = tokio::time::interval(per_person);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            while Instant::now() < deadline {
+                tick.tick().await;
+                let mut request = cast(ids.len());
+                request.constraints.max_price = Some(Price {
+                    amount: 1,
+                    currency: "EUR".into(),
+                });
+                ids.push(node.cast(request).await.expect("cast"));
+            }
+            ids
+        });
+    }
+    let mut ids = Vec::new();
+    while let Some(done) = casters.join_next().await {
+        ids.extend(done.expect("caster"));
+    }
+    let cast_secs = started.elapsed().as_secs_f64();
+    // Give the last intents time to arrive, then count what every vendor holds.
+    let expected = ids.len();
+    let settle = Instant::now();
+    while settle.elapsed() < Duration::from_secs(30)
+        && net
+            .vendors
+            .iter()
+            .any(|&v| net.nodes[v].store().intent_count() < expected)
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let delivered_to_all = ids
+        .iter()
+        .filter(|id| {
+            net.vendors
+                .iter()
+                .all(|&v| matches!(net.nodes[v].store().intent(id), Ok(Some(_))))
+        })
+        .count();
+    let sustained = delivered_to_all as f64 / cast_secs;
+    println!(
+        "{}",
+        json!({
+            "bench": "throughput_intents",
+            "value": sustained.round(),
+            "unit": "intents/s",
+            "baseline": "ed25519_verify_strict_one_core",
+            "baseline_value": verify_rate.round(),
+            "ratio": ((sustained / verify_rate) * 1000.0).round() / 1000.0,
+            "nodes": size,
+            "vendors": net.vendors.len(),
+            "seconds": (cast_secs * 10.0).round() / 10.0,
+            "offered_rate": rate,
+            "cast": expected,
+            "delivered_to_every_vendor": delivered_to_all,
+            "lost": expected - delivered_to_all,
+            "phase": phase,
+        })
+    );
+    for n in &net.nodes {
+        n.shutdown().await;
+    }
+    delivered_to_all == expected
+}
+
+/// Raw ed25519-dalek `verify_strict` per second on one core, for the throughput baseline.
+fn verify_strict_rate() -> f64 {
+    use ed25519_dalek::{Signer, SigningKey};
+    let key = SigningKey::from_bytes(&[5; 32]);
+    let messages: Vec<Vec<u8>> = (0..2000u32).map(|i| i.to_be_bytes().repeat(100)).collect();
+    let signed: Vec<_> = messages.iter().map(|m| (m, key.sign(m))).collect();
+    let public = key.verifying_key();
+    let started = Instant::now();
+    for (m, sig) in &signed {
+        public.verify_strict(m, sig).expect("valid");
+    }
+    signed.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    if std::env::var("RUST_LOG").is_ok() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let sizes: Vec<usize> = std::env::var("VRM_BENCH_SIZES")
         .unwrap_or_else(|_| "10,50,100".into())
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let casts: usize = std::env::var("VRM_BENCH_CASTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let baseline = one_hop_baseline(casts).await;
+    let casts: usize = env_or("VRM_BENCH_CASTS", 20);
+    let throughput_secs: u64 = env_or("VRM_BENCH_THROUGHPUT_SECS", 60);
+    if throughput_secs > 0 {
+        let verify_rate = verify_strict_rate();
+        // Held for the full time at the sustained rate, then 10 s steps up to the goal on
+        // fresh networks until one loses intents: the short-term peak.
+        let sustained: u64 = env_or("VRM_BENCH_RATE", 500);
+        throughput(20, throughput_secs, sustained, verify_rate, "sustained").await;
+        let goal: u64 = env_or("VRM_BENCH_GOAL", 2000);
+        for rate in [750, 1000, 1500, 2000, 3000, 4000].into_iter().filter(|&r| r <= goal) {
+            if !throughput(20, 10, rate, verify_rate, "step").await {
+                break;
+            }
+        }
+    }
+    let baseline = raw_gossipsub_hop(casts.max(50)).await;
+    let vrm_hop = one_hop_baseline(casts).await;
     for size in sizes {
         let net = network(size).await;
         let persons: Vec<usize> = (0..size).filter(|i| !net.vendors.contains(i)).collect();
@@ -205,9 +400,10 @@ async fn main() {
                 "unit": "ms (p50)",
                 "p90": round(percentile(&times, 0.9)),
                 "p99": round(percentile(&times, 0.99)),
-                "baseline": "one_hop_cast_to_intent_stored_p50",
+                "baseline": "raw_gossipsub_hop_p50",
                 "baseline_value": round(baseline),
                 "ratio": round(p50 / baseline),
+                "vrm_one_hop_p50": round(vrm_hop),
                 "nodes": size,
                 "vendors": net.vendors.len(),
                 "casts": casts,

@@ -10,7 +10,7 @@
 //! | `seen`     | message id (32)                      | forget-after time, u64 BE |
 //! | `meta`     | name                                 | e.g. schema version |
 //!
-//! Every write method returns only once the write is on disk. sled flushes on its own only
+//! Every write method returns only once the write is on disk (except the two that say so). sled flushes on its own only
 //! every 500 ms, so each write is followed by a grouped flush ([`FlushGroup`]): a writer whose
 //! write was covered by a flush that started after it returns at once, so N concurrent
 //! writers cost about one fsync, not N. A second process on the same directory gets
@@ -62,6 +62,9 @@ pub enum StoreError {
         /// The cause.
         source: std::io::Error,
     },
+    /// Writes were made but could not be flushed to disk, so none of them is acknowledged.
+    #[error("writes could not be made durable: {0}")]
+    Unflushed(String),
     /// A stored value does not decode (disk damage or a bug).
     #[error("corrupt record in {tree}: {reason}")]
     Corrupt {
@@ -343,12 +346,23 @@ impl Store {
 
     /// Stores an intent. Returns false (and changes nothing) if one with this id exists.
     pub fn insert_intent(&self, id: &[u8; 16], record: &IntentRecord) -> Result<bool, StoreError> {
-        let inserted = self
-            .intents
-            .compare_and_swap(id, None as Option<&[u8]>, Some(encode(record)))?
-            .is_ok();
+        let inserted = self.stage_intent(id, record)?;
         self.durable()?;
         Ok(inserted)
+    }
+
+    /// [`Store::insert_intent`] without waiting for the disk: for a batch of writes that
+    /// one [`Store::flush`] makes durable before any of them is acknowledged.
+    pub fn stage_intent(&self, id: &[u8; 16], record: &IntentRecord) -> Result<bool, StoreError> {
+        Ok(self
+            .intents
+            .compare_and_swap(id, None as Option<&[u8]>, Some(encode(record)))?
+            .is_ok())
+    }
+
+    /// Number of intents stored.
+    pub fn intent_count(&self) -> usize {
+        self.intents.len()
     }
 
     /// The intent with this id.
@@ -367,8 +381,12 @@ impl Store {
     }
 
     /// Records a vendor's decision on an intent. Returns false if there is no such intent.
+    /// It does not wait for the disk: a decision is the vendor's own note, nothing outside
+    /// the node relies on it, and an offer's own durable writes cover the one made with it.
     pub fn set_decision(&self, id: &[u8; 16], decision: Decision) -> Result<bool, StoreError> {
-        self.update_intent(id, |record| record.decision = Some(decision.clone()))
+        update_record(&self.intents, "intents", id, |record: &mut IntentRecord| {
+            record.decision = Some(decision.clone())
+        })
     }
 
     fn update_intent(
@@ -559,7 +577,7 @@ impl Store {
         Ok(purged)
     }
 
-    /// Flushes everything (used at shutdown).
+    /// Returns once every write made so far is on disk.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.durable()
     }

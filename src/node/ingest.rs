@@ -3,14 +3,19 @@
 //! result (reports the gossipsub verdict, answers the request, emits events, makes offers),
 //! so the rules are tested without a network (`tests/ingest.rs`).
 
+use crate::proto::batch::verify_all;
 use crate::proto::validate::check_offer_for_intent;
 use crate::proto::{
-    DIRECTORY_TOPIC, Envelope, Intent, IntentId, Message, MessageId, Offer, Rejection,
-    ValidationError, decode_and_check, intent_topic, limits,
+    DIRECTORY_TOPIC, DecodeError, Envelope, Intent, IntentId, Message, MessageId, Offer, Rejection,
+    ValidationError, check, decode_and_check, intent_topic, limits,
 };
 use crate::store::{
     Delivery, IntentRecord, OfferRecord, Origin, ProfileRecord, Store, StoreError, open_stored,
 };
+
+/// Most gossip messages a node verifies and stores as one batch: large enough that batch
+/// verification pays (its gain levels off around here), small enough to keep latency low.
+pub const MAX_GOSSIP_BATCH: usize = 64;
 
 /// The gossipsub verdict on one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,10 +104,84 @@ pub fn gossip(
     bytes: &[u8],
     now: u64,
 ) -> Result<Outcome, StoreError> {
-    let (envelope, message) = match decode_and_check(bytes, now) {
-        Ok(decoded) => decoded,
-        Err(rejection) => return Ok(Outcome::reject(rejection)),
-    };
+    let mut outcomes = gossip_batch(store, served, &[(topic, bytes)], now);
+    outcomes
+        .pop()
+        .unwrap_or(Ok(Outcome::ignored("empty batch")))
+}
+
+/// Handles gossipsub messages queued together, each `(topic, bytes)`: their signatures are
+/// verified as one batch and the intents they store reach the disk in one flush, before
+/// any verdict is returned. Outcomes are in the order of `messages`.
+pub fn gossip_batch(
+    store: &Store,
+    served: &[String],
+    messages: &[(&str, &[u8])],
+    now: u64,
+) -> Vec<Result<Outcome, StoreError>> {
+    let mut parse_failures = Vec::with_capacity(messages.len());
+    let mut parsed = Vec::with_capacity(messages.len());
+    for (_, bytes) in messages {
+        match Envelope::parse(bytes) {
+            Ok(unverified) => {
+                parsed.push(unverified);
+                parse_failures.push(None);
+            }
+            Err(e) => parse_failures.push(Some(e)),
+        }
+    }
+    let mut verified = verify_all(parsed).into_iter();
+    let mut staged = false;
+    let outcomes: Vec<_> = parse_failures
+        .into_iter()
+        .zip(messages)
+        .map(|(failure, (topic, _))| {
+            let verified = match failure {
+                Some(e) => Err(e),
+                None => verified.next().unwrap_or(Err(DecodeError::BadSignature)),
+            };
+            let envelope = match verified {
+                Ok(envelope) => envelope,
+                Err(e) => return Ok(decode_failure(e)),
+            };
+            match check(envelope, now) {
+                Ok((envelope, message)) => {
+                    gossip_rules(store, served, topic, envelope, message, now, &mut staged)
+                }
+                Err(rejection) => Ok(Outcome::reject(rejection)),
+            }
+        })
+        .collect();
+    if staged && let Err(e) = store.flush() {
+        // Nothing staged may be acknowledged; the store error is reported for each.
+        let reason = e.to_string();
+        return outcomes
+            .into_iter()
+            .map(|_| Err(StoreError::Unflushed(reason.clone())))
+            .collect();
+    }
+    outcomes
+}
+
+/// A message that failed decoding or its signature check. A signature that only a batch
+/// verifier might have accepted is dropped without blaming the peer that forwarded it.
+fn decode_failure(e: DecodeError) -> Outcome {
+    match e {
+        DecodeError::AmbiguousSignature => Outcome::ignored("signature ambiguous under batching"),
+        e => Outcome::reject(e),
+    }
+}
+
+/// The per-kind rules of the gossip topics, for a verified and checked message.
+fn gossip_rules(
+    store: &Store,
+    served: &[String],
+    topic: &str,
+    envelope: Envelope,
+    message: Message,
+    now: u64,
+    staged: &mut bool,
+) -> Result<Outcome, StoreError> {
     let wrong_route = |kind| {
         Outcome::reject(ValidationError::WrongRoute {
             kind,
@@ -127,7 +206,8 @@ pub fn gossip(
                 withdrawn_at: None,
                 decision: None,
             };
-            if store.insert_intent(&intent.id, &record)? {
+            *staged = true;
+            if store.stage_intent(&intent.id, &record)? {
                 Ok(Outcome::accept(Some(Effect::IntentToAnswer {
                     envelope: Box::new(envelope),
                     intent: Box::new(intent),

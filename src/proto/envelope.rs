@@ -9,7 +9,7 @@
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use serde_bytes::ByteBuf;
+use serde_bytes::{ByteBuf, Bytes};
 use sha2::{Digest, Sha256};
 
 use super::cbor_scan::{ScanLimits, scan};
@@ -61,6 +61,16 @@ struct WireEnvelope {
     sig: ByteBuf,
 }
 
+/// [`WireEnvelope`] borrowed, for encoding without copying the fields.
+#[derive(Serialize)]
+struct WireEnvelopeRef<'a> {
+    v: u64,
+    kind: &'a str,
+    body: &'a Bytes,
+    signer: &'a Bytes,
+    sig: &'a Bytes,
+}
+
 const ENVELOPE_SCAN: ScanLimits = ScanLimits {
     max_depth: 1,
     max_string: limits::MAX_ENVELOPE_BYTES,
@@ -83,6 +93,26 @@ pub struct Envelope {
     bytes: Vec<u8>,
 }
 
+/// A well-formed envelope whose signature is not checked yet: the only way to an
+/// [`Envelope`] from it is through verification.
+#[derive(Debug)]
+pub struct Unverified {
+    pub(super) envelope: Envelope,
+    pub(super) sig: Signature,
+    pub(super) signing_input: Vec<u8>,
+}
+
+impl Unverified {
+    /// Verifies the signature strictly (no small-order key or `R`, canonical `s`).
+    pub fn verify(self) -> Result<Envelope, DecodeError> {
+        self.envelope
+            .signer
+            .verify_strict(&self.signing_input, &self.sig)
+            .map_err(|_| DecodeError::BadSignature)?;
+        Ok(self.envelope)
+    }
+}
+
 /// The bytes an envelope's signature covers.
 pub fn signing_input(kind: &str, body: &[u8]) -> Vec<u8> {
     let mut input = Vec::with_capacity(SIGNING_PREFIX.len() + kind.len() + 1 + body.len());
@@ -96,12 +126,12 @@ pub fn signing_input(kind: &str, body: &[u8]) -> Vec<u8> {
 /// Encodes envelope fields as they are, without signing or checking anything. For tools that
 /// build test vectors and for tests that need broken envelopes; nodes use [`Envelope::seal`].
 pub fn encode_wire(v: u64, kind: &str, body: &[u8], signer: &[u8], sig: &[u8]) -> Vec<u8> {
-    let wire = WireEnvelope {
+    let wire = WireEnvelopeRef {
         v,
-        kind: kind.to_owned(),
-        body: ByteBuf::from(body),
-        signer: ByteBuf::from(signer),
-        sig: ByteBuf::from(sig),
+        kind,
+        body: Bytes::new(body),
+        signer: Bytes::new(signer),
+        sig: Bytes::new(sig),
     };
     let mut out = Vec::with_capacity(body.len() + kind.len() + 128);
     // Writing into a Vec cannot fail, and every field serialises.
@@ -141,6 +171,12 @@ impl Envelope {
     /// Decodes and verifies envelope bytes from anywhere: size and structure limits first,
     /// then schema, version, canonical form, kind, key and a strict signature check.
     pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
+        Self::parse(bytes)?.verify()
+    }
+
+    /// Every check of [`Envelope::decode`] but the signature, which the caller verifies
+    /// with [`Unverified::verify`] or, for many at once, [`super::batch::verify_all`].
+    pub fn parse(bytes: &[u8]) -> Result<Unverified, DecodeError> {
         if bytes.len() > limits::MAX_ENVELOPE_BYTES {
             return Err(DecodeError::EnvelopeTooLarge {
                 len: bytes.len(),
@@ -170,16 +206,16 @@ impl Envelope {
             .as_slice()
             .try_into()
             .map_err(|_| DecodeError::EnvelopeSchema("sig must be 64 bytes".into()))?;
-        let sig = Signature::from_bytes(sig_bytes);
-        signer
-            .verify_strict(&signing_input(&wire.kind, &wire.body), &sig)
-            .map_err(|_| DecodeError::BadSignature)?;
-        Ok(Envelope {
-            kind,
-            body: wire.body.into_vec(),
-            signer,
-            id: MessageId::of(bytes),
-            bytes: bytes.to_vec(),
+        Ok(Unverified {
+            signing_input: signing_input(&wire.kind, &wire.body),
+            sig: Signature::from_bytes(sig_bytes),
+            envelope: Envelope {
+                kind,
+                body: wire.body.into_vec(),
+                signer,
+                id: MessageId::of(bytes),
+                bytes: bytes.to_vec(),
+            },
         })
     }
 

@@ -56,6 +56,10 @@ pub enum DecodeError {
     /// The signature does not verify (strictly) for the signer over the signing input.
     #[error("signature does not verify")]
     BadSignature,
+    /// The signature fails the strict check only by a small-order component that a batch
+    /// verifier may have let through (`proto/README.md`, "Batch verification").
+    #[error("signature fails strict verification by a small-order component")]
+    AmbiguousSignature,
     /// The body is not the map its kind's schema describes.
     #[error("body does not match the {kind} schema: {reason}")]
     BodySchema { kind: &'static str, reason: String },
@@ -81,6 +85,7 @@ impl DecodeError {
             Self::KindNotSupported(_) => "kind-not-supported",
             Self::BadSignerKey => "bad-signer-key",
             Self::BadSignature => "bad-signature",
+            Self::AmbiguousSignature => "ambiguous-signature",
             Self::BodySchema { .. } => "body-schema",
         }
     }

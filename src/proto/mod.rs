@@ -1,6 +1,7 @@
 //! The wire protocol: envelope, kinds, limits, taxonomy and validation. Pure code, no I/O;
 //! `proto/` at the top of the repository is its language-neutral specification.
 
+pub mod batch;
 pub mod cbor_scan;
 pub mod envelope;
 pub mod error;
@@ -27,7 +28,11 @@ pub const DIRECT_PROTOCOL: &str = "/vrm/1/direct";
 
 /// Decodes, verifies and checks a message from the network at time `now`.
 pub fn decode_and_check(bytes: &[u8], now: u64) -> Result<(Envelope, Message), Rejection> {
-    let envelope = Envelope::decode(bytes)?;
+    check(Envelope::decode(bytes)?, now)
+}
+
+/// Opens a verified envelope's body and checks it against the protocol rules at `now`.
+pub fn check(envelope: Envelope, now: u64) -> Result<(Envelope, Message), Rejection> {
     let message = envelope.message()?;
     validate::check_message(&message, envelope.signer(), now)?;
     Ok((envelope, message))
