@@ -67,6 +67,7 @@ fn settled_rss_kib(daemon: &Daemon) -> u64 {
 }
 
 /// Peak resident memory in KiB of `vrm --version`, from `wait4`.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which std's wait cannot replace here
 fn bare_binary_rss_kib() -> u64 {
     let child = Command::new(VRM)
         .arg("--version")

@@ -361,7 +361,10 @@ async fn main() {
         let sustained: u64 = env_or("VRM_BENCH_RATE", 500);
         throughput(20, throughput_secs, sustained, verify_rate, "sustained").await;
         let goal: u64 = env_or("VRM_BENCH_GOAL", 2000);
-        for rate in [750, 1000, 1500, 2000, 3000, 4000].into_iter().filter(|&r| r <= goal) {
+        for rate in [750, 1000, 1500, 2000, 3000, 4000]
+            .into_iter()
+            .filter(|&r| r <= goal)
+        {
             if !throughput(20, 10, rate, verify_rate, "step").await {
                 break;
             }
