@@ -192,3 +192,43 @@ fn an_offer_is_stored_once_for_an_own_intent_and_refused_otherwise() {
     assert_eq!(code(&unknown.verdict), "unknown-intent");
     assert_eq!(store.offers_for(&[1; 16]).unwrap().len(), 1);
 }
+
+/// A batch as the event loop hands it over: one forged intent among good ones is rejected
+/// alone, a replay inside the same batch is ignored, and every good intent is stored and
+/// survives reopening the store (the batch's single flush made them durable).
+#[test]
+fn a_batch_rejects_only_the_forgery_and_stores_the_rest_durably() {
+    let dir = tempfile::tempdir().unwrap();
+    let topic = intent_topic("travel");
+    let mut wires: Vec<Vec<u8>> = (1..=10u8)
+        .map(|n| {
+            Envelope::seal(&intent(n, &format!("trip {n}")), &key(n))
+                .as_bytes()
+                .to_vec()
+        })
+        .collect();
+    let last = wires[3].len() - 1;
+    wires[3][last] ^= 1; // the forgery
+    wires.push(wires[5].clone()); // a replay of a good one
+    {
+        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        let messages: Vec<(&str, &[u8])> = wires
+            .iter()
+            .map(|w| (topic.as_str(), w.as_slice()))
+            .collect();
+        let outcomes = ingest::gossip_batch(&store, &served(), &messages, NOW);
+        let codes: Vec<String> = outcomes
+            .iter()
+            .map(|o| code(&o.as_ref().unwrap().verdict).to_owned())
+            .collect();
+        let mut expected = vec!["accept".to_owned(); 11];
+        expected[3] = "bad-signature".into();
+        expected[10] = "replay".into();
+        assert_eq!(codes, expected);
+    }
+    let reopened = Store::open(dir.path(), 8 << 20).unwrap();
+    for n in (1..=10u8).filter(|&n| n != 4) {
+        assert!(reopened.intent(&[n; 16]).unwrap().is_some(), "intent {n}");
+    }
+    assert!(reopened.intent(&[4; 16]).unwrap().is_none());
+}
