@@ -10,10 +10,11 @@
 //! | `seen`     | message id (32)                      | forget-after time, u64 BE |
 //! | `meta`     | name                                 | e.g. schema version |
 //!
-//! Every write method returns only once the write is on disk (except the two that say so). sled flushes on its own only
-//! every 500 ms, so each write is followed by a grouped flush ([`FlushGroup`]): a writer whose
-//! write was covered by a flush that started after it returns at once, so N concurrent
-//! writers cost about one fsync, not N. A second process on the same directory gets
+//! Every write method returns only once the write is on disk, except the few that say why
+//! they need not. sled flushes on its own only every 500 ms, so each write is followed by a
+//! grouped flush ([`FlushGroup`]): a writer whose write was covered by a flush that started
+//! after it returns at once, so N concurrent writers cost about one fsync, not N. A second
+//! process on the same directory gets
 //! [`StoreError::Locked`]. The schema version lives in `meta`; opening a store written by an
 //! older schema upgrades it, one written by a newer one is refused (`vrm export`/`import`
 //! are the way across sled format changes).
@@ -522,10 +523,11 @@ impl Store {
         self.durable()
     }
 
-    /// Removes a delivered or expired message.
+    /// Removes a delivered or expired message. It does not wait for the disk: if a crash
+    /// undoes the removal, the message is sent once more, and receivers recognise it by id.
     pub fn outbox_remove(&self, id: &MessageId) -> Result<(), StoreError> {
         self.outbox.remove(id.0)?;
-        self.durable()
+        Ok(())
     }
 
     /// Every outgoing message.

@@ -262,7 +262,8 @@ impl NodeHandle {
             withdrawn_at: None,
             decision: None,
         };
-        self.store.insert_intent(&id, &record)?;
+        // One flush, the outbox's, makes the intent and its outbox entry durable together.
+        self.store.stage_intent(&id, &record)?;
         // Our own intent coming back over gossip is not news.
         self.store.mark_seen(&envelope.id(), intent.expires)?;
         self.queue_gossip(&envelope, intent_topic(&intent.category), intent.expires)?;

@@ -193,12 +193,14 @@ fn gossip_rules(
             if topic != intent_topic(&intent.category) {
                 return Ok(wrong_route("intent"));
             }
-            if !store.mark_seen(&envelope.id(), intent.expires)? {
-                return Ok(Outcome::verdict(Verdict::Ignore("replay")));
-            }
             if !served.contains(&intent.category) {
+                if !store.mark_seen(&envelope.id(), intent.expires)? {
+                    return Ok(Outcome::verdict(Verdict::Ignore("replay")));
+                }
                 return Ok(Outcome::accept(None));
             }
+            // For the categories it serves, a vendor's intents are its replay memory: one
+            // sled write per intent, not two.
             let record = IntentRecord {
                 envelope: envelope.as_bytes().to_vec().into(),
                 origin: Origin::Received,
@@ -206,14 +208,18 @@ fn gossip_rules(
                 withdrawn_at: None,
                 decision: None,
             };
-            *staged = true;
             if store.stage_intent(&intent.id, &record)? {
-                Ok(Outcome::accept(Some(Effect::IntentToAnswer {
+                *staged = true;
+                return Ok(Outcome::accept(Some(Effect::IntentToAnswer {
                     envelope: Box::new(envelope),
                     intent: Box::new(intent),
-                })))
-            } else {
-                Ok(Outcome::reject(ValidationError::IdConflict))
+                })));
+            }
+            match store.intent(&intent.id)? {
+                Some(held) if held.envelope.as_slice() == envelope.as_bytes() => {
+                    Ok(Outcome::verdict(Verdict::Ignore("replay")))
+                }
+                _ => Ok(Outcome::reject(ValidationError::IdConflict)),
             }
         }
         Message::IntentWithdraw(withdraw) => {

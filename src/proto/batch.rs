@@ -60,14 +60,14 @@ pub fn verify_all(items: Vec<Unverified>) -> Vec<Result<Envelope, DecodeError>> 
 
 /// Strict single verification, telling a signature a batch might accept apart from a bad one.
 fn verify_one(item: Unverified) -> Result<Envelope, DecodeError> {
-    let ambiguous = cofactored_equation_holds(&item);
-    item.verify().map_err(|e| {
-        if ambiguous {
-            DecodeError::AmbiguousSignature
-        } else {
-            e
-        }
-    })
+    let signer = item.envelope.signer();
+    if signer.verify_strict(&item.signing_input, &item.sig).is_ok() {
+        Ok(item.envelope)
+    } else if cofactored_equation_holds(&item) {
+        Err(DecodeError::AmbiguousSignature)
+    } else {
+        Err(DecodeError::BadSignature)
+    }
 }
 
 /// The checks strict verification makes before its equation: no small-order key or `R`.
