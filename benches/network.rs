@@ -4,10 +4,11 @@
 //! run: one raw gossipsub hop between two bare libp2p swarms; for context, also the one-hop
 //! time from a vrm cast to the intent being stored by a directly connected vendor.
 //!
-//! Throughput: intents cast across 20 nodes (four vendors) at `VRM_BENCH_RATE` (500) per
-//! second for `VRM_BENCH_THROUGHPUT_SECS` (60; 0 skips it), then in 10 s steps from 750/s up
-//! to `VRM_BENCH_GOAL` (2000) until a step loses intents; each with the count cast, delivered
-//! to every vendor, and lost; baseline the one-core `verify_strict` rate of the same run.
+//! Throughput: intents cast across 20 nodes (four vendors) at `VRM_BENCH_RATE` (1000) per
+//! second for `VRM_BENCH_THROUGHPUT_SECS` (60; 0 skips it), then in 10 s steps from 1250/s up
+//! to `VRM_BENCH_GOAL` (2000) until a step loses intents, and then, 10 s after it, 10 s at
+//! 100/s on the same network (does it recover?); each with the count cast, delivered to every
+//! vendor, and lost; baseline the one-core `verify_strict` rate of the same run.
 //!
 //! Run: `scripts/bench.sh` (or `cargo bench --bench network`). `VRM_BENCH_SIZES=10,50`
 //! chooses the network sizes, `VRM_BENCH_CASTS` the casts per size.
@@ -243,9 +244,14 @@ async fn raw_gossipsub_hop(messages: usize) -> f64 {
 /// Intents cast across a 20-node network at `rate` per second for `secs`, counted at every
 /// vendor. Vendors decline them (the price limit is below every catalog item), so the figure
 /// is the spread of intents, not of offers.
-async fn throughput(size: usize, secs: u64, rate: u64, verify_rate: f64, phase: &str) -> bool {
-    let net = network(size).await;
+async fn throughput(net: &Net, secs: u64, rate: u64, verify_rate: f64, phase: &str) -> bool {
+    let size = net.nodes.len();
     let persons: Vec<usize> = (0..size).filter(|i| !net.vendors.contains(i)).collect();
+    let held_before: Vec<usize> = net
+        .vendors
+        .iter()
+        .map(|&v| net.nodes[v].store().intent_count())
+        .collect();
     let per_person = Duration::from_secs_f64(persons.len() as f64 / rate as f64);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(secs);
@@ -280,7 +286,8 @@ async fn throughput(size: usize, secs: u64, rate: u64, verify_rate: f64, phase: 
         && net
             .vendors
             .iter()
-            .any(|&v| net.nodes[v].store().intent_count() < expected)
+            .zip(&held_before)
+            .any(|(&v, before)| net.nodes[v].store().intent_count() < before + expected)
     {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -312,10 +319,13 @@ async fn throughput(size: usize, secs: u64, rate: u64, verify_rate: f64, phase: 
             "phase": phase,
         })
     );
+    delivered_to_all == expected
+}
+
+async fn shut_down(net: Net) {
     for n in &net.nodes {
         n.shutdown().await;
     }
-    delivered_to_all == expected
 }
 
 /// Raw ed25519-dalek `verify_strict` per second on one core, for the throughput baseline.
@@ -358,14 +368,24 @@ async fn main() {
         let verify_rate = verify_strict_rate();
         // Held for the full time at the sustained rate, then 10 s steps up to the goal on
         // fresh networks until one loses intents: the short-term peak.
-        let sustained: u64 = env_or("VRM_BENCH_RATE", 500);
-        throughput(20, throughput_secs, sustained, verify_rate, "sustained").await;
+        let sustained: u64 = env_or("VRM_BENCH_RATE", 1000);
+        let net = network(20).await;
+        throughput(&net, throughput_secs, sustained, verify_rate, "sustained").await;
+        shut_down(net).await;
         let goal: u64 = env_or("VRM_BENCH_GOAL", 2000);
-        for rate in [750, 1000, 1500, 2000, 3000, 4000]
+        for rate in [1250, 1500, 2000, 3000, 4000]
             .into_iter()
             .filter(|&r| r <= goal)
         {
-            if !throughput(20, 10, rate, verify_rate, "step").await {
+            let net = network(20).await;
+            let lossless = throughput(&net, 10, rate, verify_rate, "step").await;
+            if !lossless {
+                // Does the network recover once the overload is over?
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                throughput(&net, 10, 100, verify_rate, "recovery").await;
+            }
+            shut_down(net).await;
+            if !lossless {
                 break;
             }
         }
@@ -413,8 +433,6 @@ async fn main() {
                 "missed": missed,
             })
         );
-        for n in &net.nodes {
-            n.shutdown().await;
-        }
+        shut_down(net).await;
     }
 }

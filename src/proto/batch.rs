@@ -7,11 +7,12 @@
 //! checked alone to find the bad ones, so one forged message costs its sender, not the
 //! honest messages queued with it.
 //!
-//! One case differs. A signer can build a signature whose `R` carries a small-order
-//! component: strict single verification refuses it, yet a random batch accepts it with
-//! probability up to 1/8 (the component vanishes when the batch's random factor is a
-//! multiple of its order). Peers that batch may therefore forward such a message while
-//! others refuse it. Such a signature still satisfies the cofactored equation
+//! One case differs. A signer can build a signature whose `R` (or whose own key) carries a
+//! small-order component: strict single verification refuses it, yet a batch accepts it
+//! when the batch's factor for it is a multiple of the component's order (1/8 to 1/2 of
+//! batches; the factors are derived from the batch's contents, so which ones is fixed per
+//! batch but differs from peer to peer). Peers that batch may therefore forward such a
+//! message while others refuse it. Such a signature still satisfies the cofactored equation
 //! `[8]([s]B - [k]A - R) = 0`, which no forger without the key can reach, so it is reported
 //! as [`DecodeError::AmbiguousSignature`]: dropped, but the peer that forwarded it is not
 //! penalised for something its own batch may have accepted.
@@ -70,9 +71,19 @@ fn verify_one(item: Unverified) -> Result<Envelope, DecodeError> {
     }
 }
 
-/// The checks strict verification makes before its equation: no small-order key or `R`.
+/// The checks strict verification makes besides its equation: no small-order key or `R`,
+/// and `R` canonically encoded (strict verification compares `R`'s bytes, so a `y ≥ p`
+/// fails there; the batch compares points and would not notice).
 fn admissible(item: &Unverified) -> bool {
-    !item.envelope.signer().is_weak() && !encodes_small_order(item.sig.r_bytes())
+    let r = item.sig.r_bytes();
+    !item.envelope.signer().is_weak() && canonical_y(r) && !encodes_small_order(r)
+}
+
+/// Whether the `y` of a point encoding is below `p = 2^255 - 19`.
+fn canonical_y(bytes: &[u8; 32]) -> bool {
+    let y = y_bytes(bytes);
+    // y ≥ p only if its top 250 bits are all ones and its low byte is at least 0xed.
+    !(y[31] == 0x7f && y[1..31].iter().all(|&b| b == 0xff) && y[0] >= 0xed)
 }
 
 /// The `y` bytes of every small-order point, canonical and not (see [`encodes_small_order`]).
@@ -193,6 +204,19 @@ mod tests {
         let results = verify_all(vec![parse(&good), parse(&weak), parse(&good)]);
         assert!(results[0].is_ok() && results[2].is_ok());
         assert!(matches!(results[1], Err(DecodeError::BadSignature)));
+    }
+
+    /// `R` with `y ≥ p` is refused, as strict verification refuses it; `y = p - 1` is fine.
+    #[test]
+    fn non_canonical_r_is_refused() {
+        let mut p = [0xff; 32];
+        p[31] = 0x7f;
+        for low in 0xed..=0xff {
+            p[0] = low;
+            assert!(!canonical_y(&p), "{low:x}");
+        }
+        p[0] = 0xec;
+        assert!(canonical_y(&p));
     }
 
     /// The byte check agrees with decompressing, on every small-order encoding (canonical,
