@@ -4,8 +4,8 @@
 //! run: one raw gossipsub hop between two bare libp2p swarms; for context, also the one-hop
 //! time from a vrm cast to the intent being stored by a directly connected vendor.
 //!
-//! Throughput: intents cast across 20 nodes (four vendors) at `VRM_BENCH_RATE` (1000) per
-//! second for `VRM_BENCH_THROUGHPUT_SECS` (60; 0 skips it), then in 10 s steps from 1250/s up
+//! Throughput: intents cast across 20 nodes (four vendors) at `VRM_BENCH_RATE` (750) per
+//! second for `VRM_BENCH_THROUGHPUT_SECS` (60; 0 skips it), then in 10 s steps from 1000/s up
 //! to `VRM_BENCH_GOAL` (2000) until a step loses intents, and then, 10 s after it, 10 s at
 //! 100/s on the same network (does it recover?); each with the count cast, delivered to every
 //! vendor, and lost; baseline the one-core `verify_strict` rate of the same run.
@@ -368,12 +368,12 @@ async fn main() {
         let verify_rate = verify_strict_rate();
         // Held for the full time at the sustained rate, then 10 s steps up to the goal on
         // fresh networks until one loses intents: the short-term peak.
-        let sustained: u64 = env_or("VRM_BENCH_RATE", 1000);
+        let sustained: u64 = env_or("VRM_BENCH_RATE", 750);
         let net = network(20).await;
         throughput(&net, throughput_secs, sustained, verify_rate, "sustained").await;
         shut_down(net).await;
         let goal: u64 = env_or("VRM_BENCH_GOAL", 2000);
-        for rate in [1250, 1500, 2000, 3000, 4000]
+        for rate in [1000, 1250, 1500, 2000, 3000, 4000]
             .into_iter()
             .filter(|&r| r <= goal)
         {

@@ -127,6 +127,12 @@ fn gossipsub_behaviour(heartbeat: Duration) -> Result<gossipsub::Behaviour, Stri
                 std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
             ]
             .into(),
+            // rust-libp2p penalises a peer whose send queue overflows. When a node is
+            // overloaded every queue overflows, every peer looks slow, meshes are pruned with
+            // a backoff, and the network stayed broken after the load had passed
+            // (`benches/network.rs`, "recovery"). Slowness is handled by the queues' own
+            // timeouts; the score stays for invalid messages and broken promises.
+            slow_peer_weight: 0.0,
             ..Default::default()
         },
         gossipsub::PeerScoreThresholds::default(),
