@@ -16,7 +16,7 @@ use serde_json::json;
 use vrm::node::ingest;
 use vrm::proto::envelope::signing_input;
 use vrm::proto::*;
-use vrm::store::{IntentRecord, Origin, Store};
+use vrm::store::Store;
 
 fn intents(n: usize, now: u64) -> Vec<Envelope> {
     let mut seed = [1u8; 32];
@@ -210,17 +210,10 @@ fn main() {
     let store_dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(store_dir.path(), 64 << 20).expect("store");
     let started = Instant::now();
-    for (i, env) in envelopes.iter().enumerate() {
-        let mut id = [0u8; 16];
-        id[..8].copy_from_slice(&(i as u64).to_be_bytes());
-        let record = IntentRecord {
-            envelope: env.as_bytes().to_vec().into(),
-            origin: Origin::Received,
-            stored_at: now,
-            withdrawn_at: None,
-            decision: None,
-        };
-        store.insert_intent(&id, &record).expect("insert");
+    for env in &envelopes {
+        let intent: Intent = env.open().expect("intent");
+        store.receive_intent(env, &intent, now).expect("insert");
+        store.flush().expect("flush");
     }
     line(
         "store_ack",

@@ -16,7 +16,7 @@ use ed25519_dalek::SigningKey;
 use serde_json::json;
 use vrm::identity::Identity;
 use vrm::proto::*;
-use vrm::store::{Delivery, IntentRecord, OfferRecord, Origin, Store};
+use vrm::store::Store;
 
 const VRM: &str = env!("CARGO_BIN_EXE_vrm");
 
@@ -145,28 +145,10 @@ fn fill(dir: &Path, n: usize) -> u64 {
         };
         let offer_env = Envelope::seal(&offer, &vendor_key);
         store
-            .stage_intent(
-                &id,
-                &IntentRecord {
-                    envelope: intent_env.as_bytes().to_vec().into(),
-                    origin: Origin::Received,
-                    stored_at: now,
-                    withdrawn_at: None,
-                    decision: None,
-                },
-            )
+            .receive_intent(&intent_env, &intent, now)
             .expect("intent");
         store
-            .insert_offer(
-                &id,
-                &offer_env.id(),
-                &OfferRecord {
-                    envelope: offer_env.as_bytes().to_vec().into(),
-                    origin: Origin::Own,
-                    stored_at: now,
-                    delivery: Delivery::Delivered { at: now },
-                },
-            )
+            .record_offer_received(&offer_env, &offer, now)
             .expect("offer");
     }
     store.flush().expect("flush");

@@ -66,7 +66,7 @@ async fn node(
 
 async fn addr(node: &NodeHandle) -> libp2p::Multiaddr {
     loop {
-        if let Some(a) = node.listen_addrs().await.expect("addrs").into_iter().next() {
+        if let Some(a) = node.listen_addrs().into_iter().next() {
             return a.with(libp2p::multiaddr::Protocol::P2p(node.peer_id()));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -250,7 +250,7 @@ async fn throughput(net: &Net, secs: u64, rate: u64, verify_rate: f64, phase: &s
     let held_before: Vec<usize> = net
         .vendors
         .iter()
-        .map(|&v| net.nodes[v].store().intent_count())
+        .map(|&v| net.nodes[v].counts().intents)
         .collect();
     let per_person = Duration::from_secs_f64(persons.len() as f64 / rate as f64);
     let started = Instant::now();
@@ -287,7 +287,7 @@ async fn throughput(net: &Net, secs: u64, rate: u64, verify_rate: f64, phase: &s
             .vendors
             .iter()
             .zip(&held_before)
-            .any(|(&v, before)| net.nodes[v].store().intent_count() < before + expected)
+            .any(|(&v, before)| net.nodes[v].counts().intents < before + expected)
     {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -296,7 +296,7 @@ async fn throughput(net: &Net, secs: u64, rate: u64, verify_rate: f64, phase: &s
         .filter(|id| {
             net.vendors
                 .iter()
-                .all(|&v| matches!(net.nodes[v].store().intent(id), Ok(Some(_))))
+                .all(|&v| matches!(net.nodes[v].intent(id), Ok(Some(_))))
         })
         .count();
     let sustained = delivered_to_all as f64 / cast_secs;

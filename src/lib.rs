@@ -38,4 +38,4 @@ pub mod node;
 pub mod proto;
 pub mod ratelimit;
 pub mod store;
-pub mod vendor;
+pub mod vendor_role;

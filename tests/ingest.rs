@@ -5,7 +5,7 @@
 use ed25519_dalek::SigningKey;
 use vrm::node::ingest::{self, Effect, Verdict};
 use vrm::proto::*;
-use vrm::store::{IntentRecord, Origin, Store};
+use vrm::store::Store;
 
 const NOW: u64 = 1_800_000_000;
 
@@ -108,7 +108,7 @@ fn only_the_caster_may_withdraw() {
     };
     let withdrawn = |store: &Store| {
         store
-            .intent(&[1; 16])
+            .intent(&[1; 16].into())
             .unwrap()
             .unwrap()
             .withdrawn_at
@@ -146,14 +146,7 @@ fn an_offer_is_stored_once_for_an_own_intent_and_refused_otherwise() {
     let (_dir, store) = store();
     let persona = key(1);
     let intent_env = Envelope::seal(&intent(1, "room"), &persona);
-    let record = IntentRecord {
-        envelope: intent_env.as_bytes().to_vec().into(),
-        origin: Origin::Own,
-        stored_at: NOW,
-        withdrawn_at: None,
-        decision: None,
-    };
-    store.insert_intent(&[1; 16], &record).unwrap();
+    store.cast(&intent_env, &intent(1, "room"), NOW).unwrap();
     let vendor = key(5);
     let offer = |intent_id: u8| Offer {
         intent: [intent_id; 16].into(),
@@ -190,7 +183,7 @@ fn an_offer_is_stored_once_for_an_own_intent_and_refused_otherwise() {
     let unknown =
         ingest::direct(&store, Envelope::seal(&offer(2), &vendor).as_bytes(), NOW).unwrap();
     assert_eq!(code(&unknown.verdict), "unknown-intent");
-    assert_eq!(store.offers_for(&[1; 16]).unwrap().len(), 1);
+    assert_eq!(store.offers_for(&[1; 16].into()).unwrap().len(), 1);
 }
 
 /// A batch as the event loop hands it over: one forged intent among good ones is rejected
@@ -228,7 +221,10 @@ fn a_batch_rejects_only_the_forgery_and_stores_the_rest_durably() {
     }
     let reopened = Store::open(dir.path(), 8 << 20).unwrap();
     for n in (1..=10u8).filter(|&n| n != 4) {
-        assert!(reopened.intent(&[n; 16]).unwrap().is_some(), "intent {n}");
+        assert!(
+            reopened.intent(&[n; 16].into()).unwrap().is_some(),
+            "intent {n}"
+        );
     }
-    assert!(reopened.intent(&[4; 16]).unwrap().is_none());
+    assert!(reopened.intent(&[4; 16].into()).unwrap().is_none());
 }

@@ -4,8 +4,8 @@
 use ed25519_dalek::SigningKey;
 use vrm::config::VendorConfig;
 use vrm::proto::*;
-use vrm::vendor::catalog::{Catalog, NoMatch};
-use vrm::vendor::{NoOffer, answer};
+use vrm::vendor_role::catalog::{Catalog, NoMatch};
+use vrm::vendor_role::{NoOffer, answer};
 
 /// 2027-01-15, 08:00 UTC.
 const NOW: u64 = 1_800_000_000;
@@ -70,7 +70,7 @@ price = "120.00"
 currency = "USD"
 "#;
 
-fn title(result: Result<vrm::vendor::catalog::Match, NoMatch>) -> String {
+fn title(result: Result<vrm::vendor_role::catalog::Match, NoMatch>) -> String {
     result
         .map(|m| m.item.title)
         .unwrap_or_else(|e| format!("no: {e:?}"))

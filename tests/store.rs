@@ -34,15 +34,26 @@ fn intent(id: [u8; 16]) -> Intent {
     }
 }
 
-fn record(id: [u8; 16]) -> IntentRecord {
-    let key = SigningKey::from_bytes(&[3; 32]);
-    IntentRecord {
-        envelope: Envelope::seal(&intent(id), &key).as_bytes().to_vec().into(),
-        origin: Origin::Own,
-        stored_at: 1_800_000_000,
-        withdrawn_at: None,
-        decision: None,
-    }
+fn sealed(id: [u8; 16]) -> (Envelope, Intent) {
+    let body = intent(id);
+    (
+        Envelope::seal(&body, &SigningKey::from_bytes(&[3; 32])),
+        body,
+    )
+}
+
+/// The person casts intent `id`: durable when this returns.
+fn cast(store: &Store, id: [u8; 16]) -> Outgoing {
+    let (envelope, body) = sealed(id);
+    store.cast(&envelope, &body, 1_800_000_000).unwrap()
+}
+
+fn withdrawal(id: [u8; 16]) -> Envelope {
+    let body = IntentWithdraw {
+        intent: id.into(),
+        created: 1_800_000_100,
+    };
+    Envelope::seal(&body, &SigningKey::from_bytes(&[3; 32]))
 }
 
 fn id_of(n: u64) -> [u8; 16] {
@@ -54,22 +65,67 @@ fn id_of(n: u64) -> [u8; 16] {
 #[test]
 fn records_survive_reopen_and_ids_are_unique() {
     let dir = tempfile::tempdir().unwrap();
+    let (other_envelope, other) = sealed(id_of(2));
     {
         let store = Store::open(dir.path(), CACHE).unwrap();
-        assert!(store.insert_intent(&id_of(1), &record(id_of(1))).unwrap());
-        assert!(
-            !store.insert_intent(&id_of(1), &record(id_of(1))).unwrap(),
-            "same id twice"
+        let published = cast(&store, id_of(1));
+        assert_eq!(
+            store.receive_intent(&other_envelope, &other, 1).unwrap(),
+            ReceivedIntent::Stored
         );
-        assert!(store.withdraw_intent(&id_of(1), 1_800_000_100).unwrap());
-        assert!(!store.withdraw_intent(&id_of(2), 1_800_000_100).unwrap());
+        assert_eq!(
+            store.receive_intent(&other_envelope, &other, 2).unwrap(),
+            ReceivedIntent::Replay,
+            "same envelope twice"
+        );
+        let mut impostor = other.clone();
+        impostor.text = "something else".into();
+        let impostor_envelope = Envelope::seal(&impostor, &SigningKey::from_bytes(&[6; 32]));
+        assert_eq!(
+            store
+                .receive_intent(&impostor_envelope, &impostor, 3)
+                .unwrap(),
+            ReceivedIntent::Conflict,
+            "same id, other envelope"
+        );
+        let withdrawn = store
+            .withdraw_own(&id_of(1).into(), &withdrawal(id_of(1)), 1_800_000_100)
+            .unwrap();
+        let WithdrawOwn::Withdrawn { queued, unqueued } = withdrawn else {
+            panic!("not withdrawn: {withdrawn:?}");
+        };
+        assert_eq!(unqueued, published.id, "the publication leaves the outbox");
+        assert_eq!(queued.id, withdrawal(id_of(1)).id());
+        assert_eq!(
+            store
+                .withdraw_own(&id_of(1).into(), &withdrawal(id_of(1)), 1_800_000_200)
+                .unwrap(),
+            WithdrawOwn::AlreadyWithdrawn
+        );
+        assert_eq!(
+            store
+                .withdraw_own(&id_of(2).into(), &withdrawal(id_of(2)), 1_800_000_100)
+                .unwrap(),
+            WithdrawOwn::NotOwn
+        );
+        assert_eq!(
+            store
+                .withdraw_own(&id_of(9).into(), &withdrawal(id_of(9)), 1_800_000_100)
+                .unwrap(),
+            WithdrawOwn::Unknown
+        );
     }
     let store = Store::open(dir.path(), CACHE).unwrap();
     let all = store.intents().unwrap();
-    assert_eq!(all.len(), 1);
-    assert_eq!(all[0].1.withdrawn_at, Some(1_800_000_100));
-    let (_, opened) = open_stored::<Intent>(&all[0].1.envelope).unwrap();
-    assert_eq!(opened, intent(id_of(1)));
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].withdrawn_at, Some(1_800_000_100));
+    assert_eq!(all[0].origin, Origin::Own);
+    assert_eq!(all[0].intent, intent(id_of(1)));
+    assert_eq!(all[1].origin, Origin::Received);
+    assert_eq!(all[1].intent, other, "the first envelope stays");
+    let outbox = store.outgoing().unwrap();
+    assert_eq!(outbox.len(), 1, "only the withdrawal waits");
+    assert_eq!(outbox[0].id, withdrawal(id_of(1)).id());
     assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
 }
 
@@ -113,18 +169,15 @@ fn offers_scan_by_intent_and_profiles_keep_the_newest() {
                 accepted_terms: vec![],
             };
             let env = Envelope::seal(&offer, &vendor);
-            let rec = OfferRecord {
-                envelope: env.as_bytes().to_vec().into(),
-                origin: Origin::Received,
-                stored_at: 0,
-                delivery: Delivery::default(),
-            };
-            assert!(store.insert_offer(&intent_id, &env.id(), &rec).unwrap());
-            assert!(!store.insert_offer(&intent_id, &env.id(), &rec).unwrap());
+            assert!(store.record_offer_received(&env, &offer, 0).unwrap());
+            assert!(
+                !store.record_offer_received(&env, &offer, 0).unwrap(),
+                "a retried delivery is stored once"
+            );
         }
     }
-    assert_eq!(store.offers_for(&id_of(1)).unwrap().len(), 3);
-    assert_eq!(store.offers_for(&id_of(2)).unwrap().len(), 2);
+    assert_eq!(store.offers_for(&id_of(1).into()).unwrap().len(), 3);
+    assert_eq!(store.offers_for(&id_of(2).into()).unwrap().len(), 2);
     assert_eq!(store.offers().unwrap().len(), 5);
 
     let profile = |created| VendorProfile {
@@ -135,28 +188,18 @@ fn offers_scan_by_intent_and_profiles_keep_the_newest() {
         created,
         reply_to: None,
     };
-    let key = vendor.verifying_key().to_bytes();
     for (created, kept) in [(10, true), (5, false), (20, true), (20, false)] {
         let p = profile(created);
-        let rec = ProfileRecord {
-            envelope: Envelope::seal(&p, &vendor).as_bytes().to_vec().into(),
-            stored_at: 0,
-        };
+        let envelope = Envelope::seal(&p, &vendor);
         assert_eq!(
-            store.upsert_profile(&key, &p, &rec).unwrap(),
+            store.upsert_profile(&envelope, &p, 0).unwrap(),
             kept,
             "created {created}"
         );
     }
     let profiles = store.profiles().unwrap();
     assert_eq!(profiles.len(), 1);
-    assert_eq!(
-        open_stored::<VendorProfile>(&profiles[0].envelope)
-            .unwrap()
-            .1
-            .name,
-        "v20"
-    );
+    assert_eq!(profiles[0].profile.name, "v20");
 }
 
 #[test]
@@ -172,34 +215,125 @@ fn seen_ids_detect_replay_until_forgotten() {
 }
 
 #[test]
-fn outbox_entries_persist_until_removed() {
+fn an_offer_made_is_stored_decided_and_queued_to_the_caster_until_removed() {
     let dir = tempfile::tempdir().unwrap();
-    let id = MessageId([9; 32]);
+    let (envelope, wanted) = sealed(id_of(7));
+    let vendor = SigningKey::from_bytes(&[4; 32]);
+    let offer = Offer {
+        intent: wanted.id,
+        persona: envelope.signer().to_bytes().into(),
+        vendor: vendor.verifying_key().to_bytes().into(),
+        items: vec![],
+        text: "ours".into(),
+        created: 1_800_000_000,
+        valid_until: 1_800_000_600,
+        accepted_terms: vec![],
+    };
+    let sealed_offer = Envelope::seal(&offer, &vendor);
     {
         let store = Store::open(dir.path(), CACHE).unwrap();
-        let entry = OutboxEntry {
-            envelope: vec![1, 2, 3].into(),
+        assert_eq!(
+            store
+                .receive_intent(&envelope, &wanted, 1_800_000_000)
+                .unwrap(),
+            ReceivedIntent::Stored
+        );
+        let queued = store
+            .record_offer_made(&wanted, &sealed_offer, 1_800_000_000)
+            .unwrap();
+        assert_eq!(queued.id, sealed_offer.id());
+        assert_eq!(queued.subject, Subject::Offer { intent: wanted.id });
+        assert_eq!(queued.expires, wanted.expires, "kept as long as its intent");
+    }
+    let store = Store::open(dir.path(), CACHE).unwrap();
+    let entries = store.outgoing().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        entries[0].route,
+        Route::Direct {
+            peer: wanted.reply_to.peer.clone(),
+            addrs: vec![],
+        }
+    );
+    assert_eq!(
+        store
+            .outgoing_envelope(&sealed_offer.id())
+            .unwrap()
+            .as_deref(),
+        Some(sealed_offer.as_bytes())
+    );
+    let held = store.intent(&wanted.id).unwrap().unwrap();
+    assert_eq!(
+        held.decision,
+        Some(Decision::Offered {
+            offer: sealed_offer.id().to_hex()
+        })
+    );
+    let offers = store.offers_for(&wanted.id).unwrap();
+    assert_eq!(offers.len(), 1);
+    assert_eq!(
+        (offers[0].origin, &offers[0].delivery),
+        (Origin::Own, &Delivery::Pending)
+    );
+    store.outbox_remove(&sealed_offer.id()).unwrap();
+    assert_eq!(store.outbox_len(), 0);
+    assert_eq!(store.outgoing_envelope(&sealed_offer.id()).unwrap(), None);
+}
+
+#[test]
+fn a_version_1_store_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let (envelope, wanted) = sealed(id_of(3));
+    {
+        // Schema 1 as the previous release wrote it: attempts in outbox entries, no time
+        // index of the replay memory.
+        #[derive(serde::Serialize)]
+        struct OldEntry {
+            #[serde(with = "serde_bytes")]
+            envelope: Vec<u8>,
+            route: Route,
+            expires: u64,
+            attempts: u32,
+            next_attempt: u64,
+        }
+        let db = sled::open(dir.path().join("db")).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &1u32.to_be_bytes())
+            .unwrap();
+        let mut value = Vec::new();
+        let old = OldEntry {
+            envelope: envelope.as_bytes().to_vec(),
             route: Route::Gossip {
                 topic: intent_topic("books"),
             },
-            expires: 10,
-            attempts: 0,
-            next_attempt: 0,
+            expires: wanted.expires,
+            attempts: 4,
+            next_attempt: 1_800_000_016,
         };
-        store.outbox_put(&id, &entry).unwrap();
+        ciborium::into_writer(&old, &mut value).unwrap();
+        db.open_tree("outbox")
+            .unwrap()
+            .insert(envelope.id().0, value)
+            .unwrap();
+        db.open_tree("seen")
+            .unwrap()
+            .insert([8u8; 32], &100u64.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
     }
     let store = Store::open(dir.path(), CACHE).unwrap();
-    let entries = store.outbox().unwrap();
+    assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
+    let entries = store.outgoing().unwrap();
     assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].0, id);
+    assert_eq!(entries[0].subject, Subject::Intent { intent: wanted.id });
+    assert_eq!(entries[0].expires, wanted.expires);
     assert_eq!(
-        entries[0].1.route,
-        Route::Gossip {
-            topic: "/vrm/1/intent/books".into()
-        }
+        store.purge_seen(100).unwrap(),
+        1,
+        "old ids are forgotten too"
     );
-    store.outbox_remove(&id).unwrap();
-    assert_eq!(store.outbox_len(), 0);
+    assert!(store.mark_seen(&MessageId([8; 32]), 200).unwrap());
 }
 
 #[test]
@@ -212,8 +346,7 @@ fn concurrent_writers_share_flushes() {
             let store = store.clone();
             std::thread::spawn(move || {
                 for i in 0..50 {
-                    let id = id_of(t * 1000 + i);
-                    store.insert_intent(&id, &record(id)).unwrap();
+                    cast(&store, id_of(t * 1000 + i));
                 }
             })
         })
@@ -255,8 +388,7 @@ fn crash_child_writer() {
     let store = Store::open(std::path::Path::new(&dir), CACHE).unwrap();
     let mut out = std::io::stdout();
     for n in 0.. {
-        let id = id_of(n);
-        store.insert_intent(&id, &record(id)).unwrap();
+        cast(&store, id_of(n));
         use std::io::Write;
         writeln!(out, "ack {n}").unwrap();
         out.flush().unwrap();
@@ -292,7 +424,7 @@ fn acknowledged_writes_survive_sigkill() {
     let store = Store::open(dir.path(), CACHE).unwrap();
     for n in &acked {
         assert!(
-            store.intent(&id_of(*n)).unwrap().is_some(),
+            store.intent(&id_of(*n).into()).unwrap().is_some(),
             "acknowledged record {n} lost"
         );
     }

@@ -29,7 +29,6 @@ use views::*;
 
 use crate::node::{NodeError, NodeHandle};
 use crate::proto::{IntentId, taxonomy};
-use crate::store::open_stored;
 
 /// File with the API's base URL.
 pub const API_FILE: &str = "api";
@@ -281,12 +280,10 @@ async fn page() -> Html<&'static str> {
 }
 
 fn vendor_names(node: &NodeHandle) -> std::collections::HashMap<String, String> {
-    node.store()
-        .profiles()
+    node.profiles()
         .unwrap_or_default()
-        .iter()
-        .filter_map(|r| open_stored::<crate::proto::VendorProfile>(&r.envelope).ok())
-        .map(|(env, p)| (hex::encode(env.signer().as_bytes()), p.name))
+        .into_iter()
+        .map(|p| (hex::encode(p.envelope.signer().as_bytes()), p.profile.name))
         .collect()
 }
 
@@ -295,26 +292,24 @@ fn offer_views(node: &NodeHandle, id: &IntentId) -> Result<Vec<OfferView>, ApiEr
     Ok(node
         .offers_for(id)?
         .iter()
-        .map(|(record, env, offer)| {
-            let name = names.get(&hex::encode(env.signer().as_bytes())).cloned();
-            OfferView::new(record, env, offer, name)
+        .map(|stored| {
+            let name = names
+                .get(&hex::encode(stored.envelope.signer().as_bytes()))
+                .cloned();
+            OfferView::new(stored, name)
         })
         .collect())
 }
 
 fn intent_views(node: &NodeHandle, own: Option<bool>) -> Result<Vec<IntentView>, ApiError> {
     let mut views = Vec::new();
-    for (record, env, intent) in node.intents()? {
-        let is_own = record.origin == crate::store::Origin::Own;
+    for stored in node.intents()? {
+        let is_own = stored.origin == crate::store::Origin::Own;
         if own.is_some_and(|want| want != is_own) {
             continue;
         }
-        let offers = node
-            .store()
-            .offers_for(&intent.id)
-            .map_err(NodeError::from)?
-            .len();
-        views.push(IntentView::new(&record, &env, &intent, offers));
+        let offers = node.offers_for(&stored.intent.id)?.len();
+        views.push(IntentView::new(&stored, offers));
     }
     views.sort_by_key(|v| std::cmp::Reverse(v.created));
     Ok(views)
@@ -324,22 +319,17 @@ fn intent_views(node: &NodeHandle, own: Option<bool>) -> Result<Vec<IntentView>,
 #[utoipa::path(get, path = "/api/v1/status", responses((status = 200, body = StatusView), (status = 401, body = ErrorView)))]
 async fn status(State(s): State<AppState>) -> Result<Json<StatusView>, ApiError> {
     let node = &s.node;
-    let store = node.store();
+    let counts = node.counts();
     Ok(Json(StatusView {
         version: env!("CARGO_PKG_VERSION").into(),
         peer_id: node.peer_id().to_string(),
         vendor_key: node.vendor_key().map(hex::encode),
         vendor_name: node.vendor_name(),
-        listen: node
-            .listen_addrs()
-            .await?
-            .iter()
-            .map(|a| a.to_string())
-            .collect(),
+        listen: node.listen_addrs().iter().map(|a| a.to_string()).collect(),
         peers: node.peers().await?.len(),
-        intents: store.intents().map_err(NodeError::from)?.len(),
-        offers: store.offers().map_err(NodeError::from)?.len(),
-        outbox: store.outbox_len(),
+        intents: counts.intents,
+        offers: counts.offers,
+        outbox: counts.outbox,
         counters: node.stats().snapshot(),
     }))
 }
@@ -433,20 +423,12 @@ async fn show_intent(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<IntentView>, ApiError> {
     let id = parse_intent_id(&id)?;
-    let record = s
+    let stored = s
         .node
-        .store()
-        .intent(&id)
-        .map_err(NodeError::from)?
+        .intent(&id)?
         .ok_or_else(|| ApiError::from(NodeError::UnknownIntent(hex::encode(*id))))?;
-    let (env, intent) = open_stored(&record.envelope).map_err(NodeError::from)?;
-    let offers = s
-        .node
-        .store()
-        .offers_for(&id)
-        .map_err(NodeError::from)?
-        .len();
-    Ok(Json(IntentView::new(&record, &env, &intent, offers)))
+    let offers = s.node.offers_for(&id)?.len();
+    Ok(Json(IntentView::new(&stored, offers)))
 }
 
 /// Withdraw one of your intents.
@@ -469,12 +451,7 @@ async fn intent_offers(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<Vec<OfferView>>, ApiError> {
     let id = parse_intent_id(&id)?;
-    if s.node
-        .store()
-        .intent(&id)
-        .map_err(NodeError::from)?
-        .is_none()
-    {
+    if s.node.intent(&id)?.is_none() {
         return Err(NodeError::UnknownIntent(hex::encode(*id)).into());
     }
     Ok(Json(offer_views(&s.node, &id)?))
@@ -504,7 +481,7 @@ async fn vendor_offers(State(s): State<AppState>) -> Result<Json<Vec<OfferView>>
     Ok(Json(
         offers
             .iter()
-            .map(|(r, e, o)| OfferView::new(r, e, o, name.clone()))
+            .map(|stored| OfferView::new(stored, name.clone()))
             .collect(),
     ))
 }
@@ -521,9 +498,8 @@ async fn vendor_reload(State(s): State<AppState>) -> Result<Json<ReloadView>, Ap
 #[utoipa::path(get, path = "/api/v1/vendors", responses((status = 200, body = [VendorView])))]
 async fn vendors(State(s): State<AppState>) -> Result<Json<Vec<VendorView>>, ApiError> {
     let mut out = Vec::new();
-    for record in s.node.store().profiles().map_err(NodeError::from)? {
-        let (env, p) = open_stored::<crate::proto::VendorProfile>(&record.envelope)
-            .map_err(NodeError::from)?;
+    for stored in s.node.profiles()? {
+        let (env, p) = (stored.envelope, stored.profile);
         out.push(VendorView {
             key: hex::encode(env.signer().as_bytes()),
             name: p.name,

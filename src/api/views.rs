@@ -6,8 +6,8 @@ use utoipa::ToSchema;
 
 use crate::clock::unix_now;
 use crate::node::CastRequest;
-use crate::proto::{Constraints, DateRange, Envelope, Intent, Offer, Price, Term};
-use crate::store::{Decision, Delivery, IntentRecord, OfferRecord, Origin};
+use crate::proto::{Constraints, DateRange, Price, Term};
+use crate::store::{Decision, Delivery, Origin, StoredIntent, StoredOffer};
 
 /// An amount of money.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -88,7 +88,8 @@ pub struct IntentView {
 
 impl IntentView {
     /// The view of a stored intent with `offers` offers.
-    pub fn new(record: &IntentRecord, envelope: &Envelope, intent: &Intent, offers: usize) -> Self {
+    pub fn new(stored: &StoredIntent, offers: usize) -> Self {
+        let (record, envelope, intent) = (stored, &stored.envelope, &stored.intent);
         let c = &intent.constraints;
         let status = if record.withdrawn_at.is_some() {
             "withdrawn"
@@ -176,12 +177,8 @@ pub struct OfferView {
 
 impl OfferView {
     /// The view of a stored offer; `vendor_name` from the directory.
-    pub fn new(
-        record: &OfferRecord,
-        envelope: &Envelope,
-        offer: &Offer,
-        vendor_name: Option<String>,
-    ) -> Self {
+    pub fn new(stored: &StoredOffer, vendor_name: Option<String>) -> Self {
+        let (record, envelope, offer) = (stored, &stored.envelope, &stored.offer);
         OfferView {
             id: envelope.id().to_hex(),
             intent: hex::encode(*offer.intent),

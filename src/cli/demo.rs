@@ -55,7 +55,7 @@ async fn start_node(
 
 async fn first_addr(node: &NodeHandle) -> anyhow::Result<libp2p::Multiaddr> {
     for _ in 0..100 {
-        if let Some(addr) = node.listen_addrs().await?.into_iter().next() {
+        if let Some(addr) = node.listen_addrs().into_iter().next() {
             return Ok(addr.with(libp2p::multiaddr::Protocol::P2p(node.peer_id())));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -156,12 +156,13 @@ async fn demo(root: &Path, api: SocketAddr, exit_after_offers: bool) -> anyhow::
             match events.recv().await {
                 Ok(NodeEvent::OfferReceived { offer, .. }) => {
                     received += 1;
-                    if let Some((_, env, body)) = person
+                    if let Some(stored) = person
                         .offers_for(&id)?
                         .into_iter()
-                        .find(|(_, e, _)| e.id().to_hex() == offer)
+                        .find(|stored| stored.envelope.id().to_hex() == offer)
                     {
-                        let vendor = vendor_name(&person, env.signer().as_bytes())
+                        let body = &stored.offer;
+                        let vendor = vendor_name(&person, stored.envelope.signer().as_bytes())
                             .unwrap_or_else(|| "a vendor".into());
                         let item = &body.items[0];
                         let total = body.total().map(|t| t.to_string()).unwrap_or_default();
@@ -199,9 +200,7 @@ async fn demo(root: &Path, api: SocketAddr, exit_after_offers: bool) -> anyhow::
 }
 
 fn vendor_name(node: &NodeHandle, key: &[u8; 32]) -> Option<String> {
-    node.store().profiles().ok()?.iter().find_map(|r| {
-        let (env, profile) =
-            crate::store::open_stored::<crate::proto::VendorProfile>(&r.envelope).ok()?;
-        (env.signer().as_bytes() == key).then_some(profile.name)
+    node.profiles().ok()?.into_iter().find_map(|stored| {
+        (stored.envelope.signer().as_bytes() == key).then_some(stored.profile.name)
     })
 }

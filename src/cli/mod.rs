@@ -282,7 +282,7 @@ pub fn init(
         std::fs::write(&config_path, Config::template(vendor.as_ref()))
             .with_context(|| format!("writing {}", config_path.display()))?;
     }
-    let catalog_path = dir.join(crate::vendor::catalog::CATALOG_FILE);
+    let catalog_path = dir.join(crate::vendor_role::catalog::CATALOG_FILE);
     if vendor.is_some() && !catalog_path.exists() {
         let first = vendor
             .as_ref()
@@ -290,7 +290,7 @@ pub fn init(
             .unwrap_or_default();
         std::fs::write(
             &catalog_path,
-            crate::vendor::catalog::example_catalog(first),
+            crate::vendor_role::catalog::example_catalog(first),
         )
         .with_context(|| format!("writing {}", catalog_path.display()))?;
     }

@@ -1,24 +1,27 @@
-//! [`NodeHandle`]: the node's API for the daemon, the HTTP API and tests. A cheap clone;
-//! commands that need the swarm go to the event loop with a oneshot reply, reads go to the
-//! store directly.
+//! [`NodeHandle`]: the node's API for the daemon, the HTTP API and tests. A cheap clone.
+//! What the person does (cast, withdraw) is signed and made durable here through the
+//! store's typed operations, then handed to the event loop in one command; what needs the
+//! swarm goes to the loop with a oneshot reply; reads are the store's read models.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::answering::AnswerInput;
+use super::events::{NodeEvent, Stats};
 use crate::clock::unix_now;
 use crate::identity::Identity;
 use crate::proto::validate::check_intent;
 use crate::proto::{
-    Constraints, Envelope, Intent, IntentId, IntentWithdraw, Offer, ReplyTo, Term, ValidationError,
-    intent_topic, limits,
+    Constraints, Envelope, Intent, IntentId, IntentWithdraw, MessageId, ReplyTo, Term,
+    ValidationError, limits,
 };
 use crate::store::{
-    IntentRecord, OfferRecord, Origin, OutboxEntry, Route, Store, StoreError, open_stored,
+    Counts, Origin, Outgoing, Store, StoreError, StoredIntent, StoredOffer, StoredProfile,
+    WithdrawOwn,
 };
 
 /// Why a node operation failed.
@@ -50,84 +53,6 @@ pub enum NodeError {
     Catalog(String),
 }
 
-/// Something that happened in the node.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-#[allow(missing_docs)] // fields are named by their variant's doc
-pub enum NodeEvent {
-    /// The node listens on a new address.
-    Listening { addr: String },
-    /// A connection to a peer opened.
-    PeerConnected { peer: String },
-    /// The last connection to a peer closed.
-    PeerDisconnected { peer: String },
-    /// One of the person's intents reached its expiry.
-    IntentExpired { intent: String },
-    /// The person cast an intent (stored, queued for publishing).
-    IntentCast { intent: String, category: String },
-    /// An intent or withdrawal left this node on gossip.
-    Published { message: String, topic: String },
-    /// A vendor node stored an intent it serves.
-    IntentReceived { intent: String, category: String },
-    /// An intent was withdrawn (by this person, or seen withdrawn by its caster).
-    IntentWithdrawn { intent: String },
-    /// An offer to the person's intent arrived and was stored.
-    OfferReceived {
-        intent: String,
-        offer: String,
-        vendor: String,
-    },
-    /// A vendor node made an offer (stored, queued for delivery).
-    OfferSent { intent: String, offer: String },
-    /// A vendor node decided not to answer an intent.
-    OfferNotMade { intent: String, reason: String },
-    /// The person's node acknowledged an offer.
-    OfferDelivered { offer: String },
-    /// The person's node refused an offer.
-    OfferRefused { offer: String, code: String },
-    /// An outgoing message expired before delivery.
-    OutboxExpired { message: String },
-    /// A newer vendor profile was stored.
-    ProfileStored { vendor: String, name: String },
-    /// The vendor's catalog was (re)loaded.
-    CatalogReloaded { items: usize },
-    /// A changed catalog file was refused; the previous catalog stays in force.
-    CatalogRejected { error: String },
-    /// A message from the network was refused.
-    Rejected {
-        peer: String,
-        code: String,
-        reason: String,
-    },
-}
-
-/// Counters of what the node accepted and refused, by reason.
-#[derive(Debug, Default)]
-pub struct Stats {
-    counts: Mutex<BTreeMap<String, u64>>,
-}
-
-impl Stats {
-    /// Adds one to `name`.
-    pub fn bump(&self, name: &str) {
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        *counts.entry(name.to_owned()).or_default() += 1;
-    }
-
-    /// A copy of all counters.
-    pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// One counter.
-    pub fn get(&self, name: &str) -> u64 {
-        self.snapshot().get(name).copied().unwrap_or(0)
-    }
-}
-
 /// A connected peer.
 #[derive(Debug, Clone, Serialize)]
 pub struct PeerInfo {
@@ -157,18 +82,19 @@ pub struct CastRequest {
 /// Commands the event loop executes for the handle.
 #[derive(Debug)]
 pub enum Command {
-    /// The outbox has new entries: try to deliver now.
-    Kick,
-    /// Announce when this own intent expires (id, unix seconds).
-    WatchExpiry([u8; 16], u64),
+    /// The person cast an intent: deliver its publication, announce its expiry.
+    Cast(Outgoing),
+    /// The person withdrew an intent: deliver the withdrawal; the publication is gone.
+    Withdrawn {
+        /// The withdrawal.
+        queued: Outgoing,
+        /// The intent's publication, removed from the outbox.
+        unqueued: MessageId,
+    },
     /// Connected peers.
     Peers(oneshot::Sender<Vec<PeerInfo>>),
-    /// Addresses this node listens on.
-    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     /// Publish raw bytes on a topic, bypassing every check (for testing the network's defences).
     PublishRaw(String, Vec<u8>, oneshot::Sender<Result<(), String>>),
-    /// Reload the vendor's catalog; the number of items, or why the file was refused.
-    ReloadCatalog(oneshot::Sender<Result<usize, String>>),
     /// Stop: flush and end the loop.
     Shutdown,
 }
@@ -182,6 +108,10 @@ pub struct NodeHandle {
     pub(crate) identity: Arc<Identity>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) vendor_name: Option<String>,
+    /// The vendor role's inbox, on vendor nodes.
+    pub(crate) vendor: Option<mpsc::Sender<AnswerInput>>,
+    /// The addresses the node listens on, kept current by the event loop.
+    pub(crate) listen: watch::Receiver<Vec<Multiaddr>>,
     /// Turns true when the event loop has ended.
     pub(crate) done: watch::Receiver<bool>,
 }
@@ -216,11 +146,6 @@ impl NodeHandle {
         self.vendor_name.clone()
     }
 
-    /// The store (read-only use: listing records).
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// Accept/reject counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -236,7 +161,7 @@ impl NodeHandle {
     pub async fn cast(&self, request: CastRequest) -> Result<IntentId, NodeError> {
         let now = unix_now();
         let id: IntentId = rand::random::<[u8; 16]>().into();
-        let mut addrs: Vec<Multiaddr> = self.listen_addrs().await?;
+        let mut addrs = self.listen_addrs();
         addrs.retain(|a| a.to_vec().len() <= limits::MAX_ADDR_BYTES);
         addrs.truncate(limits::MAX_ADDRS);
         let intent = Intent {
@@ -255,129 +180,92 @@ impl NodeHandle {
         };
         check_intent(&intent, now)?;
         let envelope = Envelope::seal(&intent, &self.identity.intent_persona(&id));
-        let record = IntentRecord {
-            envelope: envelope.as_bytes().to_vec().into(),
-            origin: Origin::Own,
-            stored_at: now,
-            withdrawn_at: None,
-            decision: None,
-        };
-        // One flush, the outbox's, makes the intent and its outbox entry durable together.
-        self.store.stage_intent(&id, &record)?;
-        // Our own intent coming back over gossip is not news.
-        self.store.mark_seen(&envelope.id(), intent.expires)?;
-        self.queue_gossip(&envelope, intent_topic(&intent.category), intent.expires)?;
+        let queued = self.store.cast(&envelope, &intent, now)?;
         let _ = self.events.send(NodeEvent::IntentCast {
             intent: hex::encode(*id),
             category: intent.category,
         });
-        let _ = self
-            .commands
-            .send(Command::WatchExpiry(*id, intent.expires))
-            .await;
-        self.kick().await;
+        let _ = self.commands.send(Command::Cast(queued)).await;
         Ok(id)
     }
 
     /// Withdraws one of the person's intents: marks it, and publishes a signed withdrawal.
     pub async fn withdraw(&self, id: &IntentId) -> Result<(), NodeError> {
         let hex_id = hex::encode(**id);
-        let record = self
-            .store
-            .intent(id)?
-            .ok_or_else(|| NodeError::UnknownIntent(hex_id.clone()))?;
-        if record.origin != Origin::Own {
-            return Err(NodeError::NotOwn(hex_id));
-        }
-        if record.withdrawn_at.is_some() {
-            return Err(NodeError::AlreadyWithdrawn(hex_id));
-        }
-        let (intent_envelope, intent) = open_stored::<Intent>(&record.envelope)?;
-        let now = unix_now();
         let withdraw = IntentWithdraw {
             intent: *id,
-            created: now,
+            created: unix_now(),
         };
         let envelope = Envelope::seal(&withdraw, &self.identity.intent_persona(id));
-        self.store.withdraw_intent(id, now)?;
-        self.store.mark_seen(&envelope.id(), intent.expires)?;
-        // If the intent never left, there is nothing to chase: drop it from the outbox.
-        self.store.outbox_remove(&intent_envelope.id())?;
-        self.queue_gossip(&envelope, intent_topic(&intent.category), intent.expires)?;
-        let _ = self
-            .events
-            .send(NodeEvent::IntentWithdrawn { intent: hex_id });
-        self.kick().await;
-        Ok(())
-    }
-
-    fn queue_gossip(
-        &self,
-        envelope: &Envelope,
-        topic: String,
-        expires: u64,
-    ) -> Result<(), StoreError> {
-        let entry = OutboxEntry {
-            envelope: envelope.as_bytes().to_vec().into(),
-            route: Route::Gossip { topic },
-            expires,
-            attempts: 0,
-            next_attempt: 0,
-        };
-        self.store.outbox_put(&envelope.id(), &entry)
-    }
-
-    async fn kick(&self) {
-        let _ = self.commands.send(Command::Kick).await;
-    }
-
-    /// All intents in the store (own and, on vendor nodes, received), with their envelopes.
-    pub fn intents(&self) -> Result<Vec<(IntentRecord, Envelope, Intent)>, NodeError> {
-        let mut out = Vec::new();
-        for (_, record) in self.store.intents()? {
-            let (envelope, intent) = open_stored::<Intent>(&record.envelope)?;
-            out.push((record, envelope, intent));
+        match self.store.withdraw_own(id, &envelope, withdraw.created)? {
+            WithdrawOwn::Withdrawn { queued, unqueued } => {
+                let _ = self
+                    .events
+                    .send(NodeEvent::IntentWithdrawn { intent: hex_id });
+                let _ = self
+                    .commands
+                    .send(Command::Withdrawn { queued, unqueued })
+                    .await;
+                Ok(())
+            }
+            WithdrawOwn::Unknown => Err(NodeError::UnknownIntent(hex_id)),
+            WithdrawOwn::NotOwn => Err(NodeError::NotOwn(hex_id)),
+            WithdrawOwn::AlreadyWithdrawn => Err(NodeError::AlreadyWithdrawn(hex_id)),
         }
-        Ok(out)
+    }
+
+    /// One intent, own or received.
+    pub fn intent(&self, id: &IntentId) -> Result<Option<StoredIntent>, NodeError> {
+        Ok(self.store.intent(id)?)
+    }
+
+    /// All intents in the store (own and, on vendor nodes, received).
+    pub fn intents(&self) -> Result<Vec<StoredIntent>, NodeError> {
+        Ok(self.store.intents()?)
     }
 
     /// The offers stored for one intent.
-    pub fn offers_for(
-        &self,
-        id: &IntentId,
-    ) -> Result<Vec<(OfferRecord, Envelope, Offer)>, NodeError> {
-        let mut out = Vec::new();
-        for record in self.store.offers_for(id)? {
-            let (envelope, offer) = open_stored::<Offer>(&record.envelope)?;
-            out.push((record, envelope, offer));
-        }
-        Ok(out)
+    pub fn offers_for(&self, id: &IntentId) -> Result<Vec<StoredOffer>, NodeError> {
+        Ok(self.store.offers_for(id)?)
     }
 
     /// Vendor view: the intents received, each with the decision taken on it.
-    pub fn vendor_intents(&self) -> Result<Vec<(IntentRecord, Envelope, Intent)>, NodeError> {
+    pub fn vendor_intents(&self) -> Result<Vec<StoredIntent>, NodeError> {
         let mut all = self.intents()?;
-        all.retain(|(record, _, _)| record.origin == Origin::Received);
+        all.retain(|stored| stored.origin == Origin::Received);
         Ok(all)
     }
 
     /// Vendor view: the offers this node sent, with their delivery state.
-    pub fn vendor_offers(&self) -> Result<Vec<(OfferRecord, Envelope, Offer)>, NodeError> {
-        let mut out = Vec::new();
-        for record in self.store.offers()? {
-            if record.origin == Origin::Own {
-                let (envelope, offer) = open_stored::<Offer>(&record.envelope)?;
-                out.push((record, envelope, offer));
-            }
-        }
-        Ok(out)
+    pub fn vendor_offers(&self) -> Result<Vec<StoredOffer>, NodeError> {
+        let mut all = self.store.offers()?;
+        all.retain(|stored| stored.origin == Origin::Own);
+        Ok(all)
+    }
+
+    /// The vendor directory: the newest profile of every vendor seen.
+    pub fn profiles(&self) -> Result<Vec<StoredProfile>, NodeError> {
+        Ok(self.store.profiles()?)
+    }
+
+    /// How many records the store holds (the outbox's length among them).
+    pub fn counts(&self) -> Counts {
+        self.store.counts()
     }
 
     /// Reloads the vendor's `catalog.toml` now; a bad file is refused with the reason and the
     /// catalog in force stays.
     pub async fn reload_catalog(&self) -> Result<usize, NodeError> {
-        self.ask(Command::ReloadCatalog)
-            .await?
+        let Some(vendor) = &self.vendor else {
+            return Err(NodeError::Catalog("this node has no vendor role".into()));
+        };
+        let (tx, rx) = oneshot::channel();
+        vendor
+            .send(AnswerInput::ReloadCatalog(tx))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await
+            .map_err(|_| NodeError::Stopped)?
             .map_err(NodeError::Catalog)
     }
 
@@ -387,8 +275,8 @@ impl NodeHandle {
     }
 
     /// Addresses the node listens on.
-    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NodeError> {
-        self.ask(Command::ListenAddrs).await
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.listen.borrow().clone()
     }
 
     /// Publishes raw bytes on a topic with no checks: a diagnostic for testing how the

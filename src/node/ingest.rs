@@ -9,9 +9,7 @@ use crate::proto::{
     DIRECTORY_TOPIC, DecodeError, Envelope, Intent, IntentId, Message, MessageId, Offer, Rejection,
     ValidationError, check, decode_and_check, intent_topic, limits,
 };
-use crate::store::{
-    Delivery, IntentRecord, OfferRecord, Origin, ProfileRecord, Store, StoreError, open_stored,
-};
+use crate::store::{Origin, ReceivedIntent, Store, StoreError};
 
 /// Most gossip messages a node verifies and stores as one batch: large enough that batch
 /// verification pays (its gain levels off around here), small enough to keep latency low.
@@ -201,25 +199,16 @@ fn gossip_rules(
             }
             // For the categories it serves, a vendor's intents are its replay memory: one
             // sled write per intent, not two.
-            let record = IntentRecord {
-                envelope: envelope.as_bytes().to_vec().into(),
-                origin: Origin::Received,
-                stored_at: now,
-                withdrawn_at: None,
-                decision: None,
-            };
-            if store.stage_intent(&intent.id, &record)? {
-                *staged = true;
-                return Ok(Outcome::accept(Some(Effect::IntentToAnswer {
-                    envelope: Box::new(envelope),
-                    intent: Box::new(intent),
-                })));
-            }
-            match store.intent(&intent.id)? {
-                Some(held) if held.envelope.as_slice() == envelope.as_bytes() => {
-                    Ok(Outcome::verdict(Verdict::Ignore("replay")))
+            match store.receive_intent(&envelope, &intent, now)? {
+                ReceivedIntent::Stored => {
+                    *staged = true;
+                    Ok(Outcome::accept(Some(Effect::IntentToAnswer {
+                        envelope: Box::new(envelope),
+                        intent: Box::new(intent),
+                    })))
                 }
-                _ => Ok(Outcome::reject(ValidationError::IdConflict)),
+                ReceivedIntent::Replay => Ok(Outcome::verdict(Verdict::Ignore("replay"))),
+                ReceivedIntent::Conflict => Ok(Outcome::reject(ValidationError::IdConflict)),
             }
         }
         Message::IntentWithdraw(withdraw) => {
@@ -232,15 +221,14 @@ fn gossip_rules(
             if !store.mark_seen(&envelope.id(), forget_after)? {
                 return Ok(Outcome::verdict(Verdict::Ignore("replay")));
             }
-            let Some(record) = store.intent(&withdraw.intent)? else {
+            let Some(held) = store.intent(&withdraw.intent)? else {
                 // Not ours to judge: relay it for the nodes that hold the intent.
                 return Ok(Outcome::accept(None));
             };
-            let (intent_envelope, _) = open_stored::<Intent>(&record.envelope)?;
-            if intent_envelope.signer() != envelope.signer() {
+            if held.envelope.signer() != envelope.signer() {
                 return Ok(Outcome::reject(ValidationError::NotTheCaster));
             }
-            store.withdraw_intent(&withdraw.intent, now)?;
+            store.record_withdrawal(&withdraw.intent, now)?;
             Ok(Outcome::accept(Some(Effect::IntentWithdrawn {
                 id: withdraw.intent,
             })))
@@ -250,11 +238,7 @@ fn gossip_rules(
                 return Ok(wrong_route("vendor-profile"));
             }
             let vendor = envelope.signer().to_bytes();
-            let record = ProfileRecord {
-                envelope: envelope.as_bytes().to_vec().into(),
-                stored_at: now,
-            };
-            if store.upsert_profile(&vendor, &profile, &record)? {
+            if store.upsert_profile(&envelope, &profile, now)? {
                 Ok(Outcome::accept(Some(Effect::ProfileStored {
                     vendor,
                     name: profile.name,
@@ -282,27 +266,20 @@ pub fn direct(store: &Store, bytes: &[u8], now: u64) -> Result<Outcome, StoreErr
             route: crate::proto::DIRECT_PROTOCOL.to_owned(),
         }));
     };
-    let record = match store.intent(&offer.intent)? {
-        Some(record) if record.origin == Origin::Own => record,
+    let held = match store.intent(&offer.intent)? {
+        Some(held) if held.origin == Origin::Own => held,
         _ => return Ok(Outcome::reject(ValidationError::UnknownIntent)),
     };
-    let (intent_envelope, intent) = open_stored::<Intent>(&record.envelope)?;
     if let Err(e) = check_offer_for_intent(
         &offer,
-        &intent,
-        intent_envelope.signer(),
-        record.withdrawn_at.is_some(),
+        &held.intent,
+        held.envelope.signer(),
+        held.withdrawn_at.is_some(),
         now,
     ) {
         return Ok(Outcome::reject(e));
     }
-    let stored = OfferRecord {
-        envelope: envelope.as_bytes().to_vec().into(),
-        origin: Origin::Received,
-        stored_at: now,
-        delivery: Delivery::Delivered { at: now },
-    };
-    let fresh = store.insert_offer(&offer.intent, &envelope.id(), &stored)?;
+    let fresh = store.record_offer_received(&envelope, &offer, now)?;
     Ok(Outcome::accept(
         fresh.then(|| offer_effect(&envelope, &offer)),
     ))

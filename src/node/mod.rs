@@ -1,24 +1,35 @@
-//! A running node: the swarm task and the handle the rest of the program uses.
+//! A running node: the swarm task, the handlers it dispatches to, the vendor role's task,
+//! and the handle the rest of the program uses.
 //!
 //! ```text
-//!   NodeHandle (clone) ── Command + oneshot ──▶ EventLoop ──owns──▶ Swarm<Behaviour>
-//!        │   ▲                                     │  │
-//!        │   └────────── NodeEvent (broadcast) ◀───┘  ├─ ingest::{gossip, direct}  (rules)
-//!        ▼                                            ├─ vendor::answer            (offers)
-//!      Store (sled, shared) ◀─────────────────────────┘  outbox in the store      (delivery)
+//!   NodeHandle (clone) ──Command + oneshot──▶ EventLoop ──owns──▶ Swarm<Behaviour>
+//!     │  (cast, withdraw: signed,               │   dispatches to handlers that return
+//!     │   made durable, then one Command)       │   Actions: gossip, direct, outbox,
+//!     ▼                                         │   expiry, peers, profile
+//!   Store (typed operations, read models) ◀─────┤
+//!     ▲                                         ├──Action::Answer──▶ Answering (vendor role)
+//!     └─────────────────────────────────────────┼──◀──Action::Queue── (offers to deliver)
+//!                              NodeEvent (broadcast) ◀── everyone
 //! ```
 //!
-//! The event loop alone owns the swarm; nothing locks it. The handle signs and stores what
-//! the person does (cast, withdraw), puts it in the outbox and kicks the loop; the loop
-//! delivers the outbox (gossip publish, or request-response with retries and backoff),
-//! validates everything that arrives through [`ingest`], answers intents as a vendor, and
-//! reports what happened as [`NodeEvent`]s. Reads go straight to the store.
+//! The event loop alone owns the swarm; nothing locks it. Handlers own their state and
+//! never call back into the loop: they return [`action::Action`]s. Rules for messages from
+//! the network are plain functions in [`ingest`].
 
+pub mod action;
+pub mod answering;
+pub mod direct;
 pub mod event_loop;
+pub mod events;
+pub mod expiry;
+pub mod gossip;
 pub mod handle;
 pub mod ingest;
 pub mod metrics;
 pub mod network;
+pub mod outbox;
+pub mod peers;
+pub mod profile;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,22 +37,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use libp2p::Multiaddr;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
-pub use handle::{CastRequest, NodeError, NodeEvent, NodeHandle, PeerInfo, Stats};
+pub use events::{NodeEvent, Stats};
+pub use handle::{CastRequest, NodeError, NodeHandle, PeerInfo};
 
+use crate::clock::unix_now;
 use crate::config::{Config, VendorConfig};
 use crate::identity::Identity;
-use crate::ratelimit::RateLimiter;
 use crate::store::Store;
-use crate::vendor::catalog::Catalog;
-use crate::vendor::responder::Responder;
-
-/// Intents per second one persona may have answered by a vendor, after a burst of
-/// [`PERSONA_BURST`]. Personas are fresh per intent, so a normal person never comes near.
-pub const PERSONA_INTENTS_PER_SEC: f64 = 0.2;
-/// Burst allowed per persona.
-pub const PERSONA_BURST: u32 = 5;
+use answering::{AnswerInput, Answering, Surroundings};
+use event_loop::{Channels, EventLoop, Handlers};
 
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
@@ -109,38 +115,56 @@ pub fn parse_addrs(addrs: &[String]) -> anyhow::Result<Vec<Multiaddr>> {
         .collect()
 }
 
-/// Opens the store and keys of `config.data_dir`, starts the swarm task, and returns the
-/// handle. The node runs until [`NodeHandle::shutdown`].
+/// Opens the store and keys of `config.data_dir`, starts the swarm task (and the vendor
+/// role's, on vendor nodes), and returns the handle. The node runs until
+/// [`NodeHandle::shutdown`].
 pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
     let identity = Arc::new(Identity::load(&config.data_dir)?);
     let store = Arc::new(Store::open(
         &config.data_dir.join("store"),
         config.cache_bytes,
     )?);
-    let vendor = match &config.vendor {
-        Some(vendor_config) => {
-            let key = identity
-                .vendor_key()
-                .context("config.toml has a [vendor] section but there is no vendor.key: run `vrm init --vendor NAME` in a fresh data directory")?
-                .clone();
-            let catalog = Catalog::load(&config.data_dir)?;
-            let responder = vendor_config.responder.clone().map(|command| {
-                Arc::new(Responder::new(
-                    command,
-                    Duration::from_secs(vendor_config.responder_timeout_secs),
-                    vendor_config.responder_max_concurrent,
-                ))
-            });
-            Some(event_loop::VendorRole {
-                config: vendor_config.clone(),
-                key,
-                catalog,
-                responder,
-                per_persona: RateLimiter::new(PERSONA_INTENTS_PER_SEC, PERSONA_BURST),
-            })
-        }
-        None => None,
+    let (command_tx, command_rx) = mpsc::channel(256);
+    let (inbox_tx, inbox_rx) = mpsc::channel(256);
+    let (event_tx, _) = broadcast::channel(1024);
+    let (listen_tx, listen_rx) = watch::channel(Vec::new());
+    let stats = Arc::new(Stats::default());
+
+    let mut profile = None;
+    let mut vendor_tx = None;
+    if let Some(vendor_config) = &config.vendor {
+        let key = identity
+            .vendor_key()
+            .context("config.toml has a [vendor] section but there is no vendor.key: run `vrm init --vendor NAME` in a fresh data directory")?
+            .clone();
+        let answering = Answering::new(
+            vendor_config.clone(),
+            key.clone(),
+            config.data_dir.clone(),
+            Surroundings {
+                store: store.clone(),
+                stats: stats.clone(),
+                events: event_tx.clone(),
+                to_loop: inbox_tx.clone(),
+            },
+        )?;
+        let (tx, rx) = mpsc::channel::<AnswerInput>(answering::QUEUE);
+        tokio::spawn(answering.run(rx));
+        vendor_tx = Some(tx);
+        profile = Some(profile::ProfilePublisher::new(vendor_config.clone(), key));
+    }
+    let served = config
+        .vendor
+        .as_ref()
+        .map(|v| v.categories.clone())
+        .unwrap_or_default();
+    let handlers = Handlers {
+        gossip: gossip::GossipIntake::new(served),
+        outbox: outbox::Outbox::load(&store)?,
+        expiry: expiry::Expiry::load(&store, unix_now())?,
+        profile,
     };
+
     let mut swarm = network::build_swarm(
         identity.node_keypair().clone(),
         &network::NetworkSettings {
@@ -155,9 +179,6 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
             .listen_on(addr.clone())
             .with_context(|| format!("listening on {addr}"))?;
     }
-    let (command_tx, command_rx) = mpsc::channel(256);
-    let (event_tx, _) = broadcast::channel(1024);
-    let stats = Arc::new(Stats::default());
     let metrics = match config.metrics {
         Some(addr) => {
             let mut registry = prometheus_client::registry::Registry::default();
@@ -171,15 +192,22 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         }
         None => None,
     };
-    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
-    let event_loop = event_loop::EventLoop::new(
+    let (done_tx, done_rx) = watch::channel(false);
+    let event_loop = EventLoop::new(
         swarm,
-        (command_rx, event_tx.clone()),
+        Channels {
+            commands: command_rx,
+            inbox: inbox_rx,
+            events: event_tx.clone(),
+            listen: listen_tx,
+            vendor: vendor_tx.clone(),
+        },
+        handlers,
         store.clone(),
-        vendor,
         stats.clone(),
         metrics,
-        &config,
+        config.bootstrap.clone(),
+        config.profile_interval,
     );
     tokio::spawn(async move {
         event_loop.run().await;
@@ -192,6 +220,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         identity,
         stats,
         vendor_name: config.vendor.as_ref().map(|v| v.name.clone()),
+        vendor: vendor_tx,
+        listen: listen_rx,
         done: done_rx,
     })
 }

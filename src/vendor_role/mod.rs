@@ -12,7 +12,9 @@ use ed25519_dalek::SigningKey;
 
 use crate::config::VendorConfig;
 use crate::proto::validate::{check_offer, check_offer_for_intent};
-use crate::proto::{Envelope, Intent, Offer, OfferItem, Price, ValidationError};
+use crate::proto::{
+    Envelope, Intent, Offer, OfferItem, Price, ReplyTo, ValidationError, VendorProfile,
+};
 use catalog::{Catalog, NoMatch};
 use responder::ResponderOffer;
 
@@ -47,7 +49,7 @@ impl std::fmt::Display for NoOffer {
 }
 
 /// The first term the person requires that the vendor does not accept.
-pub fn refused_required_term(vendor: &VendorConfig, intent: &Intent) -> Option<String> {
+fn refused_required_term(vendor: &VendorConfig, intent: &Intent) -> Option<String> {
     intent
         .terms
         .iter()
@@ -55,7 +57,18 @@ pub fn refused_required_term(vendor: &VendorConfig, intent: &Intent) -> Option<S
         .map(|t| t.id.clone())
 }
 
-/// The catalog's offer for `intent` (signed with `key`), or why there is none.
+/// Whether the vendor may answer `intent` at all: every term the person requires must be
+/// among the vendor's accepted terms. The one place this rule is applied, before either
+/// source of answers is asked.
+pub fn screen(vendor: &VendorConfig, intent: &Intent) -> Result<(), NoOffer> {
+    match refused_required_term(vendor, intent) {
+        Some(term) => Err(NoOffer::RequiredTermRefused(term)),
+        None => Ok(()),
+    }
+}
+
+/// The catalog's offer for `intent` (signed with `key`), or why there is none: [`screen`],
+/// then [`catalog_offer`].
 pub fn answer(
     vendor: &VendorConfig,
     catalog: &Catalog,
@@ -64,9 +77,19 @@ pub fn answer(
     intent: &Intent,
     now: u64,
 ) -> Result<Envelope, NoOffer> {
-    if let Some(term) = refused_required_term(vendor, intent) {
-        return Err(NoOffer::RequiredTermRefused(term));
-    }
+    screen(vendor, intent)?;
+    catalog_offer(vendor, catalog, key, intent_envelope, intent, now)
+}
+
+/// The catalog's offer for an intent already screened.
+pub fn catalog_offer(
+    vendor: &VendorConfig,
+    catalog: &Catalog,
+    key: &SigningKey,
+    intent_envelope: &Envelope,
+    intent: &Intent,
+    now: u64,
+) -> Result<Envelope, NoOffer> {
     let found = catalog.best_match(intent, now).map_err(NoOffer::NoMatch)?;
     seal_offer(
         vendor,
@@ -151,4 +174,18 @@ pub fn seal_offer(
     check_offer_for_intent(&offer, intent, intent_envelope.signer(), false, now)
         .map_err(NoOffer::Invalid)?;
     Ok(Envelope::seal(&offer, key))
+}
+
+/// The vendor's signed profile for the directory: who it is, what it serves, which terms it
+/// accepts, and where its node listens.
+pub fn profile(vendor: &VendorConfig, key: &SigningKey, reply_to: ReplyTo, now: u64) -> Envelope {
+    let profile = VendorProfile {
+        name: vendor.name.clone(),
+        categories: vendor.categories.clone(),
+        contact: vendor.contact.clone(),
+        accepted_terms: vendor.accepted_terms.clone(),
+        created: now,
+        reply_to: Some(reply_to),
+    };
+    Envelope::seal(&profile, key)
 }

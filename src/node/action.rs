@@ -1,0 +1,158 @@
+//! What a protocol handler asks the event loop to do. Handlers never touch the swarm: they
+//! take an input and the time and return [`Action`]s, which the loop alone carries out (the
+//! shape of libp2p's own `ToSwarm`). That keeps each handler a plain struct tested without
+//! sockets, and keeps callbacks from handlers into the loop out of the code.
+
+use libp2p::{Multiaddr, PeerId, gossipsub};
+use tracing::{debug, info, warn};
+
+use super::events::{NodeEvent, Stats};
+use super::ingest::{Effect, Outcome, Verdict};
+use crate::proto::{Envelope, Intent, MessageId};
+use crate::store::{Outgoing, StoreError};
+
+/// One thing for the event loop to do.
+#[derive(Debug)]
+pub enum Action {
+    /// Tell gossipsub what became of a message (it forwards accepted ones).
+    Verdict {
+        /// Gossipsub's id of the message.
+        message_id: gossipsub::MessageId,
+        /// The peer it came from.
+        source: PeerId,
+        /// Forward, drop, or drop and penalise.
+        acceptance: gossipsub::MessageAcceptance,
+    },
+    /// Publish bytes on a topic.
+    Publish {
+        /// The topic.
+        topic: String,
+        /// The envelope bytes.
+        bytes: Vec<u8>,
+        /// Whose publication it is: the result goes back to it.
+        by: Publisher,
+    },
+    /// Send an outbox entry by request-response.
+    Send {
+        /// The receiving node.
+        peer: PeerId,
+        /// Addresses to try for it.
+        addrs: Vec<Multiaddr>,
+        /// The envelope bytes.
+        bytes: Vec<u8>,
+        /// The outbox entry.
+        outgoing: MessageId,
+    },
+    /// Tell the rest of the program.
+    Emit(NodeEvent),
+    /// Hand a stored intent to the vendor role.
+    Answer {
+        /// The intent envelope.
+        envelope: Box<Envelope>,
+        /// Its body.
+        intent: Box<Intent>,
+    },
+    /// A new entry is in the outbox: plan its delivery.
+    Queue(Outgoing),
+    /// Try the outbox entries waiting for this now.
+    Deliver(Trigger),
+    /// Tell peer routing where a peer is.
+    LearnAddress(PeerId, Multiaddr),
+    /// Dial an address.
+    Dial(Multiaddr),
+}
+
+/// Who published, so the result reaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publisher {
+    /// An outbox entry.
+    Outbox(MessageId),
+    /// The vendor profile.
+    Profile,
+}
+
+/// Why outbox entries may be tried before their backoff ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// Only what is due by the clock.
+    Timer,
+    /// A peer subscribed to this topic: gossip entries for it.
+    Topic(String),
+    /// This peer connected: direct entries for it.
+    Peer(PeerId),
+}
+
+/// Counts and logs the outcome of one message from `peer`, and turns what it changed into
+/// actions. Returns the verdict, for gossipsub or for the direct answer.
+pub fn settle(
+    outcome: Result<Outcome, StoreError>,
+    peer: &PeerId,
+    stats: &Stats,
+    actions: &mut Vec<Action>,
+) -> Verdict {
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // Our store failed, not the peer: do not forward, do not punish.
+            warn!("store error while handling a message from {peer}: {e}");
+            stats.bump("store-error");
+            return Verdict::Ignore("store error");
+        }
+    };
+    match &outcome.verdict {
+        Verdict::Accept => stats.bump("accepted"),
+        Verdict::Ignore(reason) => {
+            debug!("ignored a message from {peer}: {reason}");
+            stats.bump("ignored");
+        }
+        Verdict::Reject(rejection) => {
+            info!(
+                "rejected a message from {peer}: {} ({rejection})",
+                rejection.code()
+            );
+            stats.bump(&format!("rejected:{}", rejection.code()));
+            actions.push(Action::Emit(NodeEvent::Rejected {
+                peer: peer.to_string(),
+                code: rejection.code().to_owned(),
+                reason: rejection.to_string(),
+            }));
+        }
+    }
+    if let Some(effect) = outcome.effect {
+        effect_actions(effect, stats, actions);
+    }
+    outcome.verdict
+}
+
+fn effect_actions(effect: Effect, stats: &Stats, actions: &mut Vec<Action>) {
+    match effect {
+        Effect::IntentToAnswer { envelope, intent } => {
+            actions.push(Action::Emit(NodeEvent::IntentReceived {
+                intent: hex::encode(*intent.id),
+                category: intent.category.clone(),
+            }));
+            actions.push(Action::Answer { envelope, intent });
+        }
+        Effect::IntentWithdrawn { id } => actions.push(Action::Emit(NodeEvent::IntentWithdrawn {
+            intent: hex::encode(*id),
+        })),
+        Effect::ProfileStored { vendor, name } => {
+            actions.push(Action::Emit(NodeEvent::ProfileStored {
+                vendor: hex::encode(vendor),
+                name,
+            }))
+        }
+        Effect::OfferStored {
+            intent,
+            offer,
+            vendor,
+        } => {
+            stats.bump("offers-received");
+            actions.push(Action::Emit(NodeEvent::OfferReceived {
+                intent: hex::encode(*intent),
+                offer: offer.to_hex(),
+                vendor: hex::encode(vendor),
+            }));
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! The vendor role at work: a task of its own that answers the intents the event loop hands
+//! it, from the vendor's program or the catalog ([`crate::vendor_role`] holds the rules),
+//! records each decision, and gives the loop the offers to deliver. Because it runs beside
+//! the loop, relaying never waits for a vendor's matching, signing or disk writes.
+//!
+//! ```text
+//!  EventLoop ──AnswerInput::Intent──▶ Answering ──Action::Queue(offer)──▶ EventLoop (outbox)
+//!                                       │  ▲
+//!                        ask (spawned)  ▼  │ ProgramAnswer
+//!                                    Responder (the vendor's program)
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use ed25519_dalek::SigningKey;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use super::action::Action;
+use super::events::{NodeEvent, Stats};
+use crate::clock::unix_now;
+use crate::config::VendorConfig;
+use crate::proto::{Envelope, Intent};
+use crate::ratelimit::RateLimiter;
+use crate::store::{Store, StoreError};
+use crate::vendor_role::catalog::{CATALOG_FILE, Catalog};
+use crate::vendor_role::responder::{Responder, ResponderError, ResponderOffer};
+use crate::vendor_role::{self, NoOffer};
+
+/// Intents per second one persona may have answered by a vendor, after a burst of
+/// [`PERSONA_BURST`]. Personas are fresh per intent, so a normal person never comes near.
+pub const PERSONA_INTENTS_PER_SEC: f64 = 0.2;
+/// Burst allowed per persona.
+pub const PERSONA_BURST: u32 = 5;
+/// How often the catalog file is checked for changes.
+const CATALOG_POLL: Duration = Duration::from_secs(2);
+/// Intents waiting for the vendor role; beyond this the loop declines new ones as busy.
+pub const QUEUE: usize = 1024;
+
+/// What the loop and the handle ask of the vendor role.
+#[derive(Debug)]
+pub enum AnswerInput {
+    /// Answer this stored intent.
+    Intent {
+        /// Its envelope.
+        envelope: Box<Envelope>,
+        /// Its body.
+        intent: Box<Intent>,
+    },
+    /// Reload `catalog.toml` now: the number of items, or why the file was refused.
+    ReloadCatalog(oneshot::Sender<Result<usize, String>>),
+}
+
+/// The vendor's program finished with one intent.
+struct ProgramAnswer {
+    envelope: Envelope,
+    intent: Intent,
+    result: Result<Option<ResponderOffer>, ResponderError>,
+}
+
+/// The vendor role's task.
+pub struct Answering {
+    config: VendorConfig,
+    key: SigningKey,
+    catalog: Catalog,
+    data_dir: PathBuf,
+    catalog_mtime: Option<SystemTime>,
+    responder: Option<Arc<Responder>>,
+    per_persona: RateLimiter<[u8; 32]>,
+    store: Arc<Store>,
+    stats: Arc<Stats>,
+    events: broadcast::Sender<NodeEvent>,
+    to_loop: mpsc::Sender<Action>,
+    program_tx: mpsc::Sender<ProgramAnswer>,
+    program_rx: mpsc::Receiver<ProgramAnswer>,
+}
+
+/// What [`Answering`] needs from the node around it.
+pub struct Surroundings {
+    /// The store.
+    pub store: Arc<Store>,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// The event stream.
+    pub events: broadcast::Sender<NodeEvent>,
+    /// The event loop's inbox.
+    pub to_loop: mpsc::Sender<Action>,
+}
+
+impl Answering {
+    /// The vendor role of the node in `data_dir`: its catalog is loaded from there.
+    pub fn new(
+        config: VendorConfig,
+        key: SigningKey,
+        data_dir: PathBuf,
+        around: Surroundings,
+    ) -> anyhow::Result<Answering> {
+        let catalog = Catalog::load(&data_dir)?;
+        let responder = config.responder.clone().map(|command| {
+            Arc::new(Responder::new(
+                command,
+                Duration::from_secs(config.responder_timeout_secs),
+                config.responder_max_concurrent,
+            ))
+        });
+        let (program_tx, program_rx) = mpsc::channel(64);
+        Ok(Answering {
+            catalog_mtime: catalog_mtime(&data_dir),
+            config,
+            key,
+            catalog,
+            data_dir,
+            responder,
+            per_persona: RateLimiter::new(PERSONA_INTENTS_PER_SEC, PERSONA_BURST),
+            store: around.store,
+            stats: around.stats,
+            events: around.events,
+            to_loop: around.to_loop,
+            program_tx,
+            program_rx,
+        })
+    }
+
+    /// Runs until `inputs` closes.
+    pub async fn run(mut self, mut inputs: mpsc::Receiver<AnswerInput>) {
+        let mut catalog_tick = tokio::time::interval(CATALOG_POLL);
+        loop {
+            tokio::select! {
+                input = inputs.recv() => match input {
+                    Some(AnswerInput::Intent { envelope, intent }) => {
+                        self.intent(*envelope, *intent, Instant::now()).await;
+                    }
+                    Some(AnswerInput::ReloadCatalog(reply)) => {
+                        let _ = reply.send(self.reload_catalog());
+                    }
+                    None => break,
+                },
+                Some(done) = self.program_rx.recv() => self.program_answered(done).await,
+                _ = catalog_tick.tick() => {
+                    if catalog_mtime(&self.data_dir) != self.catalog_mtime {
+                        let _ = self.reload_catalog();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers one intent: screened once, then asked of the program (off this task) or
+    /// answered from the catalog.
+    async fn intent(&mut self, envelope: Envelope, intent: Intent, at: Instant) {
+        let now = unix_now();
+        let screened = if self.per_persona.allow(&envelope.signer().to_bytes(), at) {
+            vendor_role::screen(&self.config, &intent)
+        } else {
+            Err(NoOffer::RateLimited)
+        };
+        if let Err(no) = screened {
+            return self.conclude(&intent, Err(no)).await;
+        }
+        let Some(responder) = self.responder.clone() else {
+            let result = self.catalog_offer(&envelope, &intent, now);
+            return self.conclude(&intent, result).await;
+        };
+        let input = Responder::input(&envelope, &intent, now);
+        let done = self.program_tx.clone();
+        tokio::spawn(async move {
+            let result = responder.ask(&input).await;
+            let _ = done
+                .send(ProgramAnswer {
+                    envelope,
+                    intent,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    fn catalog_offer(
+        &self,
+        envelope: &Envelope,
+        intent: &Intent,
+        now: u64,
+    ) -> Result<Envelope, NoOffer> {
+        vendor_role::catalog_offer(
+            &self.config,
+            &self.catalog,
+            &self.key,
+            envelope,
+            intent,
+            now,
+        )
+    }
+
+    async fn program_answered(&mut self, done: ProgramAnswer) {
+        let now = unix_now();
+        let (envelope, intent) = (&done.envelope, &done.intent);
+        let result = match done.result {
+            Ok(Some(proposed)) => vendor_role::answer_from_program(
+                &self.config,
+                &self.key,
+                envelope,
+                intent,
+                proposed,
+                now,
+            ),
+            Ok(None) => Err(NoOffer::Declined),
+            Err(e) => {
+                warn!(
+                    "responder failed on intent {}: {e}; answering from the catalog",
+                    hex::encode(*intent.id)
+                );
+                self.stats.bump("responder-failed");
+                self.catalog_offer(envelope, intent, now)
+            }
+        };
+        self.conclude(intent, result).await;
+    }
+
+    /// Records the decision on an intent; an offer is stored and handed to the loop's
+    /// outbox.
+    async fn conclude(&mut self, intent: &Intent, result: Result<Envelope, NoOffer>) {
+        let intent_hex = hex::encode(*intent.id);
+        if let Err(e) = self.record(intent, result).await {
+            warn!("could not store the answer to {intent_hex}: {e}");
+        }
+    }
+
+    async fn record(
+        &mut self,
+        intent: &Intent,
+        result: Result<Envelope, NoOffer>,
+    ) -> Result<(), StoreError> {
+        let intent_hex = hex::encode(*intent.id);
+        let offer = match result {
+            Ok(offer) => offer,
+            Err(reason) => {
+                debug!("no offer for {intent_hex}: {reason}");
+                self.store
+                    .record_declined(&intent.id, &reason.to_string())?;
+                self.emit(NodeEvent::OfferNotMade {
+                    intent: intent_hex,
+                    reason: reason.to_string(),
+                });
+                return Ok(());
+            }
+        };
+        let queued = self.store.record_offer_made(intent, &offer, unix_now())?;
+        self.stats.bump("offers-sent");
+        self.emit(NodeEvent::OfferSent {
+            intent: intent_hex,
+            offer: offer.id().to_hex(),
+        });
+        let _ = self.to_loop.send(Action::Queue(queued)).await;
+        Ok(())
+    }
+
+    fn emit(&self, event: NodeEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// Reloads `catalog.toml`; a bad file is refused and the catalog in force stays.
+    fn reload_catalog(&mut self) -> Result<usize, String> {
+        self.catalog_mtime = catalog_mtime(&self.data_dir);
+        match Catalog::load(&self.data_dir) {
+            Ok(catalog) => {
+                let items = catalog.len();
+                self.catalog = catalog;
+                info!("catalog reloaded: {items} items");
+                self.emit(NodeEvent::CatalogReloaded { items });
+                Ok(items)
+            }
+            Err(e) => {
+                warn!("catalog refused, the previous one stays in force: {e}");
+                self.emit(NodeEvent::CatalogRejected {
+                    error: e.to_string(),
+                });
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+/// Modification time of the catalog file, if it exists.
+fn catalog_mtime(dir: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(dir.join(CATALOG_FILE))
+        .and_then(|m| m.modified())
+        .ok()
+}

@@ -1,0 +1,115 @@
+//! Time running out: the person's open intents are announced when they expire, and the
+//! replay memory forgets the ids whose messages can no longer be valid.
+
+use std::collections::BTreeSet;
+
+use tracing::warn;
+
+use super::action::Action;
+use super::events::NodeEvent;
+use crate::proto::IntentId;
+use crate::store::{Origin, Store, StoreError};
+
+/// How often the replay memory is purged, in seconds.
+pub const PURGE_EVERY_SECS: u64 = 60;
+
+/// Own intents by expiry, and when the replay memory was last purged.
+#[derive(Debug, Default)]
+pub struct Expiry {
+    watched: BTreeSet<(u64, IntentId)>,
+    purged_at: u64,
+}
+
+impl Expiry {
+    /// Watches the person's intents that are open at `now`.
+    pub fn load(store: &Store, now: u64) -> Result<Expiry, StoreError> {
+        let watched = store
+            .intents()?
+            .into_iter()
+            .filter(|s| s.origin == Origin::Own && s.withdrawn_at.is_none())
+            .map(|s| (s.intent.expires, s.intent.id))
+            .filter(|(expires, _)| *expires > now)
+            .collect();
+        Ok(Expiry {
+            watched,
+            purged_at: 0,
+        })
+    }
+
+    /// Watches one more own intent.
+    pub fn watch(&mut self, intent: IntentId, expires: u64) {
+        self.watched.insert((expires, intent));
+    }
+
+    /// Announces the watched intents expired by `now` (unless withdrawn), and purges the
+    /// replay memory when it is time.
+    pub fn tick(&mut self, store: &Store, now: u64) -> Vec<Action> {
+        let mut actions = Vec::new();
+        while let Some(&(expires, id)) = self.watched.first() {
+            if expires > now {
+                break;
+            }
+            self.watched.pop_first();
+            match store.is_withdrawn(&id) {
+                Ok(true) => {}
+                Ok(false) => actions.push(Action::Emit(NodeEvent::IntentExpired {
+                    intent: hex::encode(*id),
+                })),
+                Err(e) => warn!("intent {}: {e}", hex::encode(*id)),
+            }
+        }
+        if now >= self.purged_at + PURGE_EVERY_SECS {
+            self.purged_at = now;
+            if let Err(e) = store.purge_seen(now) {
+                warn!("purging the replay memory: {e}");
+            }
+        }
+        actions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::MessageId;
+
+    fn expired_ids(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Emit(NodeEvent::IntentExpired { intent }) => Some(intent.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn intents_are_announced_once_in_expiry_order_and_replays_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let mut expiry = Expiry::default();
+        let (a, b) = (IntentId::from([1; 16]), IntentId::from([2; 16]));
+        expiry.watch(b, 200);
+        expiry.watch(a, 100);
+        assert!(store.mark_seen(&MessageId([9; 32]), 150).unwrap());
+        assert!(expired_ids(&expiry.tick(&store, 99)).is_empty());
+        assert!(
+            !store.mark_seen(&MessageId([9; 32]), 150).unwrap(),
+            "still remembered before its time"
+        );
+        assert_eq!(
+            expired_ids(&expiry.tick(&store, 160)),
+            vec![hex::encode(*a)]
+        );
+        assert!(
+            store.mark_seen(&MessageId([9; 32]), 300).unwrap(),
+            "forgotten at its time"
+        );
+        assert!(expired_ids(&expiry.tick(&store, 199)).is_empty());
+        assert_eq!(
+            expired_ids(&expiry.tick(&store, 500)),
+            vec![hex::encode(*b)]
+        );
+        assert!(expired_ids(&expiry.tick(&store, 900)).is_empty(), "once");
+    }
+}

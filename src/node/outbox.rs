@@ -1,0 +1,393 @@
+//! Delivery of the outbox: which entry to try when, and what an answer means for it.
+//!
+//! The store keeps each entry (written once, inside the transaction that created it) until
+//! it is delivered, refused or expired; this planner keeps, in memory, when each was tried
+//! and when to try again. It is the only code that removes entries. The decision of what is
+//! due is [`due`], a pure function of one entry, the time and the trigger. A failed attempt
+//! waits `2^attempts` seconds (at most [`MAX_BACKOFF_SECS`]); an entry is given up when it
+//! expires, with what that means for its [`Subject`] (an offer is marked expired).
+//!
+//! The planner never writes an entry back. An entry that disappeared from the store (a
+//! withdrawal removed the intent's publication) is dropped when it comes up, whatever the
+//! planner still had in mind for it: a retry cannot resurrect it.
+
+use std::collections::HashMap;
+
+use libp2p::{Multiaddr, PeerId};
+use tracing::{debug, info, warn};
+
+use super::action::{Action, Publisher, Trigger};
+use super::events::{NodeEvent, Stats};
+use super::network::DirectResponse;
+use crate::proto::MessageId;
+use crate::store::{Delivery, Outgoing, Route, Store, StoreError, Subject};
+
+/// Longest wait between two delivery attempts, in seconds.
+pub const MAX_BACKOFF_SECS: u64 = 30;
+
+/// Wait before attempt `attempts + 1`.
+pub fn backoff_secs(attempts: u32) -> u64 {
+    1u64.checked_shl(attempts)
+        .unwrap_or(u64::MAX)
+        .min(MAX_BACKOFF_SECS)
+}
+
+/// One entry's delivery plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The entry.
+    pub item: Outgoing,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Earliest time of the next attempt (unix seconds).
+    pub next_attempt: u64,
+    /// A direct request is out and unanswered.
+    pub in_flight: bool,
+}
+
+impl Plan {
+    /// A plan for a new entry: due at once.
+    pub fn new(item: Outgoing) -> Plan {
+        Plan {
+            item,
+            attempts: 0,
+            next_attempt: 0,
+            in_flight: false,
+        }
+    }
+}
+
+/// What to do with one entry now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Its time is over: give it up.
+    Expired,
+    /// Try it.
+    Send,
+    /// Leave it.
+    Wait,
+}
+
+/// Whether `plan` is due at `now`: expired first, then anything in flight waits, then the
+/// backoff, which a matching trigger (its topic got a subscriber, its peer connected) skips.
+pub fn due(plan: &Plan, now: u64, trigger: &Trigger) -> Due {
+    if plan.item.expires <= now {
+        return Due::Expired;
+    }
+    if plan.in_flight {
+        return Due::Wait;
+    }
+    let urgent = match (trigger, &plan.item.route) {
+        (Trigger::Topic(t), Route::Gossip { topic }) => t == topic,
+        (Trigger::Peer(p), Route::Direct { peer, .. }) => p.to_bytes() == peer.as_slice(),
+        _ => false,
+    };
+    if urgent || plan.next_attempt <= now {
+        Due::Send
+    } else {
+        Due::Wait
+    }
+}
+
+/// The outbox planner.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    plans: HashMap<MessageId, Plan>,
+}
+
+impl Outbox {
+    /// The plan for every entry in the store (when the node starts).
+    pub fn load(store: &Store) -> Result<Outbox, StoreError> {
+        let plans = store
+            .outgoing()?
+            .into_iter()
+            .map(|item| (item.id, Plan::new(item)))
+            .collect();
+        Ok(Outbox { plans })
+    }
+
+    /// Plans a new entry (already in the store).
+    pub fn add(&mut self, item: Outgoing) {
+        self.plans.insert(item.id, Plan::new(item));
+    }
+
+    /// Forgets an entry someone else removed from the store.
+    pub fn forget(&mut self, id: &MessageId) {
+        self.plans.remove(id);
+    }
+
+    /// The plan of one entry.
+    pub fn plan(&self, id: &MessageId) -> Option<&Plan> {
+        self.plans.get(id)
+    }
+
+    /// Entries planned.
+    pub fn len(&self) -> usize {
+        self.plans.len()
+    }
+
+    /// Whether nothing is planned.
+    pub fn is_empty(&self) -> bool {
+        self.plans.is_empty()
+    }
+
+    /// Gives up expired entries and returns the attempts due at `now` for `trigger`.
+    pub fn poll(&mut self, store: &Store, now: u64, trigger: &Trigger) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let mut decided: Vec<(MessageId, Due)> = self
+            .plans
+            .iter()
+            .map(|(id, plan)| (*id, due(plan, now, trigger)))
+            .filter(|(_, d)| *d != Due::Wait)
+            .collect();
+        decided.sort_by_key(|(id, _)| *id);
+        for (id, due) in decided {
+            let result = match due {
+                Due::Expired => self.expire(store, &id, &mut actions),
+                _ => self.attempt(store, &id, now, &mut actions),
+            };
+            if let Err(e) = result {
+                warn!("outbox entry {id}: {e}");
+            }
+        }
+        actions
+    }
+
+    fn expire(
+        &mut self,
+        store: &Store,
+        id: &MessageId,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), StoreError> {
+        let Some(plan) = self.plans.remove(id) else {
+            return Ok(());
+        };
+        store.outbox_remove(id)?;
+        if let Subject::Offer { intent } = plan.item.subject {
+            store.set_delivery(&intent, id, Delivery::Expired)?;
+        }
+        actions.push(Action::Emit(NodeEvent::OutboxExpired {
+            message: id.to_hex(),
+        }));
+        Ok(())
+    }
+
+    fn attempt(
+        &mut self,
+        store: &Store,
+        id: &MessageId,
+        now: u64,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), StoreError> {
+        let Some(bytes) = store.outgoing_envelope(id)? else {
+            debug!("{id} left the outbox behind the planner's back (withdrawn): dropped");
+            self.plans.remove(id);
+            return Ok(());
+        };
+        let Some(plan) = self.plans.get_mut(id) else {
+            return Ok(());
+        };
+        if let Subject::Offer { intent } = plan.item.subject
+            && store.is_withdrawn(&intent)?
+        {
+            debug!("dropping offer {id}: its intent was withdrawn");
+            self.plans.remove(id);
+            store.outbox_remove(id)?;
+            store.set_delivery(
+                &intent,
+                id,
+                Delivery::Refused {
+                    code: "intent-withdrawn".into(),
+                },
+            )?;
+            return Ok(());
+        }
+        plan.attempts = plan.attempts.saturating_add(1);
+        plan.next_attempt = now + backoff_secs(plan.attempts);
+        match plan.item.route.clone() {
+            Route::Gossip { topic } => actions.push(Action::Publish {
+                topic,
+                bytes,
+                by: Publisher::Outbox(*id),
+            }),
+            Route::Direct { peer, addrs } => {
+                let Ok(peer) = PeerId::from_bytes(&peer) else {
+                    warn!("dropping {id}: its peer id is unreadable");
+                    self.plans.remove(id);
+                    return store.outbox_remove(id);
+                };
+                plan.in_flight = true;
+                actions.push(Action::Send {
+                    peer,
+                    addrs: addrs
+                        .iter()
+                        .filter_map(|a| Multiaddr::try_from(a.to_vec()).ok())
+                        .collect(),
+                    bytes,
+                    outgoing: *id,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A gossip entry was published (`Ok`) or could not be (`Err`, tried again after its
+    /// backoff).
+    pub fn published(
+        &mut self,
+        store: &Store,
+        stats: &Stats,
+        id: &MessageId,
+        result: Result<(), String>,
+    ) -> Vec<Action> {
+        let Some(plan) = self.plans.get(id) else {
+            return Vec::new();
+        };
+        let Route::Gossip { topic } = &plan.item.route else {
+            return Vec::new();
+        };
+        if let Err(e) = result {
+            debug!("{id} not published on {topic} yet ({e}); it waits in the outbox");
+            return Vec::new();
+        }
+        let topic = topic.clone();
+        self.plans.remove(id);
+        if let Err(e) = store.outbox_remove(id) {
+            warn!("outbox: {e}");
+        }
+        stats.bump("published");
+        vec![Action::Emit(NodeEvent::Published {
+            message: id.to_hex(),
+            topic,
+        })]
+    }
+
+    /// The receiving node answered a direct entry: delivered, or refused with a code.
+    /// Either way the entry is done.
+    pub fn answered(
+        &mut self,
+        store: &Store,
+        stats: &Stats,
+        id: &MessageId,
+        response: DirectResponse,
+        now: u64,
+    ) -> Vec<Action> {
+        let Some(plan) = self.plans.remove(id) else {
+            return Vec::new();
+        };
+        if let Err(e) = store.outbox_remove(id) {
+            warn!("outbox: {e}");
+        }
+        let (event, delivery) = if response.ok {
+            stats.bump("offers-delivered");
+            (
+                NodeEvent::OfferDelivered { offer: id.to_hex() },
+                Delivery::Delivered { at: now },
+            )
+        } else {
+            let code = response.error.unwrap_or_default();
+            info!("offer {id} refused by the person's node: {code}");
+            (
+                NodeEvent::OfferRefused {
+                    offer: id.to_hex(),
+                    code: code.clone(),
+                },
+                Delivery::Refused { code },
+            )
+        };
+        if let Subject::Offer { intent } = plan.item.subject
+            && let Err(e) = store.set_delivery(&intent, id, delivery)
+        {
+            warn!("recording the delivery of {id}: {e}");
+        }
+        vec![Action::Emit(event)]
+    }
+
+    /// A direct request failed without an answer: try again after the backoff.
+    pub fn failed(&mut self, id: &MessageId) {
+        if let Some(plan) = self.plans.get_mut(id) {
+            plan.in_flight = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::IntentId;
+
+    fn gossip_item(n: u8, expires: u64) -> Outgoing {
+        Outgoing {
+            id: MessageId([n; 32]),
+            subject: Subject::Intent {
+                intent: IntentId::from([n; 16]),
+            },
+            route: Route::Gossip {
+                topic: "/vrm/1/intent/books".into(),
+            },
+            expires,
+        }
+    }
+
+    fn direct_item(n: u8, peer: &PeerId, expires: u64) -> Outgoing {
+        Outgoing {
+            id: MessageId([n; 32]),
+            subject: Subject::Offer {
+                intent: IntentId::from([n; 16]),
+            },
+            route: Route::Direct {
+                peer: peer.to_bytes().into(),
+                addrs: vec![],
+            },
+            expires,
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let waits: Vec<u64> = (0..8).map(backoff_secs).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(backoff_secs(u32::MAX), MAX_BACKOFF_SECS);
+    }
+
+    #[test]
+    fn an_entry_waits_out_its_backoff_unless_its_trigger_comes() {
+        let mut plan = Plan::new(gossip_item(1, 1_000));
+        assert_eq!(due(&plan, 100, &Trigger::Timer), Due::Send, "new: due now");
+        plan.attempts = 3;
+        plan.next_attempt = 108;
+        assert_eq!(due(&plan, 107, &Trigger::Timer), Due::Wait);
+        assert_eq!(due(&plan, 108, &Trigger::Timer), Due::Send);
+        let its_topic = Trigger::Topic("/vrm/1/intent/books".into());
+        let other_topic = Trigger::Topic("/vrm/1/intent/travel".into());
+        assert_eq!(due(&plan, 101, &its_topic), Due::Send);
+        assert_eq!(due(&plan, 101, &other_topic), Due::Wait);
+        assert_eq!(
+            due(&plan, 101, &Trigger::Peer(PeerId::random())),
+            Due::Wait,
+            "a peer's arrival does not hurry a gossip entry"
+        );
+    }
+
+    #[test]
+    fn a_direct_entry_in_flight_waits_and_its_peer_hurries_it_otherwise() {
+        let peer = PeerId::random();
+        let mut plan = Plan::new(direct_item(2, &peer, 1_000));
+        plan.next_attempt = 500;
+        assert_eq!(due(&plan, 100, &Trigger::Peer(peer)), Due::Send);
+        assert_eq!(due(&plan, 100, &Trigger::Peer(PeerId::random())), Due::Wait);
+        plan.in_flight = true;
+        assert_eq!(due(&plan, 600, &Trigger::Peer(peer)), Due::Wait);
+        assert_eq!(due(&plan, 1_000, &Trigger::Timer), Due::Expired);
+    }
+
+    #[test]
+    fn each_entry_expires_at_its_own_time() {
+        let a = Plan::new(gossip_item(1, 100));
+        let b = Plan::new(direct_item(2, &PeerId::random(), 200));
+        assert_eq!(due(&a, 99, &Trigger::Timer), Due::Send);
+        assert_eq!(due(&a, 100, &Trigger::Timer), Due::Expired);
+        assert_eq!(due(&b, 100, &Trigger::Timer), Due::Send);
+        assert_eq!(due(&b, 200, &Trigger::Timer), Due::Expired);
+    }
+}

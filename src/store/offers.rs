@@ -1,0 +1,136 @@
+//! Offers: those this vendor node made (with their delivery state) and those the person's
+//! node received, keyed by intent so one intent's offers are one range scan.
+
+use sled::Transactional;
+
+use super::models::{Decision, Delivery, Origin, StoredOffer};
+use super::outbox::{Outgoing, Route, Subject};
+use super::records::{IntentRecord, OfferRecord};
+use super::{Store, StoreError, decode, encode, open_stored};
+use crate::proto::{Envelope, Intent, IntentId, MessageId, Offer};
+
+fn offer_key(intent: &IntentId, offer_id: &MessageId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(48);
+    key.extend_from_slice(&**intent);
+    key.extend_from_slice(&offer_id.0);
+    key
+}
+
+impl Store {
+    /// A vendor node made `offer` to `intent`: the offer (pending delivery), the decision
+    /// on the intent and the delivery to the person's node, made durable by one flush.
+    /// Returns the queued delivery.
+    pub fn record_offer_made(
+        &self,
+        intent: &Intent,
+        offer: &Envelope,
+        now: u64,
+    ) -> Result<Outgoing, StoreError> {
+        let queued = Outgoing {
+            id: offer.id(),
+            subject: Subject::Offer { intent: intent.id },
+            route: Route::Direct {
+                peer: intent.reply_to.peer.clone(),
+                addrs: intent.reply_to.addrs.clone(),
+            },
+            expires: intent.expires,
+        };
+        let record = encode(&OfferRecord {
+            envelope: offer.as_bytes().to_vec().into(),
+            origin: Origin::Own,
+            stored_at: now,
+            delivery: Delivery::Pending,
+        });
+        let outbox_record = encode(&queued.record(offer));
+        let key = offer_key(&intent.id, &queued.id);
+        let decision = Decision::Offered {
+            offer: queued.id.to_hex(),
+        };
+        (&self.offers, &self.intents, &self.outbox).transaction(|(offers, intents, outbox)| {
+            offers.insert(key.as_slice(), record.as_slice())?;
+            if let Some(bytes) = intents.get(*intent.id)? {
+                let mut held: IntentRecord = decode("intents", &bytes)
+                    .map_err(sled::transaction::ConflictableTransactionError::Abort)?;
+                held.decision = Some(decision.clone());
+                intents.insert(&intent.id[..], encode(&held))?;
+            }
+            outbox.insert(&queued.id.0[..], outbox_record.as_slice())?;
+            Ok(())
+        })?;
+        self.durable()?;
+        Ok(queued)
+    }
+
+    /// The person's node stores an offer it accepted. Returns false if it was already
+    /// stored (a retried delivery).
+    pub fn record_offer_received(
+        &self,
+        envelope: &Envelope,
+        offer: &Offer,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let record = OfferRecord {
+            envelope: envelope.as_bytes().to_vec().into(),
+            origin: Origin::Received,
+            stored_at: now,
+            delivery: Delivery::Delivered { at: now },
+        };
+        let inserted = self
+            .offers
+            .compare_and_swap(
+                offer_key(&offer.intent, &envelope.id()),
+                None as Option<&[u8]>,
+                Some(encode(&record)),
+            )?
+            .is_ok();
+        self.durable()?;
+        Ok(inserted)
+    }
+
+    /// Sets the delivery state of an offer this vendor made. Returns false if there is no
+    /// such offer.
+    pub fn set_delivery(
+        &self,
+        intent: &IntentId,
+        offer_id: &MessageId,
+        delivery: Delivery,
+    ) -> Result<bool, StoreError> {
+        let found = super::update_record(
+            &self.offers,
+            "offers",
+            &offer_key(intent, offer_id),
+            |r: &mut OfferRecord| r.delivery = delivery.clone(),
+        )?;
+        self.durable()?;
+        Ok(found)
+    }
+
+    /// The offers stored for one intent.
+    pub fn offers_for(&self, intent: &IntentId) -> Result<Vec<StoredOffer>, StoreError> {
+        self.offers
+            .scan_prefix(&**intent)
+            .values()
+            .map(|v| stored_offer(decode("offers", &v?)?))
+            .collect()
+    }
+
+    /// All offers, grouped by intent.
+    pub fn offers(&self) -> Result<Vec<StoredOffer>, StoreError> {
+        self.offers
+            .iter()
+            .values()
+            .map(|v| stored_offer(decode("offers", &v?)?))
+            .collect()
+    }
+}
+
+fn stored_offer(record: OfferRecord) -> Result<StoredOffer, StoreError> {
+    let (envelope, offer) = open_stored::<Offer>(&record.envelope)?;
+    Ok(StoredOffer {
+        envelope,
+        offer,
+        origin: record.origin,
+        stored_at: record.stored_at,
+        delivery: record.delivery,
+    })
+}

@@ -1,0 +1,69 @@
+//! Vendor profiles: the newest signed profile of every vendor seen on the directory topic.
+
+use super::models::StoredProfile;
+use super::records::ProfileRecord;
+use super::{Store, StoreError, decode, encode, open_stored};
+use crate::proto::{Envelope, VendorProfile};
+
+impl Store {
+    /// Keeps `profile` if it is newer than the one stored for its vendor (the envelope's
+    /// signer). Returns whether it was kept.
+    pub fn upsert_profile(
+        &self,
+        envelope: &Envelope,
+        profile: &VendorProfile,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let record = encode(&ProfileRecord {
+            envelope: envelope.as_bytes().to_vec().into(),
+            stored_at: now,
+        });
+        let mut kept = false;
+        let mut failure = None;
+        self.profiles
+            .fetch_and_update(envelope.signer().as_bytes(), |old| {
+                let newer = match old.map(stored_profile_created) {
+                    None => true,
+                    Some(Ok(created)) => profile.created > created,
+                    Some(Err(e)) => {
+                        failure = Some(e);
+                        false
+                    }
+                };
+                kept = newer;
+                if newer {
+                    Some(record.clone())
+                } else {
+                    old.map(<[u8]>::to_vec)
+                }
+            })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        self.durable()?;
+        Ok(kept)
+    }
+
+    /// All vendor profiles.
+    pub fn profiles(&self) -> Result<Vec<StoredProfile>, StoreError> {
+        self.profiles
+            .iter()
+            .values()
+            .map(|v| {
+                let record: ProfileRecord = decode("profiles", &v?)?;
+                let (envelope, profile) = open_stored::<VendorProfile>(&record.envelope)?;
+                Ok(StoredProfile {
+                    envelope,
+                    profile,
+                    stored_at: record.stored_at,
+                })
+            })
+            .collect()
+    }
+}
+
+fn stored_profile_created(bytes: &[u8]) -> Result<u64, StoreError> {
+    let record: ProfileRecord = decode("profiles", bytes)?;
+    let (_, profile) = open_stored::<VendorProfile>(&record.envelope)?;
+    Ok(profile.created)
+}

@@ -1,0 +1,75 @@
+//! Replay memory: the ids of messages already handled, each kept until its message expires
+//! and then forgotten. `seen_by_time` indexes them by that time, so forgetting costs only
+//! the ids that are due, never a scan of the whole memory.
+
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use super::{Store, StoreError, fixed_key};
+use crate::proto::MessageId;
+
+fn time_key(forget_after: u64, id: &MessageId) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..8].copy_from_slice(&forget_after.to_be_bytes());
+    key[8..].copy_from_slice(&id.0);
+    key
+}
+
+/// [`Store::mark_seen`] inside a transaction.
+pub(super) fn mark_seen_tx(
+    seen: &TransactionalTree,
+    by_time: &TransactionalTree,
+    id: &MessageId,
+    forget_after: u64,
+) -> Result<bool, ConflictableTransactionError<StoreError>> {
+    if seen.get(id.0)?.is_some() {
+        return Ok(false);
+    }
+    seen.insert(&id.0[..], &forget_after.to_be_bytes()[..])?;
+    by_time.insert(&time_key(forget_after, id)[..], &[][..])?;
+    Ok(true)
+}
+
+impl Store {
+    /// Remembers a message id until `forget_after`. Returns false if it was already seen.
+    /// It does not wait for the disk: a crash forgets a few ids, and the messages they
+    /// name are then handled once more, idempotently.
+    pub fn mark_seen(&self, id: &MessageId, forget_after: u64) -> Result<bool, StoreError> {
+        let fresh = self
+            .seen
+            .compare_and_swap(
+                id.0,
+                None as Option<&[u8]>,
+                Some(&forget_after.to_be_bytes()),
+            )?
+            .is_ok();
+        if fresh {
+            self.seen_by_time.insert(time_key(forget_after, id), &[])?;
+        }
+        Ok(fresh)
+    }
+
+    /// Forgets the ids whose time has come (`forget_after <= now`). Returns how many.
+    pub fn purge_seen(&self, now: u64) -> Result<usize, StoreError> {
+        let mut purged = 0;
+        let end = time_key(now, &MessageId([0xff; 32]));
+        for key in self.seen_by_time.range(..=end.as_slice()).keys() {
+            let key = key?;
+            let id: [u8; 32] = fixed_key("seen_by_time", &key[8..])?;
+            self.seen.remove(id)?;
+            self.seen_by_time.remove(key)?;
+            purged += 1;
+        }
+        Ok(purged)
+    }
+
+    /// Schema 1 → 2: builds the time index of the replay memory.
+    pub(super) fn index_seen_v1(&self) -> Result<(), StoreError> {
+        for kv in self.seen.iter() {
+            let (key, value) = kv?;
+            let id = MessageId(fixed_key("seen", &key)?);
+            let forget_after = u64::from_be_bytes(fixed_key("seen", &value)?);
+            self.seen_by_time.insert(time_key(forget_after, &id), &[])?;
+        }
+        Ok(())
+    }
+}
