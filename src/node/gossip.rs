@@ -99,3 +99,119 @@ fn verdict_action(message_id: gossipsub::MessageId, source: PeerId, verdict: &Ve
         acceptance,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+
+    use super::*;
+    use crate::node::events::NodeEvent;
+    use crate::proto::{Constraints, Envelope, Intent, ReplyTo, intent_topic};
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn message(topic: &str, data: Vec<u8>) -> gossipsub::Message {
+        gossipsub::Message {
+            source: None,
+            data,
+            sequence_number: None,
+            topic: gossipsub::TopicHash::from_raw(topic),
+        }
+    }
+
+    fn intent_bytes(n: u8) -> Vec<u8> {
+        let intent = Intent {
+            id: [n; 16].into(),
+            category: "books".into(),
+            subcategory: None,
+            text: "a novel".into(),
+            constraints: Constraints::default(),
+            terms: vec![],
+            created: NOW,
+            expires: NOW + 600,
+            reply_to: ReplyTo {
+                peer: PeerId::random().to_bytes().into(),
+                addrs: vec![],
+            },
+        };
+        Envelope::seal(&intent, &SigningKey::from_bytes(&[n; 32]))
+            .as_bytes()
+            .to_vec()
+    }
+
+    fn acceptances(actions: &[Action]) -> Vec<gossipsub::MessageAcceptance> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Verdict { acceptance, .. } => Some(acceptance.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn verdicts_come_before_anything_the_batch_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let stats = Stats::default();
+        let mut intake = GossipIntake::new(vec!["books".into()]);
+        let topic = intent_topic("books");
+        let peer = PeerId::random();
+        let mut forged = intent_bytes(2);
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        for (n, data) in [(1u8, intent_bytes(1)), (2, forged), (3, intent_bytes(3))] {
+            let id = gossipsub::MessageId::new(&[n]);
+            let now = Instant::now();
+            let refused = intake.received(peer, id, message(&topic, data), now, &stats);
+            assert!(refused.is_empty());
+        }
+        assert!(intake.wants_more(), "a batch of 3 takes more");
+        let actions = intake.ingest(&store, &stats, NOW);
+        use gossipsub::MessageAcceptance::{Accept, Reject};
+        assert_eq!(acceptances(&actions[..3]), vec![Accept, Reject, Accept]);
+        let answers = actions[3..]
+            .iter()
+            .filter(|a| matches!(a, Action::Answer { .. }))
+            .count();
+        assert_eq!(answers, 2, "both good intents go to the vendor role, after");
+        assert!(actions[3..].iter().any(|a| matches!(
+            a,
+            Action::Emit(NodeEvent::Rejected { code, .. }) if code == "bad-signature"
+        )));
+        assert!(!intake.wants_more(), "the queue is empty again");
+        assert_eq!(stats.get("accepted"), 2);
+    }
+
+    #[test]
+    fn a_peer_over_its_rate_is_ignored_at_once() {
+        let stats = Stats::default();
+        let mut intake = GossipIntake::new(vec![]);
+        let peer = PeerId::random();
+        let now = Instant::now();
+        let topic = intent_topic("books");
+        for n in 0..PEER_BURST {
+            let id = gossipsub::MessageId::new(&n.to_be_bytes());
+            assert!(
+                intake
+                    .received(peer, id, message(&topic, vec![]), now, &stats)
+                    .is_empty()
+            );
+        }
+        let id = gossipsub::MessageId::new(b"one too many");
+        let actions = intake.received(peer, id, message(&topic, vec![]), now, &stats);
+        assert_eq!(
+            acceptances(&actions),
+            vec![gossipsub::MessageAcceptance::Ignore]
+        );
+        assert_eq!(stats.get("ignored"), 1);
+        let other = PeerId::random();
+        let id = gossipsub::MessageId::new(b"another peer");
+        assert!(
+            intake
+                .received(other, id, message(&topic, vec![]), now, &stats)
+                .is_empty(),
+            "peers are limited separately"
+        );
+    }
+}
