@@ -4,183 +4,33 @@
 //! signature. These checks add what the bytes alone cannot show: times, taxonomy, field
 //! shapes, and for offers, that they answer an intent we hold. Replay is checked by the
 //! store, which remembers what it has seen.
+//!
+//! This file dispatches on the kind and holds the field checks every family shares; the
+//! rules of each family live in `intent.rs`, `offer.rs` and `profile.rs`.
+
+mod intent;
+mod offer;
+mod profile;
+
+pub use intent::{check_intent, check_withdraw};
+pub use offer::{check_offer, check_offer_for_intent};
+pub use profile::check_profile;
 
 use ed25519_dalek::VerifyingKey;
 
 use super::error::ValidationError as E;
-use super::kinds::{Intent, IntentWithdraw, Message, Offer, Price, ReplyTo, VendorProfile};
+use super::kinds::{Payload, Price, ReplyTo};
 use super::limits::*;
 use super::taxonomy;
 
-/// Checks any message against the rules of its kind at time `now` (unix seconds).
-pub fn check_message(msg: &Message, signer: &VerifyingKey, now: u64) -> Result<(), E> {
-    match msg {
-        Message::Intent(intent) => check_intent(intent, now),
-        Message::IntentWithdraw(withdraw) => check_withdraw(withdraw, now),
-        Message::Offer(offer) => check_offer(offer, signer, now),
-        Message::VendorProfile(profile) => check_profile(profile, now),
+/// Checks any payload against the rules of its kind at time `now` (unix seconds).
+pub fn check_payload(payload: &Payload, signer: &VerifyingKey, now: u64) -> Result<(), E> {
+    match payload {
+        Payload::Intent(intent) => check_intent(intent, now),
+        Payload::IntentWithdraw(withdraw) => check_withdraw(withdraw, now),
+        Payload::Offer(offer) => check_offer(offer, signer, now),
+        Payload::VendorProfile(profile) => check_profile(profile, now),
     }
-}
-
-/// Rules for an intent.
-pub fn check_intent(intent: &Intent, now: u64) -> Result<(), E> {
-    check_created(intent.created, now)?;
-    if intent.expires <= intent.created {
-        return Err(E::ExpiresBeforeCreated {
-            created: intent.created,
-            expires: intent.expires,
-        });
-    }
-    let lifetime = intent.expires - intent.created;
-    if lifetime > MAX_INTENT_LIFETIME_SECS {
-        return Err(E::LifetimeTooLong {
-            secs: lifetime,
-            max: MAX_INTENT_LIFETIME_SECS,
-        });
-    }
-    if intent.expires <= now {
-        return Err(E::Expired {
-            expires: intent.expires,
-            now,
-        });
-    }
-    check_category(&intent.category, intent.subcategory.as_deref())?;
-    check_text("text", &intent.text, MAX_TEXT_BYTES)?;
-    let c = &intent.constraints;
-    if let Some(price) = &c.max_price {
-        check_price(price)?;
-    }
-    if let Some(place) = &c.place {
-        check_text("constraints.place", place, MAX_SHORT_BYTES)?;
-    }
-    if let Some(dates) = &c.dates {
-        let from = crate::clock::day_number(&dates.from).ok_or(E::InvalidField {
-            field: "constraints.dates.from",
-            reason: "not a YYYY-MM-DD date",
-        })?;
-        let to = crate::clock::day_number(&dates.to).ok_or(E::InvalidField {
-            field: "constraints.dates.to",
-            reason: "not a YYYY-MM-DD date",
-        })?;
-        if to < from {
-            return Err(E::InvalidField {
-                field: "constraints.dates",
-                reason: "ends before it starts",
-            });
-        }
-    }
-    if c.quantity == Some(0) {
-        return Err(E::InvalidField {
-            field: "constraints.quantity",
-            reason: "must be at least 1",
-        });
-    }
-    check_term_ids(intent.terms.iter().map(|t| t.id.as_str()))?;
-    check_reply_to(&intent.reply_to)
-}
-
-/// Rules for a withdrawal (that its signer is the caster is checked against the stored intent).
-pub fn check_withdraw(withdraw: &IntentWithdraw, now: u64) -> Result<(), E> {
-    check_created(withdraw.created, now)
-}
-
-/// Rules for an offer on its own.
-pub fn check_offer(offer: &Offer, signer: &VerifyingKey, now: u64) -> Result<(), E> {
-    check_created(offer.created, now)?;
-    if offer.vendor.as_slice() != signer.as_bytes() {
-        return Err(E::SignerMismatch { field: "vendor" });
-    }
-    if offer.valid_until <= now {
-        return Err(E::Expired {
-            expires: offer.valid_until,
-            now,
-        });
-    }
-    if offer.items.is_empty() {
-        return Err(E::EmptyField("items"));
-    }
-    for item in &offer.items {
-        check_text("items.title", &item.title, MAX_SHORT_BYTES)?;
-        check_price(&item.price)?;
-        if item.quantity == 0 {
-            return Err(E::InvalidField {
-                field: "items.quantity",
-                reason: "must be at least 1",
-            });
-        }
-        if let Some(sku) = &item.sku {
-            check_len("items.sku", sku, MAX_SHORT_BYTES)?;
-        }
-    }
-    if offer.total().is_none() {
-        return Err(E::InvalidField {
-            field: "items",
-            reason: "items mix currencies or the total overflows",
-        });
-    }
-    check_len("text", &offer.text, MAX_TEXT_BYTES)?;
-    check_term_ids(offer.accepted_terms.iter().map(String::as_str))
-}
-
-/// Rules for a vendor profile.
-pub fn check_profile(profile: &VendorProfile, now: u64) -> Result<(), E> {
-    check_created(profile.created, now)?;
-    check_text("name", &profile.name, MAX_SHORT_BYTES)?;
-    if profile.categories.is_empty() {
-        return Err(E::EmptyField("categories"));
-    }
-    for category in &profile.categories {
-        check_category(category, None)?;
-    }
-    check_len("contact", &profile.contact, MAX_TEXT_BYTES)?;
-    check_term_ids(profile.accepted_terms.iter().map(String::as_str))?;
-    match &profile.reply_to {
-        Some(reply_to) => check_reply_to(reply_to),
-        None => Ok(()),
-    }
-}
-
-/// The person's side: does this offer answer `intent` (signed by `persona`, `withdrawn` or
-/// not) acceptably at `now`?
-pub fn check_offer_for_intent(
-    offer: &Offer,
-    intent: &Intent,
-    persona: &VerifyingKey,
-    withdrawn: bool,
-    now: u64,
-) -> Result<(), E> {
-    if offer.intent != intent.id {
-        return Err(E::UnknownIntent);
-    }
-    if offer.persona.as_slice() != persona.as_bytes() {
-        return Err(E::WrongPersona);
-    }
-    if withdrawn {
-        return Err(E::IntentWithdrawn);
-    }
-    if intent.expires <= now {
-        return Err(E::IntentExpired);
-    }
-    for term in intent.terms.iter().filter(|t| t.required) {
-        if !offer.accepted_terms.contains(&term.id) {
-            return Err(E::RequiredTermRefused(term.id.clone()));
-        }
-    }
-    if let (Some(ceiling), Some(total)) = (&intent.constraints.max_price, offer.total()) {
-        if total.currency != ceiling.currency {
-            return Err(E::CurrencyMismatch {
-                offered: total.currency,
-                wanted: ceiling.currency.clone(),
-            });
-        }
-        if total.amount > ceiling.amount {
-            return Err(E::OverPriceCeiling {
-                total: total.amount,
-                ceiling: ceiling.amount,
-            });
-        }
-    }
-    Ok(())
 }
 
 fn check_created(created: u64, now: u64) -> Result<(), E> {
