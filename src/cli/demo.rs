@@ -119,8 +119,10 @@ async fn demo(root: &Path, api: SocketAddr, exit_after_offers: bool) -> anyhow::
     }
     let mut events = person.subscribe();
     let today = crate::clock::unix_now();
-    let day =
-        |offset: u64| crate::clock::date_of_day(crate::clock::day_of(today + offset * 86_400));
+    let day = |offset: u64| {
+        crate::clock::date_of_day(crate::clock::day_of(today + offset * 86_400))
+            .context("the demo's dates lie past the year 9999")
+    };
     let id = person
         .cast(CastRequest {
             category: "travel".into(),
@@ -133,8 +135,8 @@ async fn demo(root: &Path, api: SocketAddr, exit_after_offers: bool) -> anyhow::
                 }),
                 place: Some("Lisbon".into()),
                 dates: Some(DateRange {
-                    from: day(14),
-                    to: day(16),
+                    from: day(14)?,
+                    to: day(16)?,
                 }),
                 quantity: Some(2),
             },

@@ -6,7 +6,7 @@
 use crate::proto::batch::verify_all;
 use crate::proto::validate::check_offer_for_intent;
 use crate::proto::{
-    DIRECTORY_TOPIC, DecodeError, Envelope, Intent, IntentId, Message, MessageId, Offer, Rejection,
+    DIRECTORY_TOPIC, DecodeError, Envelope, Intent, IntentId, MessageId, Offer, Payload, Rejection,
     ValidationError, check, decode_and_check, intent_topic, limits,
 };
 use crate::store::{Origin, ReceivedIntent, Store, StoreError};
@@ -176,7 +176,7 @@ fn gossip_rules(
     served: &[String],
     topic: &str,
     envelope: Envelope,
-    message: Message,
+    message: Payload,
     now: u64,
     staged: &mut bool,
 ) -> Result<Outcome, StoreError> {
@@ -187,7 +187,7 @@ fn gossip_rules(
         })
     };
     match message {
-        Message::Intent(intent) => {
+        Payload::Intent(intent) => {
             if topic != intent_topic(&intent.category) {
                 return Ok(wrong_route("intent"));
             }
@@ -211,7 +211,7 @@ fn gossip_rules(
                 ReceivedIntent::Conflict => Ok(Outcome::reject(ValidationError::IdConflict)),
             }
         }
-        Message::IntentWithdraw(withdraw) => {
+        Payload::IntentWithdraw(withdraw) => {
             if !topic.starts_with(&intent_topic("")) {
                 return Ok(wrong_route("intent-withdraw"));
             }
@@ -233,7 +233,7 @@ fn gossip_rules(
                 id: withdraw.intent,
             })))
         }
-        Message::VendorProfile(profile) => {
+        Payload::VendorProfile(profile) => {
             if topic != DIRECTORY_TOPIC {
                 return Ok(wrong_route("vendor-profile"));
             }
@@ -249,7 +249,7 @@ fn gossip_rules(
                 )))
             }
         }
-        Message::Offer(_) => Ok(wrong_route("offer")),
+        Payload::Offer(_) => Ok(wrong_route("offer")),
     }
 }
 
@@ -260,7 +260,7 @@ pub fn direct(store: &Store, bytes: &[u8], now: u64) -> Result<Outcome, StoreErr
         Ok(decoded) => decoded,
         Err(rejection) => return Ok(Outcome::reject(rejection)),
     };
-    let Message::Offer(offer) = message else {
+    let Payload::Offer(offer) = message else {
         return Ok(Outcome::reject(ValidationError::WrongRoute {
             kind: envelope.kind().as_str(),
             route: crate::proto::DIRECT_PROTOCOL.to_owned(),

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::cbor_scan::{ScanLimits, scan};
 use super::error::DecodeError;
-use super::kinds::{Body, Kind, Message};
+use super::kinds::{Body, Kind, Payload};
 use super::limits;
 
 /// The protocol version this node speaks.
@@ -235,12 +235,12 @@ impl Envelope {
     }
 
     /// Decodes the body of any kind this node handles.
-    pub fn message(&self) -> Result<Message, DecodeError> {
+    pub fn payload(&self) -> Result<Payload, DecodeError> {
         Ok(match self.kind {
-            Kind::Intent => Message::Intent(self.open()?),
-            Kind::IntentWithdraw => Message::IntentWithdraw(self.open()?),
-            Kind::Offer => Message::Offer(self.open()?),
-            Kind::VendorProfile => Message::VendorProfile(self.open()?),
+            Kind::Intent => Payload::Intent(self.open()?),
+            Kind::IntentWithdraw => Payload::IntentWithdraw(self.open()?),
+            Kind::Offer => Payload::Offer(self.open()?),
+            Kind::VendorProfile => Payload::VendorProfile(self.open()?),
             other => return Err(DecodeError::KindNotSupported(other.as_str().to_owned())),
         })
     }

@@ -27,13 +27,13 @@ pub const DIRECTORY_TOPIC: &str = "/vrm/1/directory";
 pub const DIRECT_PROTOCOL: &str = "/vrm/1/direct";
 
 /// Decodes, verifies and checks a message from the network at time `now`.
-pub fn decode_and_check(bytes: &[u8], now: u64) -> Result<(Envelope, Message), Rejection> {
+pub fn decode_and_check(bytes: &[u8], now: u64) -> Result<(Envelope, Payload), Rejection> {
     check(Envelope::decode(bytes)?, now)
 }
 
 /// Opens a verified envelope's body and checks it against the protocol rules at `now`.
-pub fn check(envelope: Envelope, now: u64) -> Result<(Envelope, Message), Rejection> {
-    let message = envelope.message()?;
-    validate::check_message(&message, envelope.signer(), now)?;
-    Ok((envelope, message))
+pub fn check(envelope: Envelope, now: u64) -> Result<(Envelope, Payload), Rejection> {
+    let payload = envelope.payload()?;
+    validate::check_payload(&payload, envelope.signer(), now)?;
+    Ok((envelope, payload))
 }

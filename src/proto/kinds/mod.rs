@@ -4,9 +4,21 @@
 //! are ignored on decode, so a later minor revision can add optional fields without breaking
 //! older nodes (the signature covers the bytes as sent, so nothing is lost by ignoring them).
 //! Amounts of money are integers in the currency's minor unit (cents), never floats.
+//!
+//! This file holds what every family shares: [`Kind`], the [`Body`] trait, the small types
+//! several bodies use, and [`Payload`], the decoded body of any handled kind. Each family of
+//! kinds has its own file: `intent.rs`, `offer.rs`, `profile.rs`.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_bytes::{ByteArray, ByteBuf};
+
+mod intent;
+mod offer;
+mod profile;
+
+pub use intent::{Constraints, DateRange, Intent, IntentWithdraw};
+pub use offer::{Offer, OfferItem};
+pub use profile::VendorProfile;
 
 /// A 16-byte random intent id, chosen by the caster.
 pub type IntentId = ByteArray<16>;
@@ -143,39 +155,6 @@ impl std::fmt::Display for Price {
     }
 }
 
-/// A range of calendar days, `YYYY-MM-DD`, both ends included.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DateRange {
-    /// First day.
-    pub from: String,
-    /// Last day.
-    pub to: String,
-}
-
-/// Structured constraints of an intent; every part is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Constraints {
-    /// The most the person will pay in total.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_price: Option<Price>,
-    /// Where (a town, a region, "online").
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub place: Option<String>,
-    /// When.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dates: Option<DateRange>,
-    /// How many.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quantity: Option<u32>,
-}
-
-impl Constraints {
-    /// True when no constraint is set.
-    pub fn is_empty(&self) -> bool {
-        *self == Constraints::default()
-    }
-}
-
 /// A term the person proffers (ids from `proto/terms.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Term {
@@ -196,133 +175,9 @@ pub struct ReplyTo {
     pub addrs: Vec<ByteBuf>,
 }
 
-/// "I want X, on these terms, until then", signed by a fresh persona.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Intent {
-    /// Random id chosen by the caster.
-    pub id: IntentId,
-    /// Top-level category from the taxonomy.
-    pub category: String,
-    /// Subcategory of `category`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subcategory: Option<String>,
-    /// What the person wants, in their own words.
-    pub text: String,
-    /// Structured constraints.
-    #[serde(default, skip_serializing_if = "Constraints::is_empty")]
-    pub constraints: Constraints,
-    /// Terms the person proffers.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub terms: Vec<Term>,
-    /// Unix time, seconds.
-    pub created: u64,
-    /// Unix time, seconds, after which the intent is void.
-    pub expires: u64,
-    /// Where offers go.
-    pub reply_to: ReplyTo,
-}
-
-impl Body for Intent {
-    const KIND: Kind = Kind::Intent;
-}
-
-/// The caster withdraws an intent. Signed by the intent's persona.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IntentWithdraw {
-    /// The intent withdrawn.
-    pub intent: IntentId,
-    /// Unix time, seconds.
-    pub created: u64,
-}
-
-impl Body for IntentWithdraw {
-    const KIND: Kind = Kind::IntentWithdraw;
-}
-
-/// One line of an offer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OfferItem {
-    /// What is offered.
-    pub title: String,
-    /// Price per unit.
-    pub price: Price,
-    /// Number of units.
-    pub quantity: u32,
-    /// The vendor's own reference.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sku: Option<String>,
-}
-
-/// A vendor's signed answer to one intent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Offer {
-    /// The intent answered.
-    pub intent: IntentId,
-    /// The persona key that signed the intent.
-    pub persona: KeyBytes,
-    /// The vendor's key; must be the envelope signer.
-    pub vendor: KeyBytes,
-    /// What is offered.
-    pub items: Vec<OfferItem>,
-    /// Free text from the vendor.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub text: String,
-    /// Unix time, seconds.
-    pub created: u64,
-    /// Unix time, seconds, until which the vendor holds the offer.
-    pub valid_until: u64,
-    /// Ids of the person's terms the vendor accepts.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub accepted_terms: Vec<String>,
-}
-
-impl Offer {
-    /// Total price of all items, if they share one currency and the sum does not overflow.
-    pub fn total(&self) -> Option<Price> {
-        let currency = self.items.first()?.price.currency.clone();
-        let mut amount: u64 = 0;
-        for item in &self.items {
-            if item.price.currency != currency {
-                return None;
-            }
-            amount =
-                amount.checked_add(item.price.amount.checked_mul(u64::from(item.quantity))?)?;
-        }
-        Some(Price { amount, currency })
-    }
-}
-
-impl Body for Offer {
-    const KIND: Kind = Kind::Offer;
-}
-
-/// A vendor's public profile, gossiped on the directory topic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VendorProfile {
-    /// Display name.
-    pub name: String,
-    /// Top-level categories served.
-    pub categories: Vec<String>,
-    /// How to reach the vendor outside vrm (web, mail, phone).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub contact: String,
-    /// Term ids the vendor accepts in general.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub accepted_terms: Vec<String>,
-    /// Unix time, seconds; the newest profile per vendor key wins.
-    pub created: u64,
-    /// Where the vendor node can be reached.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reply_to: Option<ReplyTo>,
-}
-
-impl Body for VendorProfile {
-    const KIND: Kind = Kind::VendorProfile;
-}
-
 /// A decoded body of one of the kinds this node handles.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Message {
+pub enum Payload {
     /// An intent.
     Intent(Intent),
     /// A withdrawal.

@@ -1,0 +1,113 @@
+//! Content rules for decoded messages, as pure functions of the message and the time.
+//!
+//! Decoding ([`super::Envelope::decode`]) already guarantees structure, limits and the
+//! signature. These checks add what the bytes alone cannot show: times, taxonomy, field
+//! shapes, and for offers, that they answer an intent we hold. Replay is checked by the
+//! store, which remembers what it has seen.
+//!
+//! This file dispatches on the kind and holds the field checks every family shares; the
+//! rules of each family live in `intent.rs`, `offer.rs` and `profile.rs`.
+
+mod intent;
+mod offer;
+mod profile;
+
+pub use intent::{check_intent, check_withdraw};
+pub use offer::{check_offer, check_offer_for_intent};
+pub use profile::check_profile;
+
+use ed25519_dalek::VerifyingKey;
+
+use super::error::ValidationError as E;
+use super::kinds::{Payload, Price, ReplyTo};
+use super::limits::*;
+use super::taxonomy;
+
+/// Checks any payload against the rules of its kind at time `now` (unix seconds).
+pub fn check_payload(payload: &Payload, signer: &VerifyingKey, now: u64) -> Result<(), E> {
+    match payload {
+        Payload::Intent(intent) => check_intent(intent, now),
+        Payload::IntentWithdraw(withdraw) => check_withdraw(withdraw, now),
+        Payload::Offer(offer) => check_offer(offer, signer, now),
+        Payload::VendorProfile(profile) => check_profile(profile, now),
+    }
+}
+
+fn check_created(created: u64, now: u64) -> Result<(), E> {
+    if created > now.saturating_add(MAX_CLOCK_SKEW_SECS) {
+        return Err(E::FromTheFuture { created, now });
+    }
+    Ok(())
+}
+
+fn check_category(category: &str, sub: Option<&str>) -> Result<(), E> {
+    let cat = taxonomy::category(category).ok_or_else(|| E::UnknownCategory(category.into()))?;
+    if let Some(sub) = sub
+        && !cat.subcategories.iter().any(|s| s.id == sub)
+    {
+        return Err(E::UnknownSubcategory {
+            category: category.into(),
+            sub: sub.into(),
+        });
+    }
+    Ok(())
+}
+
+fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), E> {
+    if value.len() > max {
+        return Err(E::FieldTooLong {
+            field,
+            len: value.len(),
+            max,
+        });
+    }
+    Ok(())
+}
+
+fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), E> {
+    if value.trim().is_empty() {
+        return Err(E::EmptyField(field));
+    }
+    check_len(field, value, max)
+}
+
+fn check_price(price: &Price) -> Result<(), E> {
+    if price.currency.len() != 3 || !price.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(E::InvalidField {
+            field: "currency",
+            reason: "not a three-letter upper-case ISO 4217 code",
+        });
+    }
+    Ok(())
+}
+
+fn check_term_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Result<(), E> {
+    for id in ids {
+        if !taxonomy::is_known_term(id) {
+            return Err(E::UnknownTerm(id.into()));
+        }
+    }
+    Ok(())
+}
+
+fn check_reply_to(reply_to: &ReplyTo) -> Result<(), E> {
+    libp2p::PeerId::from_bytes(&reply_to.peer).map_err(|_| E::InvalidField {
+        field: "reply_to.peer",
+        reason: "not a libp2p peer id",
+    })?;
+    if reply_to.addrs.len() > MAX_ADDRS {
+        return Err(E::InvalidField {
+            field: "reply_to.addrs",
+            reason: "too many addresses",
+        });
+    }
+    for addr in &reply_to.addrs {
+        if addr.len() > MAX_ADDR_BYTES || libp2p::Multiaddr::try_from(addr.to_vec()).is_err() {
+            return Err(E::InvalidField {
+                field: "reply_to.addrs",
+                reason: "not a multiaddr",
+            });
+        }
+    }
+    Ok(())
+}
