@@ -8,7 +8,7 @@ use serde_bytes::ByteBuf;
 
 use super::records::{OutboxRecord, OutboxRecordV1};
 use super::{Store, StoreError, decode, encode, fixed_key};
-use crate::proto::{Envelope, IntentId, Kind, Message, MessageId};
+use crate::proto::{Envelope, IntentId, Kind, MessageId, Payload};
 
 /// What an outgoing message is about. Its subject decides its retention and whether it is
 /// still worth sending (an offer to a withdrawn intent is not).
@@ -121,13 +121,13 @@ impl Store {
             let (key, value) = kv?;
             let old: OutboxRecordV1 = decode("outbox", &value)?;
             let envelope = Envelope::decode(&old.envelope).map_err(|e| ("outbox", e))?;
-            let subject = match envelope.message().map_err(|e| ("outbox", e))? {
-                Message::Intent(intent) => Subject::Intent { intent: intent.id },
-                Message::IntentWithdraw(w) => Subject::Intent { intent: w.intent },
-                Message::Offer(offer) => Subject::Offer {
+            let subject = match envelope.payload().map_err(|e| ("outbox", e))? {
+                Payload::Intent(intent) => Subject::Intent { intent: intent.id },
+                Payload::IntentWithdraw(w) => Subject::Intent { intent: w.intent },
+                Payload::Offer(offer) => Subject::Offer {
                     intent: offer.intent,
                 },
-                Message::VendorProfile(_) => {
+                Payload::VendorProfile(_) => {
                     return Err(StoreError::Corrupt {
                         tree: "outbox",
                         reason: format!("a {} in the outbox", Kind::VendorProfile),
