@@ -114,9 +114,15 @@ fn a_failed_publication_is_retried_after_its_backoff_and_removed_once_published(
     let (envelope, _) = cast(&store, &mut outbox, 1, 3600);
     let id = envelope.id();
 
-    assert_eq!(published(&outbox.poll(&store, NOW, &Trigger::Timer)), vec![id]);
+    assert_eq!(
+        published(&outbox.poll(&store, NOW, &Trigger::Timer)),
+        vec![id]
+    );
     outbox.published(&store, &stats, &id, Err("no peers".into()));
-    assert_eq!(outbox.plan(&id).unwrap().next_attempt, NOW + backoff_secs(1));
+    assert_eq!(
+        outbox.plan(&id).unwrap().next_attempt,
+        NOW + backoff_secs(1)
+    );
     let retry = NOW + backoff_secs(1);
     assert!(published(&outbox.poll(&store, retry - 1, &Trigger::Timer)).is_empty());
     assert_eq!(
@@ -136,7 +142,10 @@ fn a_failed_publication_is_retried_after_its_backoff_and_removed_once_published(
         "a subscriber on its topic hurries it"
     );
     let done = outbox.published(&store, &stats, &id, Ok(()));
-    assert!(matches!(&done[..], [Action::Emit(NodeEvent::Published { .. })]));
+    assert!(matches!(
+        &done[..],
+        [Action::Emit(NodeEvent::Published { .. })]
+    ));
     assert_eq!(store.outbox_len(), 0);
     assert!(outbox.is_empty());
     assert_eq!(stats.get("published"), 1);
@@ -238,7 +247,10 @@ fn an_offer_to_a_withdrawn_intent_is_dropped_as_refused_and_an_answer_settles_th
     let other = intent(6, 3600);
     let other_from = Envelope::seal(&other, &persona(6));
     let good = offer(&store, &mut outbox, &other, &other_from);
-    assert_eq!(sent(&outbox.poll(&store, NOW, &Trigger::Timer)), vec![good.id()]);
+    assert_eq!(
+        sent(&outbox.poll(&store, NOW, &Trigger::Timer)),
+        vec![good.id()]
+    );
     assert!(
         sent(&outbox.poll(&store, NOW + 100, &Trigger::Timer)).is_empty(),
         "not again while in flight"
@@ -248,7 +260,10 @@ fn an_offer_to_a_withdrawn_intent_is_dropped_as_refused_and_an_answer_settles_th
         error: None,
     };
     let events = outbox.answered(&store, &stats, &good.id(), ok, NOW + 1);
-    assert!(matches!(&events[..], [Action::Emit(NodeEvent::OfferDelivered { .. })]));
+    assert!(matches!(
+        &events[..],
+        [Action::Emit(NodeEvent::OfferDelivered { .. })]
+    ));
     assert_eq!(
         store.offers_for(&other.id).unwrap()[0].delivery,
         Delivery::Delivered { at: NOW + 1 }

@@ -288,3 +288,152 @@ fn catalog_mtime(dir: &std::path::Path) -> Option<SystemTime> {
         .and_then(|m| m.modified())
         .ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Constraints, Offer, Price, ReplyTo, Term};
+    use crate::store::Decision;
+
+    const CATALOG: &str = "[[item]]\ncategory = \"books\"\ntitle = \"Paperback\"\nprice = \"9.90\"\ncurrency = \"EUR\"\n";
+
+    struct Rig {
+        _dir: tempfile::TempDir,
+        answering: Answering,
+        store: Arc<Store>,
+        to_loop: mpsc::Receiver<Action>,
+        events: broadcast::Receiver<NodeEvent>,
+    }
+
+    fn rig() -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CATALOG_FILE), CATALOG).unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("store"), 1 << 20).unwrap());
+        let (events_tx, events) = broadcast::channel(64);
+        let (to_loop_tx, to_loop) = mpsc::channel(64);
+        let config = VendorConfig {
+            name: "Shop".into(),
+            categories: vec!["books".into()],
+            accepted_terms: vec!["no-tracking".into()],
+            ..VendorConfig::default()
+        };
+        let answering = Answering::new(
+            config,
+            SigningKey::from_bytes(&[9; 32]),
+            dir.path().to_owned(),
+            Surroundings {
+                store: store.clone(),
+                stats: Arc::new(Stats::default()),
+                events: events_tx,
+                to_loop: to_loop_tx,
+            },
+        )
+        .unwrap();
+        Rig {
+            _dir: dir,
+            answering,
+            store,
+            to_loop,
+            events,
+        }
+    }
+
+    /// An intent from persona `n`, stored as received, as the gossip intake leaves it.
+    fn received(store: &Store, n: u8, terms: Vec<Term>) -> (Envelope, Intent) {
+        let now = unix_now();
+        let intent = Intent {
+            id: [n; 16].into(),
+            category: "books".into(),
+            subcategory: None,
+            text: "any paperback".into(),
+            constraints: Constraints {
+                max_price: Price::parse("20", "EUR"),
+                ..Constraints::default()
+            },
+            terms,
+            created: now,
+            expires: now + 600,
+            reply_to: ReplyTo {
+                peer: libp2p::PeerId::random().to_bytes().into(),
+                addrs: vec![],
+            },
+        };
+        let envelope = Envelope::seal(&intent, &SigningKey::from_bytes(&[n; 32]));
+        store.receive_intent(&envelope, &intent, now).unwrap();
+        (envelope, intent)
+    }
+
+    #[tokio::test]
+    async fn a_matching_intent_gets_a_stored_offer_handed_to_the_outbox() {
+        let mut rig = rig();
+        let (envelope, intent) = received(&rig.store, 1, vec![]);
+        rig.answering
+            .intent(envelope, intent.clone(), Instant::now())
+            .await;
+        let Ok(Action::Queue(queued)) = rig.to_loop.try_recv() else {
+            panic!("no offer queued");
+        };
+        let offers = rig.store.offers_for(&intent.id).unwrap();
+        assert_eq!(offers.len(), 1);
+        assert_eq!(offers[0].envelope.id(), queued.id);
+        let offer: &Offer = &offers[0].offer;
+        assert_eq!(offer.items[0].price.amount, 990);
+        assert_eq!(
+            rig.store.intent(&intent.id).unwrap().unwrap().decision,
+            Some(Decision::Offered {
+                offer: queued.id.to_hex()
+            })
+        );
+        assert!(matches!(
+            rig.events.try_recv(),
+            Ok(NodeEvent::OfferSent { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_refused_term_and_a_flooding_persona_are_declined_with_the_reason() {
+        let mut rig = rig();
+        let required = vec![Term {
+            id: "free-cancellation".into(),
+            required: true,
+        }];
+        let (envelope, intent) = received(&rig.store, 2, required);
+        rig.answering
+            .intent(envelope, intent.clone(), Instant::now())
+            .await;
+        assert!(rig.to_loop.try_recv().is_err(), "nothing to deliver");
+        let decision = rig.store.intent(&intent.id).unwrap().unwrap().decision;
+        assert_eq!(
+            decision,
+            Some(Decision::Declined {
+                reason: NoOffer::RequiredTermRefused("free-cancellation".into()).to_string()
+            })
+        );
+
+        // One persona casting many intents at once: after the burst, declined.
+        let at = Instant::now();
+        let persona = SigningKey::from_bytes(&[3; 32]);
+        let (_, template) = received(&rig.store, 3, vec![]);
+        for n in 0..=PERSONA_BURST as u8 {
+            let mut intent = template.clone();
+            intent.id = [100 + n; 16].into();
+            let envelope = Envelope::seal(&intent, &persona);
+            rig.store
+                .receive_intent(&envelope, &intent, unix_now())
+                .unwrap();
+            rig.answering.intent(envelope, intent, at).await;
+        }
+        let last: crate::proto::IntentId = [100 + PERSONA_BURST as u8; 16].into();
+        assert_eq!(
+            rig.store.intent(&last).unwrap().unwrap().decision,
+            Some(Decision::Declined {
+                reason: NoOffer::RateLimited.to_string()
+            })
+        );
+        let first: crate::proto::IntentId = [100; 16].into();
+        assert!(matches!(
+            rig.store.intent(&first).unwrap().unwrap().decision,
+            Some(Decision::Offered { .. })
+        ));
+    }
+}

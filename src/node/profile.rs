@@ -63,9 +63,8 @@ impl ProfilePublisher {
 
     /// Whether a new subscriber to the directory at `at` is worth a publication.
     pub fn wants_to_greet(&self, at: Instant) -> bool {
-        !self
-            .published_at
-            .is_some_and(|last| at.duration_since(last) < MIN_INTERVAL)
+        self.published_at
+            .is_none_or(|last| at.duration_since(last) >= MIN_INTERVAL)
     }
 
     /// The result of a publication.

@@ -108,7 +108,7 @@ impl Store {
     /// The offers stored for one intent.
     pub fn offers_for(&self, intent: &IntentId) -> Result<Vec<StoredOffer>, StoreError> {
         self.offers
-            .scan_prefix(&**intent)
+            .scan_prefix(**intent)
             .values()
             .map(|v| stored_offer(decode("offers", &v?)?))
             .collect()
