@@ -3,11 +3,12 @@
 //! shape of libp2p's own `ToSwarm`). That keeps each handler a plain struct tested without
 //! sockets, and keeps callbacks from handlers into the loop out of the code.
 
-use libp2p::{Multiaddr, PeerId, gossipsub};
+use libp2p::{Multiaddr, PeerId, gossipsub, request_response};
 use tracing::{debug, info, warn};
 
 use super::events::{NodeEvent, Stats};
 use super::ingest::{Effect, Outcome, Verdict};
+use super::network::DirectResponse;
 use crate::proto::{Envelope, Intent, MessageId};
 use crate::store::{Outgoing, StoreError};
 
@@ -43,6 +44,22 @@ pub enum Action {
         /// The outbox entry.
         outgoing: MessageId,
     },
+    /// Answer a direct request.
+    Respond {
+        /// Where the answer goes.
+        channel: request_response::ResponseChannel<DirectResponse>,
+        /// The answer.
+        response: DirectResponse,
+    },
+    /// The receiving node answered the request that carried an outbox entry.
+    Answered {
+        /// The outbox entry.
+        outgoing: MessageId,
+        /// Its answer.
+        response: DirectResponse,
+    },
+    /// The request that carried an outbox entry failed without an answer.
+    Unanswered(MessageId),
     /// Tell the rest of the program.
     Emit(NodeEvent),
     /// Hand a stored intent to the vendor role.

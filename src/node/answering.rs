@@ -282,6 +282,28 @@ impl Answering {
     }
 }
 
+/// Hands an intent to the vendor role without waiting (the event loop never blocks on
+/// it); when the role is behind by a full [`QUEUE`], the intent is declined as busy.
+pub fn hand_over(
+    vendor: &mpsc::Sender<AnswerInput>,
+    envelope: Box<Envelope>,
+    intent: Box<Intent>,
+    store: &Store,
+    stats: &Stats,
+) {
+    let id = intent.id;
+    if vendor
+        .try_send(AnswerInput::Intent { envelope, intent })
+        .is_err()
+    {
+        warn!("vendor role busy: intent {} not answered", hex::encode(*id));
+        stats.bump("vendor-busy");
+        if let Err(e) = store.record_declined(&id, "vendor busy") {
+            warn!("{e}");
+        }
+    }
+}
+
 /// Modification time of the catalog file, if it exists.
 fn catalog_mtime(dir: &std::path::Path) -> Option<SystemTime> {
     std::fs::metadata(dir.join(CATALOG_FILE))

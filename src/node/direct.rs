@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use libp2p::PeerId;
+use libp2p::{PeerId, request_response};
+use tracing::debug;
 
 use super::action::{Action, settle};
 use super::events::Stats;
 use super::ingest::{self, Verdict};
-use super::network::DirectResponse;
+use super::network::{DirectRequest, DirectResponse};
 use crate::proto::MessageId;
 use crate::store::Store;
 
@@ -61,6 +62,61 @@ impl<R: Hash + Eq> Direct<R> {
     /// The outbox entry a request carried, once it was answered or failed.
     pub fn finished(&mut self, request: &R) -> Option<MessageId> {
         self.in_flight.remove(request)
+    }
+}
+
+impl Direct<request_response::OutboundRequestId> {
+    /// What an event of the request-response behaviour means: an answer to send back, or
+    /// the end of one of our requests, for the outbox.
+    pub fn event(
+        &mut self,
+        event: request_response::Event<DirectRequest, DirectResponse>,
+        store: &Store,
+        stats: &Stats,
+        now: u64,
+    ) -> Vec<Action> {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let (response, mut actions) = self.request(store, stats, &peer, &request.0, now);
+                actions.insert(0, Action::Respond { channel, response });
+                actions
+            }
+            Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => self
+                .finished(&request_id)
+                .map(|outgoing| Action::Answered { outgoing, response })
+                .into_iter()
+                .collect(),
+            Event::OutboundFailure {
+                request_id, error, ..
+            } => self
+                .finished(&request_id)
+                .map(|outgoing| {
+                    debug!("delivering {outgoing} failed: {error}; will retry");
+                    Action::Unanswered(outgoing)
+                })
+                .into_iter()
+                .collect(),
+            Event::InboundFailure { peer, error, .. } => {
+                debug!("inbound direct message from {peer} failed: {error}");
+                Vec::new()
+            }
+            Event::ResponseSent { .. } => Vec::new(),
+        }
     }
 }
 

@@ -27,20 +27,18 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::action::{Action, Publisher, Trigger};
-use super::answering::AnswerInput;
+use super::answering::{self, AnswerInput};
 use super::direct::Direct;
 use super::events::{NodeEvent, Stats};
 use super::expiry::Expiry;
 use super::gossip::GossipIntake;
 use super::handle::{Command, PeerInfo};
-use super::network::{
-    Behaviour, BehaviourEvent, DirectRequest, DirectResponse, topic_score_params,
-};
+use super::network::{Behaviour, BehaviourEvent, DirectRequest};
 use super::outbox::Outbox;
 use super::peers;
 use super::profile::ProfilePublisher;
 use crate::clock::unix_now;
-use crate::proto::{DIRECTORY_TOPIC, intent_topic, taxonomy};
+use crate::proto::DIRECTORY_TOPIC;
 use crate::store::{Store, Subject};
 
 /// How often due outbox entries and expiries are looked for.
@@ -72,50 +70,28 @@ pub struct Handlers {
     pub expiry: Expiry,
     /// The vendor profile, on vendor nodes.
     pub profile: Option<ProfilePublisher>,
+    /// Direct requests, inbound and ours.
+    pub direct: Direct<request_response::OutboundRequestId>,
 }
 
-/// The swarm task.
+/// The swarm task; [`super::start`] assembles it.
 pub struct EventLoop {
-    swarm: Swarm<Behaviour>,
-    channels: Channels,
-    handlers: Handlers,
-    direct: Direct<request_response::OutboundRequestId>,
-    store: Arc<Store>,
-    stats: Arc<Stats>,
-    metrics: Option<libp2p::metrics::Metrics>,
-    bootstrap: Vec<Multiaddr>,
-    profile_interval: Duration,
+    pub(super) swarm: Swarm<Behaviour>,
+    pub(super) channels: Channels,
+    pub(super) handlers: Handlers,
+    pub(super) store: Arc<Store>,
+    pub(super) stats: Arc<Stats>,
+    pub(super) metrics: Option<libp2p::metrics::Metrics>,
+    /// Addresses dialed at start.
+    pub(super) bootstrap: Vec<Multiaddr>,
+    /// How often a vendor re-publishes its profile.
+    pub(super) profile_interval: Duration,
 }
 
 impl EventLoop {
-    /// A loop over `swarm`, ready to [`EventLoop::run`].
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        swarm: Swarm<Behaviour>,
-        channels: Channels,
-        handlers: Handlers,
-        store: Arc<Store>,
-        stats: Arc<Stats>,
-        metrics: Option<libp2p::metrics::Metrics>,
-        bootstrap: Vec<Multiaddr>,
-        profile_interval: Duration,
-    ) -> Self {
-        EventLoop {
-            swarm,
-            channels,
-            handlers,
-            direct: Direct::default(),
-            store,
-            stats,
-            metrics,
-            bootstrap,
-            profile_interval,
-        }
-    }
-
     /// Runs until shutdown.
     pub async fn run(mut self) {
-        self.subscribe_topics();
+        super::network::subscribe_all(&mut self.swarm.behaviour_mut().gossipsub);
         for addr in std::mem::take(&mut self.bootstrap) {
             self.execute(vec![Action::Dial(addr)]);
         }
@@ -159,25 +135,6 @@ impl EventLoop {
             warn!("flushing the store at shutdown failed: {e}");
         }
         info!("node stopped");
-    }
-
-    /// Every node relays every intent topic (a sparse network only stays connected if
-    /// everyone forwards), plus the directory. Vendors act only on the categories they serve.
-    fn subscribe_topics(&mut self) {
-        let topics = taxonomy::categories()
-            .iter()
-            .map(|c| intent_topic(&c.id))
-            .chain([DIRECTORY_TOPIC.to_owned()]);
-        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-        for name in topics {
-            let topic = gossipsub::IdentTopic::new(name.clone());
-            if let Err(e) = gossipsub.subscribe(&topic) {
-                warn!("cannot subscribe to {name}: {e}");
-            }
-            if let Err(e) = gossipsub.set_topic_params(topic, topic_score_params()) {
-                warn!("cannot score {name}: {e}");
-            }
-        }
     }
 
     /// Carries out actions, and the actions their results lead to.
@@ -236,12 +193,27 @@ impl EventLoop {
                 }
                 let direct = &mut self.swarm.behaviour_mut().direct;
                 let request = direct.send_request(&peer, DirectRequest(bytes));
-                self.direct.sent(request, outgoing);
+                self.handlers.direct.sent(request, outgoing);
             }
+            Action::Respond { channel, response } => {
+                let direct = &mut self.swarm.behaviour_mut().direct;
+                if direct.send_response(channel, response).is_err() {
+                    debug!("the peer left before our response");
+                }
+            }
+            Action::Answered { outgoing, response } => {
+                let outbox = &mut self.handlers.outbox;
+                return outbox.answered(&self.store, &self.stats, &outgoing, response, now);
+            }
+            Action::Unanswered(outgoing) => self.handlers.outbox.failed(&outgoing),
             Action::Emit(event) => {
                 let _ = self.channels.events.send(event);
             }
-            Action::Answer { envelope, intent } => self.answer(envelope, intent),
+            Action::Answer { envelope, intent } => {
+                if let Some(vendor) = &self.channels.vendor {
+                    answering::hand_over(vendor, envelope, intent, &self.store, &self.stats);
+                }
+            }
             Action::Queue(item) => {
                 self.handlers.outbox.add(item);
                 return self.handlers.outbox.poll(&self.store, now, &Trigger::Timer);
@@ -261,25 +233,6 @@ impl EventLoop {
             }
         }
         Vec::new()
-    }
-
-    /// Hands an intent to the vendor role without waiting; a vendor role that is behind by
-    /// a full queue declines it.
-    fn answer(&mut self, envelope: Box<crate::proto::Envelope>, intent: Box<crate::proto::Intent>) {
-        let Some(vendor) = &self.channels.vendor else {
-            return;
-        };
-        let id = intent.id;
-        if vendor
-            .try_send(AnswerInput::Intent { envelope, intent })
-            .is_err()
-        {
-            warn!("vendor role busy: intent {} not answered", hex::encode(*id));
-            self.stats.bump("vendor-busy");
-            if let Err(e) = self.store.record_declined(&id, "vendor busy") {
-                warn!("{e}");
-            }
-        }
     }
 
     fn on_command(&mut self, command: Command) {
@@ -330,7 +283,9 @@ impl EventLoop {
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
-        self.record_metrics(&event);
+        if let Some(metrics) = &self.metrics {
+            super::metrics::record(metrics, &event);
+        }
         let actions = match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!("listening on {address}/p2p/{}", self.swarm.local_peer_id());
@@ -378,7 +333,10 @@ impl EventLoop {
     fn on_behaviour_event(&mut self, event: BehaviourEvent) -> Vec<Action> {
         match event {
             BehaviourEvent::Gossipsub(event) => self.on_gossipsub(event),
-            BehaviourEvent::Direct(event) => self.on_direct(event),
+            BehaviourEvent::Direct(event) => {
+                let direct = &mut self.handlers.direct;
+                direct.event(event, &self.store, &self.stats, unix_now())
+            }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 peers::identified(peer_id, info.listen_addrs)
             }
@@ -416,79 +374,6 @@ impl EventLoop {
                 vec![Action::Deliver(Trigger::Topic(topic.into_string()))]
             }
             _ => Vec::new(),
-        }
-    }
-
-    fn on_direct(
-        &mut self,
-        event: request_response::Event<DirectRequest, DirectResponse>,
-    ) -> Vec<Action> {
-        use request_response::{Event, Message};
-        let now = unix_now();
-        match event {
-            Event::Message {
-                peer,
-                message:
-                    Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            } => {
-                let (response, actions) =
-                    self.direct
-                        .request(&self.store, &self.stats, &peer, &request.0, now);
-                let direct = &mut self.swarm.behaviour_mut().direct;
-                if direct.send_response(channel, response).is_err() {
-                    debug!("{peer} left before our response");
-                }
-                actions
-            }
-            Event::Message {
-                message:
-                    Message::Response {
-                        request_id,
-                        response,
-                    },
-                ..
-            } => match self.direct.finished(&request_id) {
-                Some(id) => {
-                    let outbox = &mut self.handlers.outbox;
-                    outbox.answered(&self.store, &self.stats, &id, response, now)
-                }
-                None => Vec::new(),
-            },
-            Event::OutboundFailure {
-                request_id, error, ..
-            } => {
-                if let Some(id) = self.direct.finished(&request_id) {
-                    debug!("delivering {id} failed: {error}; will retry");
-                    self.handlers.outbox.failed(&id);
-                }
-                Vec::new()
-            }
-            Event::InboundFailure { peer, error, .. } => {
-                debug!("inbound direct message from {peer} failed: {error}");
-                Vec::new()
-            }
-            Event::ResponseSent { .. } => Vec::new(),
-        }
-    }
-
-    fn record_metrics(&self, event: &SwarmEvent<BehaviourEvent>) {
-        let Some(metrics) = &self.metrics else {
-            return;
-        };
-        use libp2p::metrics::Recorder;
-        metrics.record(event);
-        if let SwarmEvent::Behaviour(behaviour) = event {
-            match behaviour {
-                BehaviourEvent::Gossipsub(e) => metrics.record(e),
-                BehaviourEvent::Kad(e) => metrics.record(e),
-                BehaviourEvent::Identify(e) => metrics.record(e),
-                BehaviourEvent::Ping(e) => metrics.record(e),
-                BehaviourEvent::Dcutr(e) => metrics.record(e),
-                _ => {}
-            }
         }
     }
 }

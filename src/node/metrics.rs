@@ -130,3 +130,23 @@ pub async fn serve(registry: Registry, addr: SocketAddr) -> anyhow::Result<Socke
     tracing::info!("metrics on http://{bound}/metrics");
     Ok(bound)
 }
+
+/// Records a swarm event, and the behaviour events libp2p has metrics for.
+pub fn record(
+    metrics: &libp2p::metrics::Metrics,
+    event: &libp2p::swarm::SwarmEvent<super::network::BehaviourEvent>,
+) {
+    use super::network::BehaviourEvent;
+    use libp2p::metrics::Recorder;
+    metrics.record(event);
+    if let libp2p::swarm::SwarmEvent::Behaviour(behaviour) = event {
+        match behaviour {
+            BehaviourEvent::Gossipsub(e) => metrics.record(e),
+            BehaviourEvent::Kad(e) => metrics.record(e),
+            BehaviourEvent::Identify(e) => metrics.record(e),
+            BehaviourEvent::Ping(e) => metrics.record(e),
+            BehaviourEvent::Dcutr(e) => metrics.record(e),
+            _ => {}
+        }
+    }
+}

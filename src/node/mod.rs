@@ -163,6 +163,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         outbox: outbox::Outbox::load(&store)?,
         expiry: expiry::Expiry::load(&store, unix_now())?,
         profile,
+        direct: direct::Direct::default(),
     };
 
     let mut swarm = network::build_swarm(
@@ -193,9 +194,9 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         None => None,
     };
     let (done_tx, done_rx) = watch::channel(false);
-    let event_loop = EventLoop::new(
+    let event_loop = EventLoop {
         swarm,
-        Channels {
+        channels: Channels {
             commands: command_rx,
             inbox: inbox_rx,
             events: event_tx.clone(),
@@ -203,12 +204,12 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
             vendor: vendor_tx.clone(),
         },
         handlers,
-        store.clone(),
-        stats.clone(),
+        store: store.clone(),
+        stats: stats.clone(),
         metrics,
-        config.bootstrap.clone(),
-        config.profile_interval,
-    );
+        bootstrap: config.bootstrap.clone(),
+        profile_interval: config.profile_interval,
+    };
     tokio::spawn(async move {
         event_loop.run().await;
         let _ = done_tx.send(true);

@@ -15,7 +15,7 @@ use libp2p::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::proto::{DIRECT_PROTOCOL, MessageId, limits};
+use crate::proto::{DIRECT_PROTOCOL, DIRECTORY_TOPIC, MessageId, intent_topic, limits, taxonomy};
 
 /// A direct message: the envelope bytes, carried as one CBOR byte string.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -211,4 +211,23 @@ pub fn build_swarm(
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
         .build();
     Ok(swarm)
+}
+
+/// Subscribes to every intent topic and the directory, each with its score parameters.
+/// Every node relays every intent topic (a sparse network only stays connected if everyone
+/// forwards); vendors act only on the categories they serve.
+pub fn subscribe_all(gossipsub: &mut gossipsub::Behaviour) {
+    let topics = taxonomy::categories()
+        .iter()
+        .map(|c| intent_topic(&c.id))
+        .chain([DIRECTORY_TOPIC.to_owned()]);
+    for name in topics {
+        let topic = gossipsub::IdentTopic::new(name.clone());
+        if let Err(e) = gossipsub.subscribe(&topic) {
+            tracing::warn!("cannot subscribe to {name}: {e}");
+        }
+        if let Err(e) = gossipsub.set_topic_params(topic, topic_score_params()) {
+            tracing::warn!("cannot score {name}: {e}");
+        }
+    }
 }
