@@ -6,24 +6,33 @@
 //!
 //! ## Layout
 //!
-//! - [`proto`]: the wire protocol as pure code: the signed [`proto::Envelope`], the message
-//!   kinds, limits, the category taxonomy and validation. No I/O. `proto/` at the top of the
-//!   repository is the same protocol written down for other implementations (CDDL, test
-//!   vectors).
+//! - [`proto`]: the wire protocol as pure code: the signed [`proto::Envelope`], the kinds by
+//!   family (`kinds/{intent,offer,profile}.rs`) with their rules beside them
+//!   (`validate/`), limits, the category taxonomy, batch verification. No I/O. `proto/` at
+//!   the top of the repository is the same protocol written down for other implementations
+//!   (CDDL, test vectors).
 //! - [`identity`]: key files and the personas derived from the person's root secret.
-//! - [`store`]: the one owner of sled; typed records, durable writes, replay memory, outbox.
+//! - [`store`]: the one owner of sled. The rest of the node calls its typed operations
+//!   (`cast`, `withdraw_own`, `receive_intent`, `record_offer_made`, …) and reads its read
+//!   models ([`store::StoredIntent`], …); records and trees stay inside. One file per
+//!   concern: intents, offers, profiles, outbox, replay memory.
 //! - [`config`]: reads `config.toml`.
-//! - [`node`]: the running node: the event loop that owns the libp2p swarm, the
-//!   [`node::NodeHandle`] everything else talks to, and [`node::ingest`], the rules for
-//!   messages from the network as plain functions.
-//! - [`vendor`]: the vendor role: the catalog, the vendor's own responder program, and how
-//!   an intent is answered.
-//! - [`ratelimit`]: token buckets per peer and per persona.
+//! - [`node`]: the running node. [`node::event_loop`] owns the libp2p swarm and only
+//!   dispatches; each protocol has its handler, which owns its state and returns
+//!   [`node::action::Action`]s: [`node::gossip`] (intake, batches, verdicts),
+//!   [`node::direct`] (request-response), [`node::outbox`] (delivery plan, backoff,
+//!   expiry), [`node::expiry`], [`node::peers`], [`node::profile`]. The vendor role runs in
+//!   its own task, [`node::answering`]. [`node::ingest`] holds the rules for messages from
+//!   the network as plain functions; [`node::NodeHandle`] is what everything else talks to.
+//! - [`vendor_role`]: the vendor's rules as plain code: the catalog and its matching, the
+//!   vendor's own responder program, how an offer is built and checked. (Not `vendor/`:
+//!   common tools take any `vendor/` folder for vendored third-party code.)
+//! - [`ratelimit`]: rate limits per peer and per persona (governor).
 //! - [`api`]: the local HTTP API (axum), its OpenAPI document, the event stream and the
 //!   person's web page.
-//! - [`cli`]: the `vrm` command line; [`client`] is how its verbs reach the daemon's API;
-//!   `src/main.rs` only calls it.
-//! - [`clock`]: the unix time every check is made against.
+//! - [`cli`]: the `vrm` command line; [`client`] is how its verbs reach the daemon's API
+//!   (typed, with the API's own views); `src/main.rs` only calls it.
+//! - [`clock`]: the unix time every check is made against, and calendar days (jiff).
 
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]

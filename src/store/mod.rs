@@ -14,12 +14,12 @@
 //! The rest of the node never sees a tree or a record: it calls typed operations named after
 //! what happens (`cast`, `withdraw_own`, `receive_intent`, `record_offer_made`, …), each one
 //! sled transaction where it touches several trees, and reads [`models`] (decoded, verified
-//! envelopes with their state). One file per concern: [`intents`], [`offers`],
-//! [`profiles`], [`outbox`], [`seen`].
+//! envelopes with their state). One file per concern: `intents`, `offers`,
+//! `profiles`, [`outbox`], `seen` (the replay memory).
 //!
 //! Every write method returns only once the write is on disk, except the few that say why
 //! they need not. sled flushes on its own only every 500 ms, so each write is followed by a
-//! grouped flush ([`FlushGroup`]): a writer whose write was covered by a flush that started
+//! grouped flush (`FlushGroup`): a writer whose write was covered by a flush that started
 //! after it returns at once, so N concurrent writers cost about one flush, not N. A second
 //! process on the same directory gets [`StoreError::Locked`]. The schema version lives in
 //! `meta`; opening a store written by an older schema upgrades it, one written by a newer
