@@ -147,22 +147,20 @@ impl Answering {
         }
     }
 
-    /// Answers one intent: screened once, then asked of the program (off this task) or
-    /// answered from the catalog.
+    /// Answers one intent: from the catalog, or, when the vendor has a program, screened
+    /// here and asked of the program off this task.
     async fn intent(&mut self, envelope: Envelope, intent: Intent, at: Instant) {
         let now = unix_now();
-        let screened = if self.per_persona.allow(&envelope.signer().to_bytes(), at) {
-            vendor_role::screen(&self.config, &intent)
-        } else {
-            Err(NoOffer::RateLimited)
-        };
-        if let Err(no) = screened {
-            return self.conclude(&intent, Err(no)).await;
+        if !self.per_persona.allow(&envelope.signer().to_bytes(), at) {
+            return self.conclude(&intent, Err(NoOffer::RateLimited)).await;
         }
         let Some(responder) = self.responder.clone() else {
-            let result = self.catalog_offer(&envelope, &intent, now);
+            let result = self.catalog_answer(&envelope, &intent, now);
             return self.conclude(&intent, result).await;
         };
+        if let Err(no) = vendor_role::screen(&self.config, &intent) {
+            return self.conclude(&intent, Err(no)).await;
+        }
         let input = Responder::input(&envelope, &intent, now);
         let done = self.program_tx.clone();
         tokio::spawn(async move {
@@ -177,13 +175,13 @@ impl Answering {
         });
     }
 
-    fn catalog_offer(
+    fn catalog_answer(
         &self,
         envelope: &Envelope,
         intent: &Intent,
         now: u64,
     ) -> Result<Envelope, NoOffer> {
-        vendor_role::catalog_offer(
+        vendor_role::answer(
             &self.config,
             &self.catalog,
             &self.key,
@@ -212,7 +210,7 @@ impl Answering {
                     hex::encode(*intent.id)
                 );
                 self.stats.bump("responder-failed");
-                self.catalog_offer(envelope, intent, now)
+                self.catalog_answer(envelope, intent, now)
             }
         };
         self.conclude(intent, result).await;

@@ -48,27 +48,22 @@ impl std::fmt::Display for NoOffer {
     }
 }
 
-/// The first term the person requires that the vendor does not accept.
-fn refused_required_term(vendor: &VendorConfig, intent: &Intent) -> Option<String> {
-    intent
-        .terms
-        .iter()
-        .find(|t| t.required && !vendor.accepted_terms.contains(&t.id))
-        .map(|t| t.id.clone())
-}
-
 /// Whether the vendor may answer `intent` at all: every term the person requires must be
 /// among the vendor's accepted terms. The one place this rule is applied, before either
 /// source of answers is asked.
 pub fn screen(vendor: &VendorConfig, intent: &Intent) -> Result<(), NoOffer> {
-    match refused_required_term(vendor, intent) {
-        Some(term) => Err(NoOffer::RequiredTermRefused(term)),
+    match intent
+        .terms
+        .iter()
+        .find(|t| t.required && !vendor.accepted_terms.contains(&t.id))
+    {
+        Some(term) => Err(NoOffer::RequiredTermRefused(term.id.clone())),
         None => Ok(()),
     }
 }
 
-/// The catalog's offer for `intent` (signed with `key`), or why there is none: [`screen`],
-/// then [`catalog_offer`].
+/// The catalog's offer for `intent` (signed with `key`), or why there is none. It is
+/// [`screen`]ed first, so this is the whole answer of a vendor without a program.
 pub fn answer(
     vendor: &VendorConfig,
     catalog: &Catalog,
@@ -78,18 +73,6 @@ pub fn answer(
     now: u64,
 ) -> Result<Envelope, NoOffer> {
     screen(vendor, intent)?;
-    catalog_offer(vendor, catalog, key, intent_envelope, intent, now)
-}
-
-/// The catalog's offer for an intent already screened.
-pub fn catalog_offer(
-    vendor: &VendorConfig,
-    catalog: &Catalog,
-    key: &SigningKey,
-    intent_envelope: &Envelope,
-    intent: &Intent,
-    now: u64,
-) -> Result<Envelope, NoOffer> {
     let found = catalog.best_match(intent, now).map_err(NoOffer::NoMatch)?;
     seal_offer(
         vendor,
