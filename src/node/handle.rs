@@ -102,18 +102,18 @@ pub enum Command {
 /// The node's API. Clone it freely.
 #[derive(Clone)]
 pub struct NodeHandle {
-    pub(crate) commands: mpsc::Sender<Command>,
-    pub(crate) events: broadcast::Sender<NodeEvent>,
-    pub(crate) store: Arc<Store>,
-    pub(crate) identity: Arc<Identity>,
-    pub(crate) stats: Arc<Stats>,
-    pub(crate) vendor_name: Option<String>,
+    pub(super) commands: mpsc::Sender<Command>,
+    pub(super) events: broadcast::Sender<NodeEvent>,
+    pub(super) store: Arc<Store>,
+    pub(super) identity: Arc<Identity>,
+    pub(super) stats: Arc<Stats>,
+    pub(super) vendor_name: Option<String>,
     /// The vendor role's inbox, on vendor nodes.
-    pub(crate) vendor: Option<mpsc::Sender<AnswerInput>>,
+    pub(super) vendor: Option<mpsc::Sender<AnswerInput>>,
     /// The addresses the node listens on, kept current by the event loop.
-    pub(crate) listen: watch::Receiver<Vec<Multiaddr>>,
+    pub(super) listen: watch::Receiver<Vec<Multiaddr>>,
     /// Turns true when the event loop has ended.
-    pub(crate) done: watch::Receiver<bool>,
+    pub(super) done: watch::Receiver<bool>,
 }
 
 impl NodeHandle {
