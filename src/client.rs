@@ -1,12 +1,18 @@
 //! The CLI's client of a running daemon's HTTP API: finds it through `<data-dir>/api` and
-//! `<data-dir>/api.cookie`, and turns API errors into messages for people.
+//! `<data-dir>/api.cookie`, sends and reads the API's own [views](crate::api::views), and
+//! turns API errors into messages for people.
 
 use std::io::BufRead;
 use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use ureq::RequestBuilder;
+use ureq::http::header::AUTHORIZATION;
+use ureq::typestate::{WithBody, WithoutBody};
 
+use crate::api::views::ErrorView;
 use crate::api::{API_FILE, COOKIE_FILE};
 
 /// A connection to the daemon of one data directory.
@@ -50,55 +56,79 @@ impl Client {
         )
     }
 
-    fn finish(
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    /// A GET of an API path through `agent`, with the token.
+    fn get_through(&self, agent: &ureq::Agent, path: &str) -> RequestBuilder<WithoutBody> {
+        agent
+            .get(self.url(path))
+            .header(AUTHORIZATION, self.bearer())
+    }
+
+    /// A POST to an API path, with the token.
+    fn post_to(&self, path: &str) -> RequestBuilder<WithBody> {
+        self.agent
+            .post(self.url(path))
+            .header(AUTHORIZATION, self.bearer())
+    }
+
+    fn finish<T: DeserializeOwned>(
         &self,
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> anyhow::Result<Value> {
+    ) -> anyhow::Result<T> {
         let mut response = response.map_err(|e| self.unreachable(e))?;
         let status = response.status();
-        let body: Value = response.body_mut().read_json().with_context(|| {
-            format!("the daemon answered {status} with something that is not JSON")
-        })?;
+        let not_understood =
+            || format!("the daemon answered {status} with something that is not the JSON expected");
         if !status.is_success() {
-            let message = body["message"].as_str().unwrap_or("no message");
-            bail!(
-                "{message} ({})",
-                body["error"].as_str().unwrap_or(status.as_str())
-            );
+            let refusal: ErrorView = response
+                .body_mut()
+                .read_json()
+                .with_context(not_understood)?;
+            bail!("{} ({})", refusal.message, refusal.error);
         }
-        Ok(body)
+        response.body_mut().read_json().with_context(not_understood)
     }
 
-    /// GET an API path (below `/api/v1`).
-    pub fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let response = self
-            .agent
-            .get(format!("{}/api/v1{path}", self.base))
-            .header("Authorization", format!("Bearer {}", self.token))
-            .call();
-        self.finish(response)
+    /// GET an API path (below `/api/v1`) and read the answer as `T`.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.finish(self.get_through(&self.agent, path).call())
     }
 
-    /// POST JSON to an API path.
-    pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let response = self
-            .agent
-            .post(format!("{}/api/v1{path}", self.base))
-            .header("Authorization", format!("Bearer {}", self.token))
-            .send_json(body);
-        self.finish(response)
+    /// POST `body` as JSON to an API path and read the answer as `T`.
+    pub fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        self.finish(self.post_to(path).send_json(body))
     }
 
-    /// Follows the event stream, calling `each` with every event until it returns false.
-    pub fn watch(&self, mut each: impl FnMut(Value) -> anyhow::Result<bool>) -> anyhow::Result<()> {
+    /// POST with no body to an API path (an action such as a withdrawal) and read the answer
+    /// as `T`.
+    pub fn post_empty<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.finish(self.post_to(path).send_empty())
+    }
+
+    /// Follows the event stream, calling `each` with every event, read as `E`, until it
+    /// returns false.
+    pub fn watch<E: DeserializeOwned>(
+        &self,
+        mut each: impl FnMut(E) -> anyhow::Result<bool>,
+    ) -> anyhow::Result<()> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(None)
             .build()
             .into();
-        let mut response = agent
-            .get(format!("{}/api/v1/events", self.base))
-            .header("Authorization", format!("Bearer {}", self.token))
+        let mut response = self
+            .get_through(&agent, "/events")
             .call()
             .map_err(|e| self.unreachable(e))?;
         if !response.status().is_success() {
@@ -108,7 +138,7 @@ impl Client {
         for line in reader.lines() {
             let line = line.context("event stream broken")?;
             if let Some(data) = line.strip_prefix("data:") {
-                let event: Value = serde_json::from_str(data.trim()).context("bad event")?;
+                let event = serde_json::from_str(data.trim()).context("bad event")?;
                 if !each(event)? {
                     break;
                 }

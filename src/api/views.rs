@@ -1,5 +1,6 @@
 //! What the API shows: JSON views of the node's records, and the bodies it accepts. Ids and
 //! keys are lower-case hex; money is both an integer in minor units and a display string.
+//! The CLI's [`crate::client`] sends and reads these same types.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -10,7 +11,7 @@ use crate::proto::{Constraints, DateRange, Price, Term};
 use crate::store::{Decision, Delivery, Origin, StoredIntent, StoredOffer};
 
 /// An amount of money.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MoneyView {
     /// In the currency's minor unit (cents).
     pub amount: u64,
@@ -50,7 +51,7 @@ pub struct TermView {
 }
 
 /// An intent, own or received.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct IntentView {
     /// Intent id (hex).
     pub id: String,
@@ -136,7 +137,7 @@ impl IntentView {
 }
 
 /// One line of an offer.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ItemView {
     /// What is offered.
     pub title: String,
@@ -149,7 +150,7 @@ pub struct ItemView {
 }
 
 /// An offer, received or sent.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OfferView {
     /// Offer id: the message id (hex).
     pub id: String,
@@ -210,7 +211,7 @@ impl OfferView {
 }
 
 /// A vendor from the directory.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VendorView {
     /// Vendor key (hex).
     pub key: String,
@@ -227,7 +228,7 @@ pub struct VendorView {
 }
 
 /// A connected peer.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PeerView {
     /// PeerId.
     pub peer: String,
@@ -236,7 +237,7 @@ pub struct PeerView {
 }
 
 /// The node at a glance.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StatusView {
     /// vrm version.
     pub version: String,
@@ -261,7 +262,7 @@ pub struct StatusView {
 }
 
 /// A category of the taxonomy.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CategoryView {
     /// Id.
     pub id: String,
@@ -272,7 +273,7 @@ pub struct CategoryView {
 }
 
 /// Categories and terms, for forms.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TaxonomyView {
     /// Top-level categories.
     pub categories: Vec<CategoryView>,
@@ -281,7 +282,7 @@ pub struct TaxonomyView {
 }
 
 /// What to cast.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CastBody {
     /// Top-level category id.
@@ -352,21 +353,21 @@ impl CastBody {
 }
 
 /// The answer to a cast.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CastView {
     /// The new intent's id (hex).
     pub id: String,
 }
 
 /// The answer to a catalog reload.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReloadView {
     /// Items now in force.
     pub items: usize,
 }
 
 /// An error.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorView {
     /// Stable code ("bad-request", "unauthorized", "not-found", or a protocol rejection code).
     pub error: String,

@@ -1,10 +1,15 @@
-//! The CLI verbs that talk to a running daemon: tables for people, `--json` for scripts.
+//! The CLI verbs that talk to a running daemon: tables for people, `--json` for scripts. They
+//! read the API's typed [views](crate::api::views).
 
 use std::path::Path;
 
 use anyhow::Context;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
+use crate::api::views::{
+    CastBody, CastView, DatesView, IntentView, MoneyView, OfferView, PeerView, ReloadView,
+    StatusView, TermView,
+};
 use crate::client::Client;
 
 /// `vrm intent ...`
@@ -111,32 +116,45 @@ macro_rules! say {
     }};
 }
 
-fn print_json(value: &Value) {
-    say!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
-}
-
-/// Prints a JSON array as JSON, or as a table with one row per element.
-fn show_list(list: &Value, json: bool, headers: &[&str], row: impl Fn(&Value) -> Vec<String>) {
-    if json {
-        print_json(list);
+/// `value` as JSON, pretty or on one line, its keys sorted as `--json` has always printed
+/// them (the order of a `serde_json::Value`).
+fn json_text(value: &impl Serialize, pretty: bool) -> String {
+    let value = serde_json::to_value(value).unwrap_or_default();
+    if pretty {
+        serde_json::to_string_pretty(&value).unwrap_or_default()
     } else {
-        let rows: Vec<Vec<String>> = list.as_array().into_iter().flatten().map(row).collect();
-        table(headers, &rows);
+        value.to_string()
     }
 }
 
-/// Prints rows under headers, columns padded to their widest cell.
-fn table(headers: &[&str], rows: &[Vec<String>]) {
+fn print_json(value: &impl Serialize) {
+    say!("{}", json_text(value, true));
+}
+
+/// Prints a list as JSON, or as a table with one row per element.
+fn show_list<T: Serialize>(
+    list: &[T],
+    json: bool,
+    headers: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) {
+    if json {
+        print_json(&list);
+    } else {
+        table(headers, list, row);
+    }
+}
+
+/// Prints one row per element under headers, columns padded to their widest cell.
+fn table<T>(headers: &[&str], list: &[T], row: impl Fn(&T) -> Vec<String>) {
+    let rows: Vec<Vec<String>> = list.iter().map(row).collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<String>| {
+    let line = |cells: &[String]| {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
@@ -144,84 +162,104 @@ fn table(headers: &[&str], rows: &[Vec<String>]) {
             .collect();
         say!("{}", padded.join("  ").trim_end());
     };
-    line(headers.iter().map(|h| h.to_uppercase()).collect());
-    for row in rows {
-        line(row.clone());
+    line(&headers.iter().map(|h| h.to_uppercase()).collect::<Vec<_>>());
+    for row in &rows {
+        line(row);
     }
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+/// The first 12 characters of an id or key.
+fn short(id: &str) -> String {
+    id.chars().take(12).collect()
 }
 
-fn short(v: &Value) -> String {
-    s(v).chars().take(12).collect()
-}
-
-fn money(v: &Value) -> String {
-    s(&v["display"])
+/// An amount for people, or nothing.
+fn money(amount: Option<&MoneyView>) -> String {
+    amount.map(|m| m.display.clone()).unwrap_or_default()
 }
 
 /// `vrm status`
 pub fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
-    let st = Client::from_data_dir(dir)?.get("/status")?;
+    let st: StatusView = Client::from_data_dir(dir)?.get("/status")?;
     if json {
         print_json(&st);
         return Ok(());
     }
-    say!("peer id   {}", s(&st["peer_id"]));
-    if !st["vendor_key"].is_null() {
+    say!("peer id   {}", st.peer_id);
+    if let Some(key) = &st.vendor_key {
         say!(
-            "vendor    {} ({})",
-            s(&st["vendor_name"]),
-            s(&st["vendor_key"])
+            "vendor    {} ({key})",
+            st.vendor_name.as_deref().unwrap_or_default()
         );
     }
-    say!("peers     {}", st["peers"]);
-    say!("intents   {}", st["intents"]);
-    say!("offers    {}", st["offers"]);
-    say!("outbox    {}", st["outbox"]);
-    for addr in st["listen"].as_array().into_iter().flatten() {
-        say!("listen    {}", s(addr));
+    say!("peers     {}", st.peers);
+    say!("intents   {}", st.intents);
+    say!("offers    {}", st.offers);
+    say!("outbox    {}", st.outbox);
+    for addr in &st.listen {
+        say!("listen    {addr}");
     }
     Ok(())
 }
 
 /// `vrm peers`
 pub fn peers(dir: &Path, json: bool) -> anyhow::Result<()> {
-    let peers = Client::from_data_dir(dir)?.get("/peers")?;
+    let peers: Vec<PeerView> = Client::from_data_dir(dir)?.get("/peers")?;
     show_list(&peers, json, &["peer", "score"], |p| {
         vec![
-            s(&p["peer"]),
-            p["score"]
-                .as_f64()
-                .map(|x| format!("{x:.1}"))
-                .unwrap_or_default(),
+            p.peer.clone(),
+            p.score.map(|x| format!("{x:.1}")).unwrap_or_default(),
         ]
     });
     Ok(())
 }
 
-fn intent_rows(intents: &Value) -> Vec<Vec<String>> {
-    intents
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|i| {
-            vec![
-                s(&i["id"]),
-                s(&i["status"]),
-                s(&i["category"]),
-                i["max_price"].get("display").map(s).unwrap_or_default(),
-                s(&i["offers"]),
-                s(&i["text"]),
-            ]
-        })
-        .collect()
+const INTENT_HEADERS: &[&str] = &["id", "status", "category", "max price", "offers", "text"];
+
+fn intent_row(i: &IntentView) -> Vec<String> {
+    vec![
+        i.id.clone(),
+        i.status.clone(),
+        i.category.clone(),
+        money(i.max_price.as_ref()),
+        i.offers.to_string(),
+        i.text.clone(),
+    ]
+}
+
+impl From<CastArgs> for CastBody {
+    fn from(args: CastArgs) -> Self {
+        let proffered = args.terms.into_iter().map(|id| TermView {
+            id,
+            required: false,
+        });
+        let required = args
+            .required
+            .into_iter()
+            .map(|id| TermView { id, required: true });
+        CastBody {
+            category: args.category,
+            subcategory: args.subcategory,
+            text: args.text,
+            max_price: args.max_price,
+            currency: args.currency,
+            place: args.place,
+            dates: args
+                .from
+                .zip(args.to)
+                .map(|(from, to)| DatesView { from, to }),
+            quantity: args.quantity,
+            terms: proffered.chain(required).collect(),
+            expires_in_secs: Some(args.expires),
+        }
+    }
+}
+
+/// What `vrm intent show --json` prints.
+#[derive(Serialize)]
+struct IntentWithOffers {
+    intent: IntentView,
+    offers: Vec<OfferView>,
 }
 
 /// `vrm intent ...`
@@ -229,106 +267,72 @@ pub fn intent(dir: &Path, json: bool, command: IntentCommand) -> anyhow::Result<
     let client = Client::from_data_dir(dir)?;
     match command {
         IntentCommand::Cast(args) => {
-            let mut terms: Vec<Value> = args
-                .terms
-                .iter()
-                .map(|t| json!({"id": t, "required": false}))
-                .collect();
-            terms.extend(
-                args.required
-                    .iter()
-                    .map(|t| json!({"id": t, "required": true})),
-            );
-            let body = json!({
-                "category": args.category,
-                "subcategory": args.subcategory,
-                "text": args.text,
-                "max_price": args.max_price,
-                "currency": args.currency,
-                "place": args.place,
-                "quantity": args.quantity,
-                "dates": args.from.map(|from| json!({"from": from, "to": args.to})),
-                "terms": terms,
-                "expires_in_secs": args.expires,
-            });
-            let cast = client.post("/intents", &body)?;
+            let cast: CastView = client.post("/intents", &CastBody::from(*args))?;
             if json {
                 print_json(&cast);
             } else {
-                say!("cast intent {}", s(&cast["id"]));
+                say!("cast intent {}", cast.id);
             }
         }
         IntentCommand::List => {
-            let intents = client.get("/intents?origin=own")?;
-            if json {
-                print_json(&intents);
-            } else {
-                table(
-                    &["id", "status", "category", "max price", "offers", "text"],
-                    &intent_rows(&intents),
-                );
-            }
+            let intents: Vec<IntentView> = client.get("/intents?origin=own")?;
+            show_list(&intents, json, INTENT_HEADERS, intent_row);
         }
         IntentCommand::Show { id } => {
-            let intent = client.get(&format!("/intents/{id}"))?;
-            let offers = client.get(&format!("/intents/{id}/offers"))?;
+            let shown = IntentWithOffers {
+                intent: client.get(&format!("/intents/{id}"))?,
+                offers: client.get(&format!("/intents/{id}/offers"))?,
+            };
             if json {
-                print_json(&json!({"intent": intent, "offers": offers}));
+                print_json(&shown);
             } else {
                 table(
-                    &["id", "status", "category", "max price", "offers", "text"],
-                    &intent_rows(&json!([intent])),
+                    INTENT_HEADERS,
+                    std::slice::from_ref(&shown.intent),
+                    intent_row,
                 );
                 say!();
-                table(&["offer", "vendor", "total", "items"], &offer_rows(&offers));
+                table(OFFER_HEADERS, &shown.offers, offer_row);
             }
         }
         IntentCommand::Withdraw { id } => {
-            let intent = client.post(&format!("/intents/{id}/withdraw"), &json!({}))?;
+            let intent: IntentView = client.post_empty(&format!("/intents/{id}/withdraw"))?;
             if json {
                 print_json(&intent);
             } else {
-                say!("withdrew intent {}", s(&intent["id"]));
+                say!("withdrew intent {}", intent.id);
             }
         }
     }
     Ok(())
 }
 
-fn offer_row(o: &Value) -> Vec<String> {
-    let items: Vec<String> = o["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|i| {
-            format!(
-                "{} x {} @ {}",
-                i["quantity"],
-                s(&i["title"]),
-                money(&i["price"])
-            )
-        })
+const OFFER_HEADERS: &[&str] = &["offer", "vendor", "total", "items"];
+
+fn offer_row(o: &OfferView) -> Vec<String> {
+    let items: Vec<String> = o
+        .items
+        .iter()
+        .map(|i| format!("{} x {} @ {}", i.quantity, i.title, i.price.display))
         .collect();
-    let vendor = if o["vendor_name"].is_null() {
-        short(&o["vendor"])
-    } else {
-        s(&o["vendor_name"])
-    };
     vec![
-        short(&o["id"]),
-        vendor,
-        money(&o["total"]),
+        short(&o.id),
+        o.vendor_name.clone().unwrap_or_else(|| short(&o.vendor)),
+        money(o.total.as_ref()),
         items.join("; "),
     ]
 }
 
-fn offer_rows(offers: &Value) -> Vec<Vec<String>> {
-    offers
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(offer_row)
-        .collect()
+/// The one event of the daemon's stream that `vrm offers --watch` acts on; the others (see
+/// [`crate::node::NodeEvent`]) are skipped.
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+enum WatchedEvent {
+    /// An offer to one of the person's intents arrived.
+    OfferReceived { intent: String, offer: String },
+    /// Any other event.
+    #[serde(other)]
+    Other,
 }
 
 /// `vrm offers [--intent ID] [--watch]`
@@ -338,85 +342,85 @@ pub fn offers(dir: &Path, json: bool, intent: Option<String>, watch: bool) -> an
         Some(id) => format!("/intents/{id}/offers"),
         None => "/offers".to_owned(),
     };
-    let offers = client.get(&path)?;
-    if json && !watch {
-        print_json(&offers);
-        return Ok(());
-    }
-    if json {
-        for offer in offers.as_array().into_iter().flatten() {
-            say!("{offer}");
-        }
-    } else {
-        table(&["offer", "vendor", "total", "items"], &offer_rows(&offers));
-    }
+    let offers: Vec<OfferView> = client.get(&path)?;
     if !watch {
+        show_list(&offers, json, OFFER_HEADERS, offer_row);
         return Ok(());
     }
-    client.watch(|event| {
-        if event["type"] != "offer-received" {
-            return Ok(true);
-        }
-        if intent
-            .as_ref()
-            .is_some_and(|id| event["intent"] != id.as_str())
-        {
-            return Ok(true);
-        }
-        let all = client.get(&format!("/intents/{}/offers", s(&event["intent"])))?;
-        let offer = all
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|o| o["id"] == event["offer"])
-            .cloned()
-            .context("the offer announced is not in the store")?;
+    // Followed, each offer is one line: JSON, or a table row.
+    let line = |offer: &OfferView| {
         if json {
-            say!("{offer}");
+            say!("{}", json_text(offer, false));
         } else {
-            let row = offer_row(&offer);
-            say!("{}", row.join("  "));
+            say!("{}", offer_row(offer).join("  "));
         }
+    };
+    if json {
+        offers.iter().for_each(line);
+    } else {
+        table(OFFER_HEADERS, &offers, offer_row);
+    }
+    client.watch(|event: WatchedEvent| {
+        let WatchedEvent::OfferReceived {
+            intent: for_intent,
+            offer,
+        } = event
+        else {
+            return Ok(true);
+        };
+        if intent.as_ref().is_some_and(|id| *id != for_intent) {
+            return Ok(true);
+        }
+        let all: Vec<OfferView> = client.get(&format!("/intents/{for_intent}/offers"))?;
+        let offer = all
+            .into_iter()
+            .find(|o| o.id == offer)
+            .context("the offer announced is not in the store")?;
+        line(&offer);
         Ok(true)
     })
+}
+
+const RECEIVED_INTENT_HEADERS: &[&str] = &["intent", "status", "decision", "text"];
+
+fn received_intent_row(i: &IntentView) -> Vec<String> {
+    vec![
+        short(&i.id),
+        i.status.clone(),
+        i.decision.clone().unwrap_or_default(),
+        i.text.clone(),
+    ]
+}
+
+const SENT_OFFER_HEADERS: &[&str] = &["offer", "intent", "total", "delivery"];
+
+fn sent_offer_row(o: &OfferView) -> Vec<String> {
+    vec![
+        short(&o.id),
+        short(&o.intent),
+        money(o.total.as_ref()),
+        o.delivery.clone(),
+    ]
 }
 
 /// `vrm vendor ...`
 pub fn vendor(dir: &Path, json: bool, command: VendorCommand) -> anyhow::Result<()> {
     let client = Client::from_data_dir(dir)?;
     match command {
-        VendorCommand::Intents => show_list(
-            &client.get("/vendor/intents")?,
-            json,
-            &["intent", "status", "decision", "text"],
-            |i| {
-                vec![
-                    short(&i["id"]),
-                    s(&i["status"]),
-                    s(&i["decision"]),
-                    s(&i["text"]),
-                ]
-            },
-        ),
-        VendorCommand::Offers => show_list(
-            &client.get("/vendor/offers")?,
-            json,
-            &["offer", "intent", "total", "delivery"],
-            |o| {
-                vec![
-                    short(&o["id"]),
-                    short(&o["intent"]),
-                    money(&o["total"]),
-                    s(&o["delivery"]),
-                ]
-            },
-        ),
+        VendorCommand::Intents => {
+            let intents: Vec<IntentView> = client.get("/vendor/intents")?;
+            show_list(&intents, json, RECEIVED_INTENT_HEADERS, received_intent_row);
+        }
+        VendorCommand::Offers => {
+            let offers: Vec<OfferView> = client.get("/vendor/offers")?;
+            show_list(&offers, json, SENT_OFFER_HEADERS, sent_offer_row);
+        }
         VendorCommand::Reload => {
-            let reloaded = client.post("/vendor/reload", &json!({}))?;
+            let reloaded: ReloadView = client.post_empty("/vendor/reload")?;
             if json {
                 print_json(&reloaded);
             } else {
-                say!("catalog reloaded: {} items", reloaded["items"]);
+                say!("catalog reloaded: {} items", reloaded.items);
             }
         }
     }
@@ -432,6 +436,28 @@ pub fn open(dir: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::node::NodeEvent;
+
+    #[test]
+    fn the_watch_reads_offer_events_and_skips_the_others() {
+        let event = |e: &NodeEvent| {
+            serde_json::from_value::<WatchedEvent>(serde_json::to_value(e).unwrap()).unwrap()
+        };
+        let received = NodeEvent::OfferReceived {
+            intent: "aa".into(),
+            offer: "bb".into(),
+            vendor: "cc".into(),
+        };
+        assert_eq!(
+            event(&received),
+            WatchedEvent::OfferReceived {
+                intent: "aa".into(),
+                offer: "bb".into()
+            }
+        );
+        let other = NodeEvent::PeerConnected { peer: "p".into() };
+        assert_eq!(event(&other), WatchedEvent::Other);
+    }
 
     #[test]
     fn durations() {
