@@ -143,7 +143,7 @@ mod tests {
         actions
             .iter()
             .filter_map(|a| match a {
-                Action::Verdict { acceptance, .. } => Some(acceptance.clone()),
+                Action::Verdict { acceptance, .. } => Some(*acceptance),
                 _ => None,
             })
             .collect()
