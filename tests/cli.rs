@@ -52,9 +52,7 @@ fn cast_then_offers_appear_with_json_and_tables() {
         String::from_utf8_lossy(&init.stderr)
     );
     let mut vendor = Daemon::start(&vendor_dir, &["--no-mdns", "--bootstrap", &person_addr]);
-    vendor
-        .wait_for("connected to", Duration::from_secs(20))
-        .expect("vendor connects");
+    vendor.connected_to(&person.peer_id());
 
     let status = json(&vrm(&person_dir, &["status", "--json"]));
     assert_eq!(status["peers"], 1);
