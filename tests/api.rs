@@ -310,6 +310,7 @@ async fn the_event_stream_reports_what_happens() {
     let p = net.add(person("p"), &[]).await;
     let api = TestApi::serve(&p).await;
     let (tx, rx) = std::sync::mpsc::channel();
+    let (subscribed_tx, subscribed) = std::sync::mpsc::channel();
     let (base, token) = (api.base.clone(), api.token.clone());
     std::thread::spawn(move || {
         use std::io::BufRead;
@@ -318,13 +319,16 @@ async fn the_event_stream_reports_what_happens() {
             .header("Authorization", format!("Bearer {token}"))
             .call()
             .unwrap();
+        // The server subscribes to the node's events before it sends the headers.
+        let _ = subscribed_tx.send(());
         for line in std::io::BufReader::new(response.body_mut().as_reader()).lines() {
             if tx.send(line.unwrap_or_default()).is_err() {
                 break;
             }
         }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tokio::task::block_in_place(|| subscribed.recv_timeout(std::time::Duration::from_secs(20)))
+        .expect("the event stream opens");
     let (status, _) = post(
         &api,
         "/api/v1/intents",
