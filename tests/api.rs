@@ -79,8 +79,8 @@ const PATHS: &[(&str, &str)] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_needs_the_token() {
-    let root = tempfile::tempdir().unwrap();
-    let p = person(root.path(), "p", vec![]).await;
+    let mut net = Net::new();
+    let p = net.add(person("p"), &[]).await;
     let api = TestApi::serve(&p).await;
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(p.dir.join(vrm::api::COOKIE_FILE))
@@ -110,15 +110,14 @@ async fn every_endpoint_needs_the_token() {
         assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
     }
     assert!(doc["components"]["schemas"].get("CastBody").is_some());
-    p.handle.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cast_list_show_offers_withdraw_over_http() {
-    let root = tempfile::tempdir().unwrap();
-    let p = person(root.path(), "p", vec![]).await;
-    let v = vendor(root.path(), "v", "travel", "80.00", vec![p.addr.clone()]).await;
-    connected(&p, 1).await;
+    let mut net = Net::new();
+    let [p, v] = net
+        .line([person("p"), vendor("v", "travel", "80.00")])
+        .await;
     let api = TestApi::serve(&p).await;
     let vendor_api = TestApi::serve(&v).await;
 
@@ -199,15 +198,12 @@ async fn cast_list_show_offers_withdraw_over_http() {
     );
     let (status, again) = post(&api, &format!("/api/v1/intents/{id}/withdraw"), "{}");
     assert_eq!((status, again["error"].as_str()), (409, Some("conflict")));
-    drop((api, vendor_api));
-    p.handle.shutdown().await;
-    v.handle.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_4xx_that_says_what_is_wrong() {
-    let root = tempfile::tempdir().unwrap();
-    let p = person(root.path(), "p", vec![]).await;
+    let mut net = Net::new();
+    let p = net.add(person("p"), &[]).await;
     let api = TestApi::serve(&p).await;
     let cases: &[(&str, &str, u16, &str)] = &[
         ("/api/v1/intents", "{not json", 400, "bad-request"),
@@ -305,17 +301,16 @@ async fn bad_input_gets_a_4xx_that_says_what_is_wrong() {
         )
     });
     assert_eq!(status, 415);
-    assert!(p.handle.intents().unwrap().is_empty(), "nothing was stored");
-    drop(api);
-    p.handle.shutdown().await;
+    assert!(intent_ids(&p).is_empty(), "nothing was stored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_event_stream_reports_what_happens() {
-    let root = tempfile::tempdir().unwrap();
-    let p = person(root.path(), "p", vec![]).await;
+    let mut net = Net::new();
+    let p = net.add(person("p"), &[]).await;
     let api = TestApi::serve(&p).await;
     let (tx, rx) = std::sync::mpsc::channel();
+    let (subscribed_tx, subscribed) = std::sync::mpsc::channel();
     let (base, token) = (api.base.clone(), api.token.clone());
     std::thread::spawn(move || {
         use std::io::BufRead;
@@ -324,13 +319,16 @@ async fn the_event_stream_reports_what_happens() {
             .header("Authorization", format!("Bearer {token}"))
             .call()
             .unwrap();
+        // The server subscribes to the node's events before it sends the headers.
+        let _ = subscribed_tx.send(());
         for line in std::io::BufReader::new(response.body_mut().as_reader()).lines() {
             if tx.send(line.unwrap_or_default()).is_err() {
                 break;
             }
         }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tokio::task::block_in_place(|| subscribed.recv_timeout(std::time::Duration::from_secs(20)))
+        .expect("the event stream opens");
     let (status, _) = post(
         &api,
         "/api/v1/intents",
@@ -357,6 +355,4 @@ async fn the_event_stream_reports_what_happens() {
             .is_some_and(|l| l.contains(r#""category":"books""#)),
         "{seen:?}"
     );
-    drop(api);
-    p.handle.shutdown().await;
 }

@@ -36,10 +36,10 @@ async fn cast_watch_an_offer_arrive_and_withdraw_in_chromium() {
         eprintln!("skipped: {why}");
         return;
     }
-    let root = tempfile::tempdir().unwrap();
-    let p = person(root.path(), "p", vec![]).await;
-    let v = vendor(root.path(), "v", "travel", "90.00", vec![p.addr.clone()]).await;
-    connected(&p, 1).await;
+    let mut net = Net::new();
+    let [p, _v] = net
+        .line([person("p"), vendor("v", "travel", "90.00")])
+        .await;
     let api = TestApi::serve(&p).await;
     let login = format!("{}/#token={}", api.base, api.token);
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("page.png");
@@ -59,11 +59,7 @@ async fn cast_watch_an_offer_arrive_and_withdraw_in_chromium() {
         "browser run failed:\n{stdout}\n{stderr}"
     );
     println!("{stdout}screenshot: {}", shot.display());
-    assert!(
-        p.handle.intents().unwrap()[0].0.withdrawn_at.is_some(),
-        "withdrawn in the store too"
-    );
-    drop(api);
-    p.handle.shutdown().await;
-    v.handle.shutdown().await;
+    let cast = intent_ids(&p);
+    assert_eq!(cast.len(), 1, "one intent cast from the page");
+    assert!(intent_withdrawn(&p, &cast[0]), "withdrawn in the store too");
 }

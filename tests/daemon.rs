@@ -22,14 +22,8 @@ fn daemons_connect_by_bootstrap_and_stop_cleanly_on_sigterm() {
     );
     let mut two = Daemon::start(&d2, &["--no-mdns", "--bootstrap", &one_addr]);
     let two_id = two.peer_id();
-    assert!(
-        two.wait_for(&format!("connected to {one_id}"), Duration::from_secs(20))
-            .is_some()
-    );
-    assert!(
-        one.wait_for(&format!("connected to {two_id}"), Duration::from_secs(20))
-            .is_some()
-    );
+    two.connected_to(&one_id);
+    one.connected_to(&two_id);
     // Prometheus metrics: libp2p's and vrm's own.
     let line = one
         .wait_for("metrics on http://", Duration::from_secs(5))

@@ -1,77 +1,32 @@
 //! Helpers for tests that run real nodes on 127.0.0.1 with ephemeral ports and temp dirs.
+//!
+//! - [`net`]: the test network, the one way tests start nodes and wire them together.
+//! - [`state`]: the one way tests read what a node holds.
+//! - here: requests, waiting, and a node's HTTP API.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod net;
 pub mod process;
+pub mod state;
 
-use std::path::{Path, PathBuf};
+#[allow(unused_imports)] // files that only run daemons use neither
+pub use {net::*, state::*};
+
 use std::time::Duration;
 
-use libp2p::Multiaddr;
+use tokio::sync::broadcast;
 use vrm::config::VendorConfig;
-use vrm::identity::Identity;
-use vrm::node::{CastRequest, NodeConfig, NodeHandle};
-use vrm::proto::{Constraints, Price};
+use vrm::node::{CastRequest, NodeEvent};
+use vrm::proto::{Constraints, IntentId, Price};
 
-/// A running node and where it lives.
-pub struct TestNode {
-    pub handle: NodeHandle,
-    pub dir: PathBuf,
-    pub addr: Multiaddr,
-    pub vendor: Option<VendorConfig>,
-}
+/// How long a test waits for the network to get somewhere before it fails.
+const PATIENCE: Duration = Duration::from_secs(20);
 
 /// A catalog with one item in `category` at `price` EUR.
 pub fn catalog(category: &str, title: &str, price: &str) -> String {
     format!(
         "[[item]]\ncategory = {category:?}\ntitle = {title:?}\nprice = {price:?}\ncurrency = \"EUR\"\n"
     )
-}
-
-/// Creates a data directory (a vendor one if `vendor` is set, with `catalog` text).
-pub fn make_dir(root: &Path, name: &str, vendor: Option<(&str, &str)>) -> PathBuf {
-    let dir = root.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    Identity::create(&dir, vendor.is_some()).unwrap();
-    if let Some((_, catalog)) = vendor {
-        std::fs::write(dir.join("catalog.toml"), catalog).unwrap();
-    }
-    dir
-}
-
-/// Starts the node of `dir` listening on `listen` (port 0 for a fresh one).
-pub async fn start(
-    dir: &Path,
-    vendor: Option<VendorConfig>,
-    listen: &str,
-    bootstrap: Vec<Multiaddr>,
-) -> TestNode {
-    let config = NodeConfig {
-        data_dir: dir.to_owned(),
-        listen: vec![listen.parse().unwrap()],
-        bootstrap,
-        mdns: false,
-        // The tests build exact topologies: no peers beyond the ones dialed.
-        kademlia: false,
-        max_connections: 64,
-        cache_bytes: 8 << 20,
-        vendor: vendor.clone(),
-        heartbeat: Duration::from_millis(200),
-        profile_interval: Duration::from_secs(60),
-        metrics: None,
-    };
-    let handle = vrm::node::start(config).await.unwrap();
-    let addr = eventually("listening", || {
-        let handle = handle.clone();
-        async move { handle.listen_addrs().await.unwrap().into_iter().next() }
-    })
-    .await;
-    let addr = addr.with(libp2p::multiaddr::Protocol::P2p(handle.peer_id()));
-    TestNode {
-        handle,
-        dir: dir.to_owned(),
-        addr,
-        vendor,
-    }
 }
 
 pub fn vendor_config(name: &str, category: &str) -> VendorConfig {
@@ -84,41 +39,13 @@ pub fn vendor_config(name: &str, category: &str) -> VendorConfig {
     }
 }
 
-/// Starts a fresh person node.
-pub async fn person(root: &Path, name: &str, bootstrap: Vec<Multiaddr>) -> TestNode {
-    let dir = make_dir(root, name, None);
-    start(&dir, None, "/ip4/127.0.0.1/tcp/0", bootstrap).await
-}
-
-/// Starts a fresh vendor node serving `category` with one item at `price` EUR.
-pub async fn vendor(
-    root: &Path,
-    name: &str,
-    category: &str,
-    price: &str,
-    bootstrap: Vec<Multiaddr>,
-) -> TestNode {
-    let dir = make_dir(
-        root,
-        name,
-        Some((name, &catalog(category, &format!("{name} item"), price))),
-    );
-    start(
-        &dir,
-        Some(vendor_config(name, category)),
-        "/ip4/127.0.0.1/tcp/0",
-        bootstrap,
-    )
-    .await
-}
-
 /// Polls `check` every 50 ms until it returns `Some`, or panics after 20 s naming `what`.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         if let Some(value) = check().await {
             return value;
@@ -131,13 +58,28 @@ where
     }
 }
 
-/// Waits until `node` has `n` connected peers.
-pub async fn connected(node: &TestNode, n: usize) {
-    eventually(&format!("{n} peers"), || {
-        let handle = node.handle.clone();
-        async move { (handle.peers().await.unwrap().len() >= n).then_some(()) }
+/// The first event from `events` that `pick` turns into a value; panics after 20 s naming
+/// `what`. Subscribe before doing what causes the event.
+pub async fn next_event<T>(
+    events: &mut broadcast::Receiver<NodeEvent>,
+    what: &str,
+    mut pick: impl FnMut(NodeEvent) -> Option<T>,
+) -> T {
+    let found = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    if let Some(value) = pick(event) {
+                        return value;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("node stopped before: {what}"),
+            }
+        }
     })
-    .await
+    .await;
+    found.unwrap_or_else(|_| panic!("timed out waiting for: {what}"))
 }
 
 /// A cast in `category` with a ceiling of `max` EUR, living an hour.
@@ -155,20 +97,21 @@ pub fn cast_request(category: &str, text: &str, max: &str) -> CastRequest {
     }
 }
 
-/// Number of offers `node` holds for intent `id`.
-pub fn offer_count(node: &TestNode, id: &vrm::proto::IntentId) -> usize {
-    node.handle.offers_for(id).unwrap().len()
+/// Casts from `node` in `category` with a ceiling of `max` EUR, living an hour.
+pub async fn cast(node: &TestNode, category: &str, text: &str, max: &str) -> IntentId {
+    node.handle
+        .cast(cast_request(category, text, max))
+        .await
+        .unwrap()
 }
 
-/// Ids of the intents a node holds that it did not cast.
-pub fn received_intents(node: &TestNode) -> Vec<vrm::proto::IntentId> {
-    node.handle
-        .intents()
-        .unwrap()
-        .into_iter()
-        .filter(|(r, _, _)| r.origin == vrm::store::Origin::Received)
-        .map(|(_, _, i)| i.id)
-        .collect()
+/// Waits until `node` holds `n` offers for intent `id`.
+pub async fn offers_arrive(node: &TestNode, id: &IntentId, n: usize) {
+    let what = format!("{n} offers for {} at {}", hex::encode(**id), node.name);
+    eventually(&what, || async {
+        (offer_count(node, id) == n).then_some(())
+    })
+    .await
 }
 
 /// A node's HTTP API, served on an ephemeral loopback port.

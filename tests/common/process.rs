@@ -82,6 +82,12 @@ impl Daemon {
         line.split_whitespace().nth(2).unwrap().to_owned()
     }
 
+    /// Waits until this daemon reports a connection to the daemon with PeerId `peer`.
+    pub fn connected_to(&mut self, peer: &str) {
+        self.wait_for(&format!("connected to {peer}"), Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("no connection to {peer} within 20 s"));
+    }
+
     pub fn terminate(mut self) -> Vec<String> {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();

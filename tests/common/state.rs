@@ -1,0 +1,116 @@
+//! What tests read from a node's store, in one place: when the node's read API changes, this
+//! file changes and the tests do not.
+
+use vrm::proto::{Envelope, IntentId, Offer, VendorProfile};
+use vrm::store::{Decision, Delivery, Origin, open_stored};
+
+use super::TestNode;
+
+/// Ids of all intents `node` holds (its own and, on a vendor node, the ones it received).
+pub fn intent_ids(node: &TestNode) -> Vec<IntentId> {
+    node.handle
+        .intents()
+        .unwrap()
+        .into_iter()
+        .map(|(_, _, intent)| intent.id)
+        .collect()
+}
+
+/// Ids of the intents a node holds that it did not cast.
+pub fn received_intents(node: &TestNode) -> Vec<IntentId> {
+    node.handle
+        .intents()
+        .unwrap()
+        .into_iter()
+        .filter(|(r, _, _)| r.origin == Origin::Received)
+        .map(|(_, _, i)| i.id)
+        .collect()
+}
+
+/// The signed envelope of intent `id` as `node` holds it.
+pub fn intent_envelope(node: &TestNode, id: &IntentId) -> Envelope {
+    node.handle
+        .intents()
+        .unwrap()
+        .into_iter()
+        .find(|(_, _, intent)| intent.id == *id)
+        .map(|(_, envelope, _)| envelope)
+        .unwrap_or_else(|| panic!("{} holds intent {}", node.name, hex::encode(**id)))
+}
+
+/// Whether `node` holds intent `id` as withdrawn.
+pub fn intent_withdrawn(node: &TestNode, id: &IntentId) -> bool {
+    node.handle
+        .store()
+        .intent(id)
+        .unwrap()
+        .is_some_and(|record| record.withdrawn_at.is_some())
+}
+
+/// Vendor view: each received intent with the decision taken on it, if any yet.
+pub fn decisions(node: &TestNode) -> Vec<(IntentId, Option<Decision>)> {
+    node.handle
+        .vendor_intents()
+        .unwrap()
+        .into_iter()
+        .map(|(record, _, intent)| (intent.id, record.decision))
+        .collect()
+}
+
+/// Vendor view: the decision taken on intent `id`, if any yet.
+pub fn decision(node: &TestNode, id: &IntentId) -> Option<Decision> {
+    decisions(node)
+        .into_iter()
+        .find(|(held, _)| held == id)
+        .and_then(|(_, decision)| decision)
+}
+
+/// The offers `node` holds for intent `id`, each with its envelope decoded (and verified)
+/// again from the stored bytes.
+pub fn offers(node: &TestNode, id: &IntentId) -> Vec<(Envelope, Offer)> {
+    node.handle
+        .offers_for(id)
+        .unwrap()
+        .into_iter()
+        .map(|(record, envelope, offer)| {
+            let again = Envelope::decode(&record.envelope).expect("stored offer verifies");
+            assert_eq!(again.signer(), envelope.signer());
+            (again, offer)
+        })
+        .collect()
+}
+
+/// Number of offers `node` holds for intent `id`.
+pub fn offer_count(node: &TestNode, id: &IntentId) -> usize {
+    node.handle.offers_for(id).unwrap().len()
+}
+
+/// Vendor view: where each offer this node made stands.
+pub fn deliveries(node: &TestNode) -> Vec<Delivery> {
+    node.handle
+        .vendor_offers()
+        .unwrap()
+        .into_iter()
+        .map(|(record, _, _)| record.delivery)
+        .collect()
+}
+
+/// Messages waiting in `node`'s outbox.
+pub fn outbox_len(node: &TestNode) -> usize {
+    node.handle.store().outbox_len()
+}
+
+/// The vendor profiles `node` keeps: each vendor's key and its newest profile.
+pub fn profiles(node: &TestNode) -> Vec<([u8; 32], VendorProfile)> {
+    node.handle
+        .store()
+        .profiles()
+        .unwrap()
+        .into_iter()
+        .map(|record| {
+            let (envelope, profile) =
+                open_stored::<VendorProfile>(&record.envelope).expect("stored profile verifies");
+            (envelope.signer().to_bytes(), profile)
+        })
+        .collect()
+}
