@@ -194,7 +194,7 @@ impl Net {
         let handle = vrm::node::start(config).await.unwrap();
         self.started.push(handle.clone());
         let addr = eventually(&format!("{name} listening"), || async {
-            handle.listen_addrs().await.unwrap().into_iter().next()
+            handle.listen_addrs().into_iter().next()
         })
         .await;
         TestNode {

@@ -2,7 +2,7 @@
 //! file changes and the tests do not.
 
 use vrm::proto::{Envelope, IntentId, Offer, VendorProfile};
-use vrm::store::{Decision, Delivery, Origin, open_stored};
+use vrm::store::{Decision, Delivery, Origin};
 
 use super::TestNode;
 
@@ -12,7 +12,7 @@ pub fn intent_ids(node: &TestNode) -> Vec<IntentId> {
         .intents()
         .unwrap()
         .into_iter()
-        .map(|(_, _, intent)| intent.id)
+        .map(|stored| stored.intent.id)
         .collect()
 }
 
@@ -22,29 +22,26 @@ pub fn received_intents(node: &TestNode) -> Vec<IntentId> {
         .intents()
         .unwrap()
         .into_iter()
-        .filter(|(r, _, _)| r.origin == Origin::Received)
-        .map(|(_, _, i)| i.id)
+        .filter(|stored| stored.origin == Origin::Received)
+        .map(|stored| stored.intent.id)
         .collect()
 }
 
 /// The signed envelope of intent `id` as `node` holds it.
 pub fn intent_envelope(node: &TestNode, id: &IntentId) -> Envelope {
     node.handle
-        .intents()
+        .intent(id)
         .unwrap()
-        .into_iter()
-        .find(|(_, _, intent)| intent.id == *id)
-        .map(|(_, envelope, _)| envelope)
+        .map(|stored| stored.envelope)
         .unwrap_or_else(|| panic!("{} holds intent {}", node.name, hex::encode(**id)))
 }
 
 /// Whether `node` holds intent `id` as withdrawn.
 pub fn intent_withdrawn(node: &TestNode, id: &IntentId) -> bool {
     node.handle
-        .store()
         .intent(id)
         .unwrap()
-        .is_some_and(|record| record.withdrawn_at.is_some())
+        .is_some_and(|stored| stored.withdrawn_at.is_some())
 }
 
 /// Vendor view: each received intent with the decision taken on it, if any yet.
@@ -53,7 +50,7 @@ pub fn decisions(node: &TestNode) -> Vec<(IntentId, Option<Decision>)> {
         .vendor_intents()
         .unwrap()
         .into_iter()
-        .map(|(record, _, intent)| (intent.id, record.decision))
+        .map(|stored| (stored.intent.id, stored.decision))
         .collect()
 }
 
@@ -72,11 +69,7 @@ pub fn offers(node: &TestNode, id: &IntentId) -> Vec<(Envelope, Offer)> {
         .offers_for(id)
         .unwrap()
         .into_iter()
-        .map(|(record, envelope, offer)| {
-            let again = Envelope::decode(&record.envelope).expect("stored offer verifies");
-            assert_eq!(again.signer(), envelope.signer());
-            (again, offer)
-        })
+        .map(|stored| (stored.envelope, stored.offer))
         .collect()
 }
 
@@ -91,26 +84,21 @@ pub fn deliveries(node: &TestNode) -> Vec<Delivery> {
         .vendor_offers()
         .unwrap()
         .into_iter()
-        .map(|(record, _, _)| record.delivery)
+        .map(|stored| stored.delivery)
         .collect()
 }
 
 /// Messages waiting in `node`'s outbox.
 pub fn outbox_len(node: &TestNode) -> usize {
-    node.handle.store().outbox_len()
+    node.handle.counts().outbox
 }
 
 /// The vendor profiles `node` keeps: each vendor's key and its newest profile.
 pub fn profiles(node: &TestNode) -> Vec<([u8; 32], VendorProfile)> {
     node.handle
-        .store()
         .profiles()
         .unwrap()
         .into_iter()
-        .map(|record| {
-            let (envelope, profile) =
-                open_stored::<VendorProfile>(&record.envelope).expect("stored profile verifies");
-            (envelope.signer().to_bytes(), profile)
-        })
+        .map(|stored| (stored.envelope.signer().to_bytes(), stored.profile))
         .collect()
 }
