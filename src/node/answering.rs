@@ -51,6 +51,8 @@ pub enum AnswerInput {
     },
     /// Reload `catalog.toml` now: the number of items, or why the file was refused.
     ReloadCatalog(oneshot::Sender<Result<usize, String>>),
+    /// The node stops: finish (and let go of the store).
+    Stop,
 }
 
 /// The vendor's program finished with one intent.
@@ -135,7 +137,7 @@ impl Answering {
                     Some(AnswerInput::ReloadCatalog(reply)) => {
                         let _ = reply.send(self.reload_catalog());
                     }
-                    None => break,
+                    Some(AnswerInput::Stop) | None => break,
                 },
                 Some(done) = self.program_rx.recv() => self.program_answered(done).await,
                 _ = catalog_tick.tick() => {

@@ -58,6 +58,8 @@ pub struct Channels {
     pub listen: watch::Sender<Vec<Multiaddr>>,
     /// The vendor role's inbox, on vendor nodes.
     pub vendor: Option<mpsc::Sender<AnswerInput>>,
+    /// The vendor role's task, stopped and awaited at shutdown.
+    pub vendor_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The handlers the loop dispatches to.
@@ -130,6 +132,14 @@ impl EventLoop {
                     }
                 }
             }
+        }
+        if let (Some(vendor), Some(task)) =
+            (&self.channels.vendor, self.channels.vendor_task.take())
+        {
+            // Offers made from here on wait in the stored outbox for the next start.
+            self.channels.inbox.close();
+            let _ = vendor.send(AnswerInput::Stop).await;
+            let _ = task.await;
         }
         if let Err(e) = self.store.flush() {
             warn!("flushing the store at shutdown failed: {e}");

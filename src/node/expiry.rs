@@ -8,7 +8,7 @@ use tracing::warn;
 use super::action::Action;
 use super::events::NodeEvent;
 use crate::proto::IntentId;
-use crate::store::{Origin, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// How often the replay memory is purged, in seconds.
 pub const PURGE_EVERY_SECS: u64 = 60;
@@ -24,10 +24,8 @@ impl Expiry {
     /// Watches the person's intents that are open at `now`.
     pub fn load(store: &Store, now: u64) -> Result<Expiry, StoreError> {
         let watched = store
-            .intents()?
+            .own_open_intents()?
             .into_iter()
-            .filter(|s| s.origin == Origin::Own && s.withdrawn_at.is_none())
-            .map(|s| (s.intent.expires, s.intent.id))
             .filter(|(expires, _)| *expires > now)
             .collect();
         Ok(Expiry {

@@ -132,6 +132,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
 
     let mut profile = None;
     let mut vendor_tx = None;
+    let mut vendor_task = None;
     if let Some(vendor_config) = &config.vendor {
         let key = identity
             .vendor_key()
@@ -149,7 +150,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
             },
         )?;
         let (tx, rx) = mpsc::channel::<AnswerInput>(answering::QUEUE);
-        tokio::spawn(answering.run(rx));
+        vendor_task = Some(tokio::spawn(answering.run(rx)));
         vendor_tx = Some(tx);
         profile = Some(profile::ProfilePublisher::new(vendor_config.clone(), key));
     }
@@ -202,6 +203,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
             events: event_tx.clone(),
             listen: listen_tx,
             vendor: vendor_tx.clone(),
+            vendor_task,
         },
         handlers,
         store: store.clone(),

@@ -218,6 +218,20 @@ impl Store {
             .transpose()
     }
 
+    /// The person's own intents not withdrawn, each with its expiry (only these envelopes
+    /// are opened: a vendor's many received intents cost no signature check here).
+    pub fn own_open_intents(&self) -> Result<Vec<(u64, IntentId)>, StoreError> {
+        let mut open = Vec::new();
+        for value in self.intents.iter().values() {
+            let record: IntentRecord = decode("intents", &value?)?;
+            if record.origin == Origin::Own && record.withdrawn_at.is_none() {
+                let stored = stored_intent(record)?;
+                open.push((stored.intent.expires, stored.intent.id));
+            }
+        }
+        Ok(open)
+    }
+
     /// All intents, in id order.
     pub fn intents(&self) -> Result<Vec<StoredIntent>, StoreError> {
         self.intents
