@@ -173,3 +173,35 @@ fn effect_actions(effect: Effect, stats: &Stats, actions: &mut Vec<Action>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::ValidationError;
+
+    #[test]
+    fn our_store_failing_is_ignored_not_blamed_and_a_rejection_is_counted_and_told() {
+        let stats = Stats::default();
+        let peer = PeerId::random();
+        let mut actions = Vec::new();
+        let failed = Err(StoreError::Unflushed("disk full".into()));
+        assert_eq!(
+            settle(failed, &peer, &stats, &mut actions),
+            Verdict::Ignore("store error")
+        );
+        assert!(actions.is_empty(), "nothing to tell about the peer");
+        assert_eq!(stats.get("store-error"), 1);
+
+        let rejected = Outcome {
+            verdict: Verdict::Reject(ValidationError::IdConflict.into()),
+            effect: None,
+        };
+        let verdict = settle(Ok(rejected), &peer, &stats, &mut actions);
+        assert!(matches!(verdict, Verdict::Reject(_)));
+        assert_eq!(stats.get("rejected:id-conflict"), 1);
+        assert!(matches!(
+            &actions[..],
+            [Action::Emit(NodeEvent::Rejected { code, .. })] if code == "id-conflict"
+        ));
+    }
+}

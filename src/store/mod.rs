@@ -196,10 +196,7 @@ impl Store {
         if lock.try_lock().is_err() {
             return Err(StoreError::Locked(dir.to_owned()));
         }
-        let db = sled::Config::new()
-            .path(dir.join("db"))
-            .cache_capacity(cache_bytes)
-            .open()?;
+        let db = open_sled(&dir.join("db"), cache_bytes)?;
         let store = Store {
             intents: db.open_tree("intents")?,
             offers: db.open_tree("offers")?,
@@ -274,6 +271,27 @@ impl Store {
             profiles: self.profiles.len(),
             outbox: self.outbox.len(),
             seen: self.seen.len(),
+        }
+    }
+}
+
+/// Opens sled. Our own lock file is held, so no other process has the database; if sled's
+/// lock is still taken, it is by this process's previous [`Store`] on the same directory,
+/// whose background flusher lets go of it a moment after the drop (a node restarted in
+/// the same process): wait for it, for a second at most.
+fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
+    let mut waited = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if waited >= 50 {
+                    return Err(sled::Error::Io(e).into());
+                }
+                waited += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            opened => return Ok(opened?),
         }
     }
 }
