@@ -1,8 +1,9 @@
 //! Delivery of the outbox: which entry to try when, and what an answer means for it.
 //!
-//! The store keeps each entry (written once, inside the transaction that created it) until
+//! The store keeps each entry (written once, by the operation that created it) until
 //! it is delivered, refused or expired; this planner keeps, in memory, when each was tried
-//! and when to try again. It is the only code that removes entries. The decision of what is
+//! and when to try again. Apart from a withdrawal, which drops its intent's unsent
+//! publication, it is the only code that removes entries. The decision of what is
 //! due is [`due`], a pure function of one entry, the time and the trigger. A failed attempt
 //! waits `2^attempts` seconds (at most [`MAX_BACKOFF_SECS`]); an entry is given up when it
 //! expires, with what that means for its [`Subject`] (an offer is marked expired).

@@ -1,13 +1,9 @@
 //! Intents: the person's own (cast, withdrawn) and, on vendor nodes, those received in the
 //! categories the vendor serves (which are also its replay memory for them).
 
-use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
-
 use super::models::{Decision, Origin, StoredIntent};
 use super::outbox::{Outgoing, Route, Subject};
 use super::records::IntentRecord;
-use super::seen::mark_seen_tx;
 use super::{Store, StoreError, decode, encode, fixed_key, open_stored, update_record};
 use crate::proto::{Envelope, Intent, IntentId, MessageId, intent_topic};
 
@@ -41,10 +37,6 @@ pub enum WithdrawOwn {
     AlreadyWithdrawn,
 }
 
-fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(e)
-}
-
 impl Store {
     /// The person casts `intent`: the intent, its id in the replay memory (its own copy
     /// coming back over gossip is not news) and its publication in the outbox, made durable
@@ -70,27 +62,25 @@ impl Store {
             },
             expires: intent.expires,
         };
-        let outbox_record = encode(&queued.record(envelope));
-        (&self.intents, &self.seen, &self.seen_by_time, &self.outbox).transaction(
-            |(intents, seen, by_time, outbox)| {
-                if intents.get(*intent.id)?.is_some() {
-                    return Err(abort(StoreError::Corrupt {
-                        tree: "intents",
-                        reason: "a fresh intent id is taken".into(),
-                    }));
-                }
-                intents.insert(&intent.id[..], record.as_slice())?;
-                mark_seen_tx(seen, by_time, &queued.id, intent.expires)?;
-                outbox.insert(&queued.id.0[..], outbox_record.as_slice())?;
-                Ok(())
-            },
-        )?;
+        let fresh = self
+            .intents
+            .compare_and_swap(*intent.id, None as Option<&[u8]>, Some(record))?
+            .is_ok();
+        if !fresh {
+            return Err(StoreError::Corrupt {
+                tree: "intents",
+                reason: "a fresh intent id is taken".into(),
+            });
+        }
+        self.mark_seen(&queued.id, intent.expires)?;
+        self.outbox
+            .insert(queued.id.0, encode(&queued.record(envelope)))?;
         self.durable()?;
         Ok(queued)
     }
 
     /// The person withdraws intent `id` with the signed `withdrawal`: checked, marked and
-    /// queued in one transaction, made durable by one flush.
+    /// queued, made durable by one flush. Of two racing withdrawals only one goes on.
     pub fn withdraw_own(
         &self,
         id: &IntentId,
@@ -112,27 +102,20 @@ impl Store {
             expires: stored.intent.expires,
         };
         let unqueued = stored.envelope.id();
-        let outbox_record = encode(&queued.record(withdrawal));
-        let done = (&self.intents, &self.seen, &self.seen_by_time, &self.outbox).transaction(
-            |(intents, seen, by_time, outbox)| {
-                let Some(bytes) = intents.get(**id)? else {
-                    return Ok(false);
-                };
-                let mut record: IntentRecord = decode("intents", &bytes).map_err(abort)?;
-                if record.withdrawn_at.is_some() {
-                    return Ok(false);
-                }
-                record.withdrawn_at = Some(now);
-                intents.insert(&id[..], encode(&record))?;
-                outbox.remove(&unqueued.0[..])?;
-                outbox.insert(&queued.id.0[..], outbox_record.as_slice())?;
-                mark_seen_tx(seen, by_time, &queued.id, stored.intent.expires)?;
-                Ok(true)
-            },
-        )?;
-        if !done {
+        // The one atomic step decides a race between two withdrawals: only the one that
+        // sets `withdrawn_at` goes on.
+        let mut won = false;
+        update_record(&self.intents, "intents", &**id, |r: &mut IntentRecord| {
+            won = r.withdrawn_at.is_none();
+            r.withdrawn_at.get_or_insert(now);
+        })?;
+        if !won {
             return Ok(WithdrawOwn::AlreadyWithdrawn);
         }
+        self.outbox.remove(unqueued.0)?;
+        self.mark_seen(&queued.id, stored.intent.expires)?;
+        self.outbox
+            .insert(queued.id.0, encode(&queued.record(withdrawal)))?;
         self.durable()?;
         Ok(WithdrawOwn::Withdrawn { queued, unqueued })
     }

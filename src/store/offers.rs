@@ -1,11 +1,9 @@
 //! Offers: those this vendor node made (with their delivery state) and those the person's
 //! node received, keyed by intent so one intent's offers are one range scan.
 
-use sled::Transactional;
-
 use super::models::{Decision, Delivery, Origin, StoredOffer};
 use super::outbox::{Outgoing, Route, Subject};
-use super::records::{IntentRecord, OfferRecord};
+use super::records::OfferRecord;
 use super::{Store, StoreError, decode, encode, open_stored};
 use crate::proto::{Envelope, Intent, IntentId, MessageId, Offer};
 
@@ -41,22 +39,14 @@ impl Store {
             stored_at: now,
             delivery: Delivery::Pending,
         });
-        let outbox_record = encode(&queued.record(offer));
-        let key = offer_key(&intent.id, &queued.id);
+        self.offers
+            .insert(offer_key(&intent.id, &queued.id), record)?;
         let decision = Decision::Offered {
             offer: queued.id.to_hex(),
         };
-        (&self.offers, &self.intents, &self.outbox).transaction(|(offers, intents, outbox)| {
-            offers.insert(key.as_slice(), record.as_slice())?;
-            if let Some(bytes) = intents.get(*intent.id)? {
-                let mut held: IntentRecord = decode("intents", &bytes)
-                    .map_err(sled::transaction::ConflictableTransactionError::Abort)?;
-                held.decision = Some(decision.clone());
-                intents.insert(&intent.id[..], encode(&held))?;
-            }
-            outbox.insert(&queued.id.0[..], outbox_record.as_slice())?;
-            Ok(())
-        })?;
+        self.set_decision(&intent.id, decision)?;
+        self.outbox
+            .insert(queued.id.0, encode(&queued.record(offer)))?;
         self.durable()?;
         Ok(queued)
     }

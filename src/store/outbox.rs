@@ -1,5 +1,5 @@
 //! The outbox: messages this node must deliver, kept until delivered, refused or expired.
-//! Entries are written once, inside the transaction that creates them (a cast, a
+//! Entries are written once, by the operation that creates them (a cast, a
 //! withdrawal, an offer), and removed when done. When and how often to try is the node's
 //! outbox planner's business, in memory; the store only keeps what must survive a restart.
 

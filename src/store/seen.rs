@@ -2,8 +2,6 @@
 //! and then forgotten. `seen_by_time` indexes them by that time, so forgetting costs only
 //! the ids that are due, never a scan of the whole memory.
 
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
-
 use super::{Store, StoreError, fixed_key};
 use crate::proto::MessageId;
 
@@ -12,21 +10,6 @@ fn time_key(forget_after: u64, id: &MessageId) -> [u8; 40] {
     key[..8].copy_from_slice(&forget_after.to_be_bytes());
     key[8..].copy_from_slice(&id.0);
     key
-}
-
-/// [`Store::mark_seen`] inside a transaction.
-pub(super) fn mark_seen_tx(
-    seen: &TransactionalTree,
-    by_time: &TransactionalTree,
-    id: &MessageId,
-    forget_after: u64,
-) -> Result<bool, ConflictableTransactionError<StoreError>> {
-    if seen.get(id.0)?.is_some() {
-        return Ok(false);
-    }
-    seen.insert(&id.0[..], &forget_after.to_be_bytes()[..])?;
-    by_time.insert(&time_key(forget_after, id)[..], &[][..])?;
-    Ok(true)
 }
 
 impl Store {
