@@ -16,8 +16,8 @@
 //! reads [`models`] (decoded, verified envelopes with their state). An operation that
 //! touches several trees writes them in order and makes them durable with one flush; no
 //! sled transaction is used, because sled 0.34's first transaction makes every later write
-//! of the whole process take one global lock (measured: the 20-node throughput bench lost
-//! twice as many intents with transactions). One file per concern: `intents`, `offers`,
+//! of the whole process take one global lock (the 20-node in-process throughput bench
+//! delivered half as many intents with them; README, "Design notes"). One file per concern: `intents`, `offers`,
 //! `profiles`, [`outbox`], `seen` (the replay memory).
 //!
 //! Every write method returns only once the write is on disk, except the few that say why
