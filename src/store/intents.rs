@@ -1,8 +1,8 @@
 //! Intents: the person's own (cast, withdrawn) and, on vendor nodes, those received in the
 //! categories the vendor serves (which are also its replay memory for them).
 
-use super::models::{Decision, Origin, StoredIntent};
-use super::outbox::{Outgoing, Route, Subject};
+use super::models::{Decision, Origin, Route, StoredIntent, Subject};
+use super::outbox::Outgoing;
 use super::records::IntentRecord;
 use super::{Store, StoreError, decode, encode, fixed_key, open_stored, update_record};
 use crate::proto::{Envelope, Intent, IntentId, MessageId, intent_topic};

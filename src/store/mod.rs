@@ -47,8 +47,10 @@ use thiserror::Error;
 use crate::proto::{Body, DecodeError, Envelope, Kind};
 
 pub use intents::{ReceivedIntent, WithdrawOwn};
-pub use models::{Counts, Decision, Delivery, Origin, StoredIntent, StoredOffer, StoredProfile};
-pub use outbox::{Outgoing, Route, Subject};
+pub use models::{
+    Counts, Decision, Delivery, Origin, Route, StoredIntent, StoredOffer, StoredProfile, Subject,
+};
+pub use outbox::Outgoing;
 
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: u32 = 2;

@@ -2,8 +2,9 @@
 //! These are read models; nothing outside the store builds or writes a record.
 
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 
-use crate::proto::{Envelope, Intent, Offer, VendorProfile};
+use crate::proto::{Envelope, Intent, IntentId, Offer, VendorProfile};
 
 /// Who an intent or offer belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,4 +109,39 @@ pub struct Counts {
     pub outbox: usize,
     /// Message ids in the replay memory.
     pub seen: usize,
+}
+
+/// What an outgoing message is about. Its subject decides its retention and whether it is
+/// still worth sending (an offer to a withdrawn intent is not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "about")]
+pub enum Subject {
+    /// The person's intent: its publication or its withdrawal.
+    Intent {
+        /// The intent.
+        intent: IntentId,
+    },
+    /// A vendor's offer to an intent.
+    Offer {
+        /// The intent it answers.
+        intent: IntentId,
+    },
+}
+
+/// How an outgoing message travels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Route {
+    /// Published on a gossipsub topic.
+    Gossip {
+        /// The topic.
+        topic: String,
+    },
+    /// Sent by request-response to one peer.
+    Direct {
+        /// The peer id bytes.
+        peer: ByteBuf,
+        /// Addresses to dial it at.
+        addrs: Vec<ByteBuf>,
+    },
 }

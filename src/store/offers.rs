@@ -1,8 +1,8 @@
 //! Offers: those this vendor node made (with their delivery state) and those the person's
 //! node received, keyed by intent so one intent's offers are one range scan.
 
-use super::models::{Decision, Delivery, Origin, StoredOffer};
-use super::outbox::{Outgoing, Route, Subject};
+use super::models::{Decision, Delivery, Origin, Route, StoredOffer, Subject};
+use super::outbox::Outgoing;
 use super::records::OfferRecord;
 use super::{Store, StoreError, decode, encode, open_stored};
 use crate::proto::{Envelope, Intent, IntentId, MessageId, Offer};

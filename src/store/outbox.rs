@@ -3,47 +3,10 @@
 //! withdrawal, an offer), and removed when done. When and how often to try is the node's
 //! outbox planner's business, in memory; the store only keeps what must survive a restart.
 
-use serde::{Deserialize, Serialize};
-use serde_bytes::ByteBuf;
-
+use super::models::{Route, Subject};
 use super::records::{OutboxRecord, OutboxRecordV1};
 use super::{Store, StoreError, decode, encode, fixed_key};
-use crate::proto::{Envelope, IntentId, Kind, MessageId, Payload};
-
-/// What an outgoing message is about. Its subject decides its retention and whether it is
-/// still worth sending (an offer to a withdrawn intent is not).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "about")]
-pub enum Subject {
-    /// The person's intent: its publication or its withdrawal.
-    Intent {
-        /// The intent.
-        intent: IntentId,
-    },
-    /// A vendor's offer to an intent.
-    Offer {
-        /// The intent it answers.
-        intent: IntentId,
-    },
-}
-
-/// How an outgoing message travels.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Route {
-    /// Published on a gossipsub topic.
-    Gossip {
-        /// The topic.
-        topic: String,
-    },
-    /// Sent by request-response to one peer.
-    Direct {
-        /// The peer id bytes.
-        peer: ByteBuf,
-        /// Addresses to dial it at.
-        addrs: Vec<ByteBuf>,
-    },
-}
+use crate::proto::{Envelope, Kind, MessageId, Payload};
 
 /// An outgoing message as the planner sees it: everything but the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,8 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-use super::models::{Decision, Delivery, Origin};
-use super::outbox::{Route, Subject};
+use super::models::{Decision, Delivery, Origin, Route, Subject};
 
 /// A stored intent: the envelope as signed, and what happened to it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
