@@ -14,7 +14,7 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use super::Stats;
+use super::events::Stats;
 use crate::store::Store;
 
 /// vrm's counters, read from [`Stats`] and the store at each scrape.
