@@ -10,8 +10,10 @@
 //!                                    Responder (the vendor's program)
 //! ```
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use ed25519_dalek::SigningKey;
@@ -20,9 +22,10 @@ use tracing::{debug, info, warn};
 
 use super::action::Action;
 use super::events::{NodeEvent, Stats};
+use super::handle::NodeError;
 use crate::clock::unix_now;
 use crate::config::VendorConfig;
-use crate::proto::{Envelope, Intent};
+use crate::proto::{Envelope, Intent, IntentId};
 use crate::ratelimit::RateLimiter;
 use crate::store::{Store, StoreError};
 use crate::vendor_role::catalog::{CATALOG_FILE, Catalog};
@@ -36,7 +39,7 @@ pub const PERSONA_INTENTS_PER_SEC: f64 = 0.2;
 pub const PERSONA_BURST: u32 = 5;
 /// How often the catalog file is checked for changes.
 const CATALOG_POLL: Duration = Duration::from_secs(2);
-/// Intents waiting for the vendor role; beyond this the loop declines new ones as busy.
+/// Intents waiting for the vendor role; beyond this they wait in the store instead.
 pub const QUEUE: usize = 1024;
 
 /// What the loop and the handle ask of the vendor role.
@@ -77,6 +80,8 @@ pub struct Answering {
     to_loop: mpsc::Sender<Action>,
     program_tx: mpsc::Sender<ProgramAnswer>,
     program_rx: mpsc::Receiver<ProgramAnswer>,
+    /// Intents with the vendor's program now.
+    asked: HashSet<IntentId>,
 }
 
 /// What [`Answering`] needs from the node around it.
@@ -122,15 +127,19 @@ impl Answering {
             to_loop: around.to_loop,
             program_tx,
             program_rx,
+            asked: HashSet::new(),
         })
     }
 
-    /// Runs until `inputs` closes.
-    pub async fn run(mut self, mut inputs: mpsc::Receiver<AnswerInput>) {
+    /// Runs until told to stop.
+    pub async fn run(mut self, mut inbox: InboxReceiver) {
         let mut catalog_tick = tokio::time::interval(CATALOG_POLL);
         loop {
+            if inbox.rx.is_empty() && inbox.backlog.swap(false, Ordering::SeqCst) {
+                self.catch_up().await;
+            }
             tokio::select! {
-                input = inputs.recv() => match input {
+                input = inbox.rx.recv() => match input {
                     Some(AnswerInput::Intent { envelope, intent }) => {
                         self.intent(*envelope, *intent, Instant::now()).await;
                     }
@@ -145,6 +154,24 @@ impl Answering {
                         let _ = self.reload_catalog();
                     }
                 }
+            }
+        }
+    }
+
+    /// Answers the stored intents that were handed over while the queue was full: every
+    /// received, open, undecided one not already with the vendor's program.
+    async fn catch_up(&mut self) {
+        let waiting = match self.store.undecided_received(unix_now()) {
+            Ok(waiting) => waiting,
+            Err(e) => {
+                warn!("reading the intents left to answer: {e}");
+                return;
+            }
+        };
+        for stored in waiting {
+            if !self.asked.contains(&stored.intent.id) {
+                self.intent(stored.envelope, stored.intent, Instant::now())
+                    .await;
             }
         }
     }
@@ -164,6 +191,7 @@ impl Answering {
             return self.conclude(&intent, Err(no)).await;
         }
         let input = Responder::input(&envelope, &intent, now);
+        self.asked.insert(intent.id);
         let done = self.program_tx.clone();
         tokio::spawn(async move {
             let result = responder.ask(&input).await;
@@ -194,6 +222,7 @@ impl Answering {
     }
 
     async fn program_answered(&mut self, done: ProgramAnswer) {
+        self.asked.remove(&done.intent.id);
         let now = unix_now();
         let (envelope, intent) = (&done.envelope, &done.intent);
         let result = match done.result {
@@ -282,25 +311,60 @@ impl Answering {
     }
 }
 
-/// Hands an intent to the vendor role without waiting (the event loop never blocks on
-/// it); when the role is behind by a full [`QUEUE`], the intent is declined as busy.
-pub fn hand_over(
-    vendor: &mpsc::Sender<AnswerInput>,
-    envelope: Box<Envelope>,
-    intent: Box<Intent>,
-    store: &Store,
-    stats: &Stats,
-) {
-    let id = intent.id;
-    if vendor
-        .try_send(AnswerInput::Intent { envelope, intent })
-        .is_err()
-    {
-        warn!("vendor role busy: intent {} not answered", hex::encode(*id));
-        stats.bump("vendor-busy");
-        if let Err(e) = store.record_declined(&id, "vendor busy") {
-            warn!("{e}");
+/// The vendor role's inbox, as the event loop holds it.
+#[derive(Clone)]
+pub struct VendorInbox {
+    tx: mpsc::Sender<AnswerInput>,
+    backlog: Arc<AtomicBool>,
+}
+
+/// The vendor role's end of its inbox.
+pub struct InboxReceiver {
+    rx: mpsc::Receiver<AnswerInput>,
+    backlog: Arc<AtomicBool>,
+}
+
+/// A bounded inbox of [`QUEUE`] inputs for the vendor role.
+pub fn inbox() -> (VendorInbox, InboxReceiver) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let backlog = Arc::new(AtomicBool::new(false));
+    (
+        VendorInbox {
+            tx,
+            backlog: backlog.clone(),
+        },
+        InboxReceiver { rx, backlog },
+    )
+}
+
+impl VendorInbox {
+    /// Hands a stored intent to the vendor role without waiting (the event loop never
+    /// blocks on it). When the role is behind by a full queue, the intent stays in the
+    /// store undecided, and the role answers it from there once its queue is empty.
+    pub fn hand_over(&self, envelope: Box<Envelope>, intent: Box<Intent>, stats: &Stats) {
+        let id = intent.id;
+        if self
+            .tx
+            .try_send(AnswerInput::Intent { envelope, intent })
+            .is_err()
+        {
+            debug!(
+                "vendor role behind: intent {} waits in the store",
+                hex::encode(*id)
+            );
+            stats.bump("vendor-backlog");
+            self.backlog.store(true, Ordering::SeqCst);
         }
+    }
+
+    /// Sends an input, waiting for room.
+    pub async fn send(&self, input: AnswerInput) -> Result<(), NodeError> {
+        self.tx.send(input).await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// The sender, for the handle's catalog reloads.
+    pub fn sender(&self) -> mpsc::Sender<AnswerInput> {
+        self.tx.clone()
     }
 }
 
@@ -457,5 +521,31 @@ mod tests {
             rig.store.intent(&first).unwrap().unwrap().decision,
             Some(Decision::Offered { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn intents_left_in_the_store_by_a_full_queue_are_answered_once_it_empties() {
+        let mut rig = rig();
+        let (inbox, mut receiver) = inbox();
+        let stats = Stats::default();
+        let (envelope, filler) = received(&rig.store, 1, vec![]);
+        for _ in 0..QUEUE {
+            let (envelope, filler) = (Box::new(envelope.clone()), Box::new(filler.clone()));
+            inbox.hand_over(envelope, filler, &stats);
+        }
+        assert_eq!(stats.get("vendor-backlog"), 0, "the queue had room");
+        let (envelope, late) = received(&rig.store, 7, vec![]);
+        inbox.hand_over(Box::new(envelope), Box::new(late.clone()), &stats);
+        assert_eq!(stats.get("vendor-backlog"), 1);
+        assert!(receiver.backlog.load(Ordering::SeqCst), "the role is told");
+        receiver.rx.close();
+        while receiver.rx.try_recv().is_ok() {}
+        assert_eq!(rig.store.intent(&late.id).unwrap().unwrap().decision, None);
+        rig.answering.catch_up().await;
+        assert!(matches!(
+            rig.store.intent(&late.id).unwrap().unwrap().decision,
+            Some(Decision::Offered { .. })
+        ));
+        assert!(matches!(rig.to_loop.try_recv(), Ok(Action::Queue(_))));
     }
 }

@@ -27,7 +27,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::action::{Action, Publisher, Trigger};
-use super::answering::{self, AnswerInput};
+use super::answering::{AnswerInput, VendorInbox};
 use super::direct::Direct;
 use super::events::{NodeEvent, Stats};
 use super::expiry::Expiry;
@@ -57,7 +57,7 @@ pub struct Channels {
     /// The current listen addresses, for the handle.
     pub listen: watch::Sender<Vec<Multiaddr>>,
     /// The vendor role's inbox, on vendor nodes.
-    pub vendor: Option<mpsc::Sender<AnswerInput>>,
+    pub vendor: Option<VendorInbox>,
     /// The vendor role's task, stopped and awaited at shutdown.
     pub vendor_task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -221,7 +221,7 @@ impl EventLoop {
             }
             Action::Answer { envelope, intent } => {
                 if let Some(vendor) = &self.channels.vendor {
-                    answering::hand_over(vendor, envelope, intent, &self.store, &self.stats);
+                    vendor.hand_over(envelope, intent, &self.stats);
                 }
             }
             Action::Queue(item) => {

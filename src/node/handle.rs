@@ -159,6 +159,9 @@ impl NodeHandle {
     /// Signs an intent with a fresh persona, stores it and queues it for publishing. Returns
     /// its id once it is on disk; it goes out as soon as a peer on its topic is reachable.
     pub async fn cast(&self, request: CastRequest) -> Result<IntentId, NodeError> {
+        if self.commands.is_closed() {
+            return Err(NodeError::Stopped);
+        }
         let now = unix_now();
         let id: IntentId = rand::random::<[u8; 16]>().into();
         let mut addrs = self.listen_addrs();
@@ -191,6 +194,9 @@ impl NodeHandle {
 
     /// Withdraws one of the person's intents: marks it, and publishes a signed withdrawal.
     pub async fn withdraw(&self, id: &IntentId) -> Result<(), NodeError> {
+        if self.commands.is_closed() {
+            return Err(NodeError::Stopped);
+        }
         let hex_id = hex::encode(**id);
         let withdraw = IntentWithdraw {
             intent: *id,

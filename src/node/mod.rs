@@ -46,7 +46,7 @@ use crate::clock::unix_now;
 use crate::config::{Config, VendorConfig};
 use crate::identity::Identity;
 use crate::store::Store;
-use answering::{AnswerInput, Answering, Surroundings};
+use answering::{Answering, Surroundings};
 use event_loop::{Channels, EventLoop, Handlers};
 
 /// Everything a node needs to start.
@@ -149,9 +149,9 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
                 to_loop: inbox_tx.clone(),
             },
         )?;
-        let (tx, rx) = mpsc::channel::<AnswerInput>(answering::QUEUE);
-        vendor_task = Some(tokio::spawn(answering.run(rx)));
-        vendor_tx = Some(tx);
+        let (inbox, receiver) = answering::inbox();
+        vendor_task = Some(tokio::spawn(answering.run(receiver)));
+        vendor_tx = Some(inbox);
         profile = Some(profile::ProfilePublisher::new(vendor_config.clone(), key));
     }
     let served = config
@@ -223,7 +223,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         identity,
         stats,
         vendor_name: config.vendor.as_ref().map(|v| v.name.clone()),
-        vendor: vendor_tx,
+        vendor: vendor_tx.map(|inbox| inbox.sender()),
         listen: listen_rx,
         done: done_rx,
     })

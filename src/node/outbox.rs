@@ -69,14 +69,15 @@ pub enum Due {
     Wait,
 }
 
-/// Whether `plan` is due at `now`: expired first, then anything in flight waits, then the
-/// backoff, which a matching trigger (its topic got a subscriber, its peer connected) skips.
+/// Whether `plan` is due at `now`: a request in flight waits for its answer (an offer
+/// delivered a moment before it expires is still delivered), then expiry, then the backoff,
+/// which a matching trigger (its topic got a subscriber, its peer connected) skips.
 pub fn due(plan: &Plan, now: u64, trigger: &Trigger) -> Due {
-    if plan.item.expires <= now {
-        return Due::Expired;
-    }
     if plan.in_flight {
         return Due::Wait;
+    }
+    if plan.item.expires <= now {
+        return Due::Expired;
     }
     let urgent = match (trigger, &plan.item.route) {
         (Trigger::Topic(t), Route::Gossip { topic }) => t == topic,
@@ -180,15 +181,20 @@ impl Outbox {
         now: u64,
         actions: &mut Vec<Action>,
     ) -> Result<(), StoreError> {
+        let Some(plan) = self.plans.get_mut(id) else {
+            return Ok(());
+        };
+        // Counted before anything can fail, so a failing store is retried after the backoff
+        // too, not at every tick.
+        plan.attempts = plan.attempts.saturating_add(1);
+        plan.next_attempt = now + backoff_secs(plan.attempts);
+        let (subject, route) = (plan.item.subject, plan.item.route.clone());
         let Some(bytes) = store.outgoing_envelope(id)? else {
             debug!("{id} left the outbox behind the planner's back (withdrawn): dropped");
             self.plans.remove(id);
             return Ok(());
         };
-        let Some(plan) = self.plans.get_mut(id) else {
-            return Ok(());
-        };
-        if let Subject::Offer { intent } = plan.item.subject
+        if let Subject::Offer { intent } = subject
             && store.is_withdrawn(&intent)?
         {
             debug!("dropping offer {id}: its intent was withdrawn");
@@ -203,9 +209,7 @@ impl Outbox {
             )?;
             return Ok(());
         }
-        plan.attempts = plan.attempts.saturating_add(1);
-        plan.next_attempt = now + backoff_secs(plan.attempts);
-        match plan.item.route.clone() {
+        match route {
             Route::Gossip { topic } => actions.push(Action::Publish {
                 topic,
                 bytes,
@@ -217,7 +221,9 @@ impl Outbox {
                     self.plans.remove(id);
                     return store.outbox_remove(id);
                 };
-                plan.in_flight = true;
+                if let Some(plan) = self.plans.get_mut(id) {
+                    plan.in_flight = true;
+                }
                 actions.push(Action::Send {
                     peer,
                     addrs: addrs
@@ -379,6 +385,12 @@ mod tests {
         assert_eq!(due(&plan, 100, &Trigger::Peer(PeerId::random())), Due::Wait);
         plan.in_flight = true;
         assert_eq!(due(&plan, 600, &Trigger::Peer(peer)), Due::Wait);
+        assert_eq!(
+            due(&plan, 1_000, &Trigger::Timer),
+            Due::Wait,
+            "its answer may still come"
+        );
+        plan.in_flight = false;
         assert_eq!(due(&plan, 1_000, &Trigger::Timer), Due::Expired);
     }
 

@@ -205,14 +205,41 @@ impl Store {
     /// are opened: a vendor's many received intents cost no signature check here).
     pub fn own_open_intents(&self) -> Result<Vec<(u64, IntentId)>, StoreError> {
         let mut open = Vec::new();
-        for value in self.intents.iter().values() {
-            let record: IntentRecord = decode("intents", &value?)?;
-            if record.origin == Origin::Own && record.withdrawn_at.is_none() {
-                let stored = stored_intent(record)?;
-                open.push((stored.intent.expires, stored.intent.id));
+        for kv in self.intents.iter() {
+            let (key, value) = kv?;
+            let stored = decode::<IntentRecord>("intents", &value).and_then(|r| {
+                match r.origin == Origin::Own && r.withdrawn_at.is_none() {
+                    true => stored_intent(r).map(Some),
+                    false => Ok(None),
+                }
+            });
+            match stored {
+                Ok(Some(stored)) => open.push((stored.intent.expires, stored.intent.id)),
+                Ok(None) => {}
+                // One damaged record must not keep the node from starting.
+                Err(e) => tracing::warn!("intent {} left out: {e}", hex::encode(&key)),
             }
         }
         Ok(open)
+    }
+
+    /// Vendor side: the received intents, open at `now`, on which no decision was taken
+    /// yet (left waiting when the vendor role was behind).
+    pub fn undecided_received(&self, now: u64) -> Result<Vec<StoredIntent>, StoreError> {
+        let mut waiting = Vec::new();
+        for value in self.intents.iter().values() {
+            let record: IntentRecord = decode("intents", &value?)?;
+            if record.origin == Origin::Received
+                && record.decision.is_none()
+                && record.withdrawn_at.is_none()
+            {
+                let stored = stored_intent(record)?;
+                if stored.intent.expires > now {
+                    waiting.push(stored);
+                }
+            }
+        }
+        Ok(waiting)
     }
 
     /// All intents, in id order.

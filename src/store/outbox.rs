@@ -6,7 +6,7 @@
 use super::models::{Route, Subject};
 use super::records::{OutboxRecord, OutboxRecordV1};
 use super::{Store, StoreError, decode, encode, fixed_key};
-use crate::proto::{Envelope, Kind, MessageId, Payload};
+use crate::proto::{Envelope, MessageId, Payload};
 
 /// An outgoing message as the planner sees it: everything but the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,16 +42,21 @@ fn outgoing(id: MessageId, record: OutboxRecord) -> Outgoing {
 }
 
 impl Store {
-    /// Every outgoing message (read once when the node starts).
+    /// Every outgoing message (read once when the node starts). An entry that does not
+    /// decode is left out, with a warning: it could never be sent, and it must not keep
+    /// the node from starting.
     pub fn outgoing(&self) -> Result<Vec<Outgoing>, StoreError> {
-        self.outbox
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                let id = MessageId(fixed_key("outbox", &k)?);
-                Ok(outgoing(id, decode("outbox", &v)?))
-            })
-            .collect()
+        let mut all = Vec::new();
+        for kv in self.outbox.iter() {
+            let (k, v) = kv?;
+            let entry = fixed_key("outbox", &k)
+                .and_then(|id| Ok(outgoing(MessageId(id), decode("outbox", &v)?)));
+            match entry {
+                Ok(entry) => all.push(entry),
+                Err(e) => tracing::warn!("outbox entry {} left out: {e}", hex::encode(&k)),
+            }
+        }
+        Ok(all)
     }
 
     /// The envelope bytes of an outgoing message, if it is still in the outbox.
@@ -82,29 +87,34 @@ impl Store {
     pub(super) fn migrate_outbox_v1(&self) -> Result<(), StoreError> {
         for kv in self.outbox.iter() {
             let (key, value) = kv?;
-            let old: OutboxRecordV1 = decode("outbox", &value)?;
-            let envelope = Envelope::decode(&old.envelope).map_err(|e| ("outbox", e))?;
-            let subject = match envelope.payload().map_err(|e| ("outbox", e))? {
-                Payload::Intent(intent) => Subject::Intent { intent: intent.id },
-                Payload::IntentWithdraw(w) => Subject::Intent { intent: w.intent },
-                Payload::Offer(offer) => Subject::Offer {
-                    intent: offer.intent,
-                },
-                Payload::VendorProfile(_) => {
-                    return Err(StoreError::Corrupt {
-                        tree: "outbox",
-                        reason: format!("a {} in the outbox", Kind::VendorProfile),
-                    });
-                }
-            };
-            let record = OutboxRecord {
-                envelope: old.envelope,
-                subject,
-                route: old.route,
-                expires: old.expires,
+            let Some(record) = migrated_v1(&value) else {
+                tracing::warn!("dropping unreadable outbox entry {}", hex::encode(&key));
+                self.outbox.remove(key)?;
+                continue;
             };
             self.outbox.insert(key, encode(&record))?;
         }
         Ok(())
     }
+}
+
+/// A schema 1 outbox entry as schema 2 writes it, if it reads.
+fn migrated_v1(value: &[u8]) -> Option<OutboxRecord> {
+    let old: OutboxRecordV1 = decode("outbox", value).ok()?;
+    let envelope = Envelope::decode(&old.envelope).ok()?;
+    let subject = match envelope.payload().ok()? {
+        Payload::Intent(intent) => Subject::Intent { intent: intent.id },
+        Payload::IntentWithdraw(w) => Subject::Intent { intent: w.intent },
+        Payload::Offer(offer) => Subject::Offer {
+            intent: offer.intent,
+        },
+        // Never queued by any version.
+        Payload::VendorProfile(_) => return None,
+    };
+    Some(OutboxRecord {
+        envelope: old.envelope,
+        subject,
+        route: old.route,
+        expires: old.expires,
+    })
 }

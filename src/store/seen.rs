@@ -50,7 +50,8 @@ impl Store {
         for kv in self.seen.iter() {
             let (key, value) = kv?;
             let id = MessageId(fixed_key("seen", &key)?);
-            let forget_after = u64::from_be_bytes(fixed_key("seen", &value)?);
+            // An unreadable time is forgotten at the first purge, as schema 1 did.
+            let forget_after = fixed_key("seen", &value).map_or(0, u64::from_be_bytes);
             self.seen_by_time.insert(time_key(forget_after, &id), &[])?;
         }
         Ok(())
