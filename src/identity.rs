@@ -10,9 +10,7 @@
 //! intent (keyed by the intent id) and a stable pairwise one per vendor (keyed by the
 //! vendor's public key).
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -158,15 +156,8 @@ fn write_new_key(path: &Path) -> Result<SigningKey, IdentityError> {
         path: path.to_owned(),
         source,
     };
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io)?;
-    file.write_all(format!("{}\n", hex::encode(seed)).as_bytes())
-        .map_err(io)?;
-    file.sync_all().map_err(io)?;
+    let text = format!("{}\n", hex::encode(seed));
+    crate::atomic_file::create_new(path, text.as_bytes(), 0o600).map_err(io)?;
     Ok(SigningKey::from_bytes(&seed))
 }
 

@@ -16,7 +16,7 @@
 //!   (`cast`, `withdraw_own`, `receive_intent`, `record_offer_made`, …) and reads its read
 //!   models ([`store::StoredIntent`], …); records and trees stay inside. One file per
 //!   concern: intents, offers, profiles, outbox, replay memory.
-//! - [`config`]: reads `config.toml`.
+//! - [`config`]: reads `config.toml`. [`atomic_file`]: files written whole or not at all.
 //! - [`node`]: the running node. [`node::event_loop`] owns the libp2p swarm and only
 //!   dispatches; each protocol has its handler, which owns its state and returns
 //!   [`node::action::Action`]s: [`node::gossip`] (intake, batches, verdicts),
@@ -38,6 +38,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod api;
+pub mod atomic_file;
 pub mod cli;
 pub mod client;
 pub mod clock;

@@ -271,3 +271,37 @@ fn an_offer_to_a_withdrawn_intent_is_dropped_as_refused_and_an_answer_settles_th
     assert_eq!(store.outbox_len(), 0);
     assert_eq!(stats.get("offers-delivered"), 1);
 }
+
+#[test]
+fn a_receiver_that_cannot_store_now_gets_the_offer_again_after_the_backoff() {
+    let (_dir, store) = store();
+    let stats = Stats::default();
+    let mut outbox = Outbox::default();
+    let wanted = intent(7, 3600);
+    let from = Envelope::seal(&wanted, &persona(7));
+    let made = offer(&store, &mut outbox, &wanted, &from);
+    assert_eq!(
+        sent(&outbox.poll(&store, NOW, &Trigger::Timer)),
+        vec![made.id()]
+    );
+    let busy = DirectResponse {
+        ok: false,
+        error: Some(vrm::node::network::UNAVAILABLE.into()),
+    };
+    assert!(
+        outbox
+            .answered(&store, &stats, &made.id(), busy, NOW)
+            .is_empty()
+    );
+    assert_eq!(store.outbox_len(), 1, "kept");
+    assert_eq!(
+        store.offers_for(&wanted.id).unwrap()[0].delivery,
+        Delivery::Pending
+    );
+    assert!(sent(&outbox.poll(&store, NOW, &Trigger::Timer)).is_empty());
+    assert_eq!(
+        sent(&outbox.poll(&store, NOW + backoff_secs(1), &Trigger::Timer)),
+        vec![made.id()],
+        "tried again"
+    );
+}

@@ -87,7 +87,8 @@ async fn demo(root: &Path, api: SocketAddr, exit_after_offers: bool) -> anyhow::
         let dir = root.join(format!("vendor-{i}"));
         std::fs::create_dir_all(&dir)?;
         Identity::create(&dir, true)?;
-        std::fs::write(dir.join("catalog.toml"), catalog(title, price, min_price))?;
+        let text = catalog(title, price, min_price);
+        crate::atomic_file::write(&dir.join("catalog.toml"), text.as_bytes(), 0o644)?;
         let config = VendorConfig {
             name: name.to_string(),
             categories: vec!["travel".into()],

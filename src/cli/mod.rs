@@ -279,7 +279,8 @@ pub fn init(
     let identity = Identity::create(dir, vendor.is_some())?;
     let config_path = dir.join(CONFIG_FILE);
     if !config_path.exists() {
-        std::fs::write(&config_path, Config::template(vendor.as_ref()))
+        let text = Config::template(vendor.as_ref());
+        crate::atomic_file::write(&config_path, text.as_bytes(), 0o644)
             .with_context(|| format!("writing {}", config_path.display()))?;
     }
     let catalog_path = dir.join(crate::vendor_role::catalog::CATALOG_FILE);
@@ -288,11 +289,9 @@ pub fn init(
             .as_ref()
             .map(|v| v.categories[0].as_str())
             .unwrap_or_default();
-        std::fs::write(
-            &catalog_path,
-            crate::vendor_role::catalog::example_catalog(first),
-        )
-        .with_context(|| format!("writing {}", catalog_path.display()))?;
+        let text = crate::vendor_role::catalog::example_catalog(first);
+        crate::atomic_file::write(&catalog_path, text.as_bytes(), 0o644)
+            .with_context(|| format!("writing {}", catalog_path.display()))?;
     }
     println!("initialised {}", dir.display());
     println!("peer id: {}", identity.peer_id());

@@ -11,7 +11,7 @@ use tracing::debug;
 use super::action::{Action, settle};
 use super::events::Stats;
 use super::ingest::{self, Verdict};
-use super::network::{DirectRequest, DirectResponse};
+use super::network::{DirectRequest, DirectResponse, UNAVAILABLE};
 use crate::proto::MessageId;
 use crate::store::Store;
 
@@ -41,7 +41,13 @@ impl<R: Hash + Eq> Direct<R> {
     ) -> (DirectResponse, Vec<Action>) {
         let mut actions = Vec::new();
         let outcome = ingest::direct(store, bytes, now);
+        let stored_or_refused = outcome.is_ok();
         let response = match settle(outcome, peer, stats, &mut actions) {
+            // Our store failed: the sender keeps the message and tries again.
+            _ if !stored_or_refused => DirectResponse {
+                ok: false,
+                error: Some(UNAVAILABLE.to_owned()),
+            },
             Verdict::Accept | Verdict::Ignore(_) => DirectResponse {
                 ok: true,
                 error: None,

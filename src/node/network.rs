@@ -21,7 +21,12 @@ use crate::proto::{DIRECT_PROTOCOL, DIRECTORY_TOPIC, MessageId, intent_topic, li
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DirectRequest(#[serde(with = "serde_bytes")] pub Vec<u8>);
 
-/// The answer to a direct message: stored, or refused with the rejection code.
+/// The error code of a direct response that asks the sender to try again later: the
+/// receiver could not store the message just now (`proto/README.md`, "Network names").
+pub const UNAVAILABLE: &str = "unavailable";
+
+/// The answer to a direct message: stored, or refused with the rejection code, or
+/// [`UNAVAILABLE`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DirectResponse {
     /// True if the receiver stored the message (or had it already).

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use super::action::{Action, Publisher, Trigger};
 use super::events::{NodeEvent, Stats};
-use super::network::DirectResponse;
+use super::network::{DirectResponse, UNAVAILABLE};
 use crate::proto::MessageId;
 use crate::store::{Delivery, Outgoing, Route, Store, StoreError, Subject};
 
@@ -269,8 +269,9 @@ impl Outbox {
         })]
     }
 
-    /// The receiving node answered a direct entry: delivered, or refused with a code.
-    /// Either way the entry is done.
+    /// The receiving node answered a direct entry: delivered, or refused with a code
+    /// (either way the entry is done), or unavailable for now (tried again after the
+    /// backoff).
     pub fn answered(
         &mut self,
         store: &Store,
@@ -279,6 +280,11 @@ impl Outbox {
         response: DirectResponse,
         now: u64,
     ) -> Vec<Action> {
+        if !response.ok && response.error.as_deref() == Some(UNAVAILABLE) {
+            debug!("{id}: the receiver could not store it now; will retry");
+            self.failed(id);
+            return Vec::new();
+        }
         let Some(plan) = self.plans.remove(id) else {
             return Vec::new();
         };
