@@ -65,12 +65,14 @@ cleanup() {
 trap cleanup EXIT
 
 vrm() { "$bin" --data-dir "$data" "$@"; }
+# A CLI call never hangs the run, even on a mount that died.
+cli() { timeout 20 "$bin" --data-dir "$data" "$@"; }
 
 start_daemon() {
   vrm daemon --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 --no-mdns > "$work/daemon.log" 2>&1 &
   daemon_pid=$!
   for _ in $(seq 200); do
-    grep -q "API on" "$work/daemon.log" && vrm status > /dev/null 2>&1 && return 0
+    grep -q "API on" "$work/daemon.log" && cli status > /dev/null 2>&1 && return 0
     kill -0 "$daemon_pid" 2>/dev/null || break
     sleep 0.05
   done
@@ -82,7 +84,7 @@ start_daemon() {
 # How many acknowledged intents the running daemon does not hold.
 missing() {
   local held
-  held=$(vrm --json intent list | grep -o '"id": "[0-9a-f]*"' | cut -d'"' -f4 | sort -u)
+  held=$(cli --json intent list | grep -o '"id": "[0-9a-f]*"' | cut -d'"' -f4 | sort -u)
   sort -u "$acked" | comm -23 - <(echo "$held") | wc -l
 }
 
@@ -91,14 +93,14 @@ cast_forever() {
   local n=0
   while :; do
     n=$((n + 1))
-    if out=$(vrm intent cast --category books --text "book $n" 2>/dev/null); then
+    if out=$(cli intent cast --category books --text "book $n" 2>/dev/null); then
       echo "${out##* }" >> "$acked"
     fi
   done
 }
 
 mount_lazyfs
-vrm init > /dev/null
+cli init > /dev/null
 lost_total=0 cut_total=0 failed_starts=0 missing=0
 for cycle in $(seq "$cycles"); do
   if ! start_daemon; then
