@@ -64,12 +64,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-vrm() { "$bin" --data-dir "$data" "$@"; }
 # A CLI call never hangs the run, even on a mount that died.
 cli() { timeout 20 "$bin" --data-dir "$data" "$@"; }
 
 start_daemon() {
-  vrm daemon --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 --no-mdns > "$work/daemon.log" 2>&1 &
+  # The binary itself in the background (not a shell function), so $! is the daemon.
+  "$bin" --data-dir "$data" daemon --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 --no-mdns \
+    > "$work/daemon.log" 2>&1 &
   daemon_pid=$!
   for _ in $(seq 200); do
     grep -q "API on" "$work/daemon.log" && cli status > /dev/null 2>&1 && return 0
