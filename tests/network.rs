@@ -255,3 +255,32 @@ async fn an_intent_that_runs_out_is_announced_as_expired() {
     .await;
     assert_eq!(expired, hex::encode(*id));
 }
+
+/// gossipsub forgets the messages it saw when a node restarts; vrm's own replay memory does
+/// not. An intent replayed to a restarted vendor reaches vrm's check and is not answered
+/// twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_to_a_restarted_vendor_is_not_answered_twice() {
+    let mut net = Net::new();
+    let [p, v] = net.line([person("p"), vendor("v", "food", "5.00")]).await;
+    let id = cast(&p, "food", "Sourdough bread", "8").await;
+    offers_arrive(&p, &id, 1).await;
+    let replayed = intent_envelope(&p, &id);
+
+    let v = net.restart(v, &[]).await;
+    let x = net.add(person("x"), &[&v]).await;
+    x.handle
+        .publish_raw(&intent_topic("food"), replayed.as_bytes().to_vec())
+        .await
+        .unwrap();
+    // x's own intent comes after the replay on the same path: once v has answered it, the
+    // replay had its chance.
+    let own = cast(&x, "food", "Rye bread", "8").await;
+    offers_arrive(&x, &own, 1).await;
+    assert_eq!(
+        deliveries(&v).len(),
+        2,
+        "one offer for p's intent, one for x's"
+    );
+    assert_eq!(offer_count(&p, &id), 1);
+}

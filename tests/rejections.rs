@@ -299,6 +299,17 @@ fn expired() {
 }
 
 #[test]
+fn an_offer_past_its_own_validity_is_expired() {
+    assert_eq!(offer_code(|o| o.valid_until = NOW - 1), "expired");
+    assert_eq!(
+        offer_code(|o| o.valid_until = NOW),
+        "expired",
+        "valid until, not through"
+    );
+    assert_eq!(offer_code(|o| o.valid_until = NOW + 1), "accepted");
+}
+
+#[test]
 fn expires_before_created() {
     assert_eq!(
         intent_code(|i| i.expires = i.created),

@@ -284,6 +284,10 @@ fn an_offer_made_is_stored_decided_and_queued_to_the_caster_until_removed() {
 fn a_version_1_store_is_upgraded_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let (envelope, wanted) = sealed(id_of(3));
+    // The person cast the intent: its record is the same in both schemas.
+    cast(&Store::open(dir.path(), CACHE).unwrap(), id_of(3));
+    // The previous release wrote no clean-stop record.
+    std::fs::remove_file(dir.path().join("clean-stop")).unwrap();
     {
         // Schema 1 as the previous release wrote it: attempts in outbox entries, no time
         // index of the replay memory.

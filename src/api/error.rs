@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::views::ErrorView;
 use crate::node::NodeError;
+use crate::store::StoreError;
 
 /// An error the API answers with.
 #[derive(Debug)]
@@ -61,6 +62,12 @@ impl From<NodeError> for ApiError {
             }
             NodeError::Stopped => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", message)
+            }
+            NodeError::Store(StoreError::DiskFull) => {
+                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "disk-full", message)
+            }
+            NodeError::Store(StoreError::Closed(_)) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store-closed", message)
             }
             NodeError::Store(_) | NodeError::Network(_) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)

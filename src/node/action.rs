@@ -184,7 +184,7 @@ mod tests {
         let stats = Stats::default();
         let peer = PeerId::random();
         let mut actions = Vec::new();
-        let failed = Err(StoreError::Unflushed("disk full".into()));
+        let failed = Err(StoreError::DiskFull);
         assert_eq!(
             settle(failed, &peer, &stats, &mut actions),
             Verdict::Ignore("store error")

@@ -155,7 +155,7 @@ pub fn gossip_batch(
         let reason = e.to_string();
         return outcomes
             .into_iter()
-            .map(|_| Err(StoreError::Unflushed(reason.clone())))
+            .map(|_| Err(StoreError::Unflushed(std::io::Error::other(reason.clone()))))
             .collect();
     }
     outcomes

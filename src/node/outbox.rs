@@ -281,7 +281,7 @@ impl Outbox {
         now: u64,
     ) -> Vec<Action> {
         if !response.ok && response.error.as_deref() == Some(UNAVAILABLE) {
-            debug!("{id}: the receiver could not store it now; will retry");
+            info!("{id}: the receiving node could not store it now; will retry");
             self.failed(id);
             return Vec::new();
         }

@@ -47,6 +47,7 @@ impl Store {
         intent: &Intent,
         now: u64,
     ) -> Result<Outgoing, StoreError> {
+        let t = self.trees()?;
         let record = encode(&IntentRecord {
             envelope: envelope.as_bytes().to_vec().into(),
             origin: Origin::Own,
@@ -62,20 +63,23 @@ impl Store {
             },
             expires: intent.expires,
         };
-        let fresh = self
+        // The intent is written last: a crash before it leaves an outbox entry for an intent
+        // that is not there, which the next open drops ([`Store::repair`]).
+        t.outbox
+            .insert(queued.id.0, encode(&queued.record(envelope)))?;
+        self.mark_seen(&queued.id, intent.expires)?;
+        let fresh = t
             .intents
             .compare_and_swap(*intent.id, None as Option<&[u8]>, Some(record))?
             .is_ok();
         if !fresh {
+            t.outbox.remove(queued.id.0)?;
             return Err(StoreError::Corrupt {
                 tree: "intents",
                 reason: "a fresh intent id is taken".into(),
             });
         }
-        self.mark_seen(&queued.id, intent.expires)?;
-        self.outbox
-            .insert(queued.id.0, encode(&queued.record(envelope)))?;
-        self.durable()?;
+        t.durable()?;
         Ok(queued)
     }
 
@@ -87,6 +91,7 @@ impl Store {
         withdrawal: &Envelope,
         now: u64,
     ) -> Result<WithdrawOwn, StoreError> {
+        let t = self.trees()?;
         let Some(stored) = self.intent(id)? else {
             return Ok(WithdrawOwn::Unknown);
         };
@@ -102,21 +107,33 @@ impl Store {
             expires: stored.intent.expires,
         };
         let unqueued = stored.envelope.id();
-        // The one atomic step decides a race between two withdrawals: only the one that
-        // sets `withdrawn_at` goes on.
+        // The withdrawal is queued before the intent is marked, and the publication removed
+        // after: whatever a crash interrupts, the next open finishes or undoes
+        // ([`Store::repair`]). The marking decides a race between two withdrawals: only
+        // the one that sets `withdrawn_at` goes on.
+        if stored.withdrawn_at.is_some() {
+            return Ok(WithdrawOwn::AlreadyWithdrawn);
+        }
+        // Two withdrawals in the same second are the same bytes, so the same entry.
+        let entry = encode(&queued.record(withdrawal));
+        let ours = t
+            .outbox
+            .compare_and_swap(queued.id.0, None as Option<&[u8]>, Some(entry))?
+            .is_ok();
         let mut won = false;
-        update_record(&self.intents, "intents", &**id, |r: &mut IntentRecord| {
+        update_record(&t.intents, "intents", &**id, |r: &mut IntentRecord| {
             won = r.withdrawn_at.is_none();
             r.withdrawn_at.get_or_insert(now);
         })?;
         if !won {
+            if ours {
+                t.outbox.remove(queued.id.0)?;
+            }
             return Ok(WithdrawOwn::AlreadyWithdrawn);
         }
-        self.outbox.remove(unqueued.0)?;
+        t.outbox.remove(unqueued.0)?;
         self.mark_seen(&queued.id, stored.intent.expires)?;
-        self.outbox
-            .insert(queued.id.0, encode(&queued.record(withdrawal)))?;
-        self.durable()?;
+        t.durable()?;
         Ok(WithdrawOwn::Withdrawn { queued, unqueued })
     }
 
@@ -128,6 +145,7 @@ impl Store {
         intent: &Intent,
         now: u64,
     ) -> Result<ReceivedIntent, StoreError> {
+        let t = self.trees()?;
         let record = IntentRecord {
             envelope: envelope.as_bytes().to_vec().into(),
             origin: Origin::Received,
@@ -135,11 +153,9 @@ impl Store {
             withdrawn_at: None,
             decision: None,
         };
-        let swapped = self.intents.compare_and_swap(
-            *intent.id,
-            None as Option<&[u8]>,
-            Some(encode(&record)),
-        )?;
+        let swapped =
+            t.intents
+                .compare_and_swap(*intent.id, None as Option<&[u8]>, Some(encode(&record)))?;
         Ok(match swapped {
             Ok(()) => ReceivedIntent::Stored,
             Err(held) => {
@@ -155,10 +171,11 @@ impl Store {
 
     /// Marks a received intent withdrawn by its caster. Returns false if it is not stored.
     pub fn record_withdrawal(&self, id: &IntentId, now: u64) -> Result<bool, StoreError> {
-        let found = update_record(&self.intents, "intents", &**id, |r: &mut IntentRecord| {
+        let t = self.trees()?;
+        let found = update_record(&t.intents, "intents", &**id, |r: &mut IntentRecord| {
             r.withdrawn_at.get_or_insert(now);
         })?;
-        self.durable()?;
+        t.durable()?;
         Ok(found)
     }
 
@@ -178,14 +195,16 @@ impl Store {
         id: &IntentId,
         decision: Decision,
     ) -> Result<bool, StoreError> {
-        update_record(&self.intents, "intents", &**id, |r: &mut IntentRecord| {
+        let t = self.trees()?;
+        update_record(&t.intents, "intents", &**id, |r: &mut IntentRecord| {
             r.decision = Some(decision.clone())
         })
     }
 
     /// Whether intent `id` is stored and withdrawn (cheap: no signature is checked).
     pub fn is_withdrawn(&self, id: &IntentId) -> Result<bool, StoreError> {
-        Ok(match self.intents.get(**id)? {
+        let t = self.trees()?;
+        Ok(match t.intents.get(**id)? {
             Some(bytes) => decode::<IntentRecord>("intents", &bytes)?
                 .withdrawn_at
                 .is_some(),
@@ -195,7 +214,8 @@ impl Store {
 
     /// The intent with this id.
     pub fn intent(&self, id: &IntentId) -> Result<Option<StoredIntent>, StoreError> {
-        self.intents
+        let t = self.trees()?;
+        t.intents
             .get(**id)?
             .map(|v| stored_intent(decode("intents", &v)?))
             .transpose()
@@ -204,8 +224,9 @@ impl Store {
     /// The person's own intents not withdrawn, each with its expiry (only these envelopes
     /// are opened: a vendor's many received intents cost no signature check here).
     pub fn own_open_intents(&self) -> Result<Vec<(u64, IntentId)>, StoreError> {
+        let t = self.trees()?;
         let mut open = Vec::new();
-        for kv in self.intents.iter() {
+        for kv in t.intents.iter() {
             let (key, value) = kv?;
             let stored = decode::<IntentRecord>("intents", &value).and_then(|r| {
                 match r.origin == Origin::Own && r.withdrawn_at.is_none() {
@@ -226,8 +247,9 @@ impl Store {
     /// Vendor side: the received intents, open at `now`, on which no decision was taken
     /// yet (left waiting when the vendor role was behind).
     pub fn undecided_received(&self, now: u64) -> Result<Vec<StoredIntent>, StoreError> {
+        let t = self.trees()?;
         let mut waiting = Vec::new();
-        for value in self.intents.iter().values() {
+        for value in t.intents.iter().values() {
             let record: IntentRecord = decode("intents", &value?)?;
             if record.origin == Origin::Received
                 && record.decision.is_none()
@@ -244,7 +266,8 @@ impl Store {
 
     /// All intents, in id order.
     pub fn intents(&self) -> Result<Vec<StoredIntent>, StoreError> {
-        self.intents
+        let t = self.trees()?;
+        t.intents
             .iter()
             .map(|kv| {
                 let (k, v) = kv?;

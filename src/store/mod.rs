@@ -34,14 +34,18 @@ mod offers;
 pub mod outbox;
 mod profiles;
 mod records;
+mod repair;
 mod seen;
 
 use std::fs::{File, OpenOptions};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use serde::{Serialize, de::DeserializeOwned};
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::proto::{Body, DecodeError, Envelope, Kind};
@@ -64,6 +68,26 @@ pub enum StoreError {
         "the store in {0} is in use by another vrm process (stop it first, or use another --data-dir)"
     )]
     Locked(PathBuf),
+    /// The data directory cannot be written.
+    #[error(
+        "{path} cannot be written ({source}): make the data directory writable (remount its disk read-write, or `chmod -R u+w` it as its owner), or choose another with --data-dir"
+    )]
+    NotWritable {
+        /// What could not be written.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The store on disk is damaged.
+    #[error(
+        "the store in {dir} is damaged: {reason}. Stop here and keep the folder: restore it from a backup, or move it away to start with an empty store (keys and config.toml stay)"
+    )]
+    Damaged {
+        /// The store folder.
+        dir: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The store was written by a newer vrm.
     #[error(
         "the store has schema version {found}, newer than this vrm understands ({supported}); use the newer vrm"
@@ -76,7 +100,7 @@ pub enum StoreError {
     },
     /// sled failed.
     #[error("store error: {0}")]
-    Sled(#[from] sled::Error),
+    Sled(sled::Error),
     /// Filesystem error outside sled.
     #[error("{path}: {source}")]
     Io {
@@ -87,7 +111,17 @@ pub enum StoreError {
     },
     /// Writes were made but could not be flushed to disk, so none of them is acknowledged.
     #[error("writes could not be made durable: {0}")]
-    Unflushed(String),
+    Unflushed(std::io::Error),
+    /// The disk that holds the store is full: nothing was stored.
+    #[error(
+        "the disk is full: nothing more can be stored until space is freed on the disk that holds the store; the node goes on by itself then"
+    )]
+    DiskFull,
+    /// The store hit a disk error and is closed until it reopens cleanly.
+    #[error(
+        "the store hit a disk error and is closed until it reopens cleanly (tried again every second): {0}"
+    )]
+    Closed(String),
     /// A stored value does not decode (disk damage or a bug).
     #[error("corrupt record in {tree}: {reason}")]
     Corrupt {
@@ -96,6 +130,44 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// Disk errors seen by any store of this process; each store compares it with the count it
+/// last checked itself against, so only a store that may have failed probes itself.
+static IO_FAILURES: AtomicU64 = AtomicU64::new(0);
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Io(e) => StoreError::from_disk(sled::Error::Io(e)),
+            other => StoreError::Sled(other),
+        }
+    }
+}
+
+impl StoreError {
+    /// A disk error: counted, so the store that failed heals, and told apart if the disk
+    /// is full.
+    fn from_disk(e: sled::Error) -> Self {
+        IO_FAILURES.fetch_add(1, Ordering::SeqCst);
+        match &e {
+            sled::Error::Io(io) if is_full(io) => StoreError::DiskFull,
+            _ => StoreError::Sled(e),
+        }
+    }
+
+    fn unflushed(e: std::io::Error) -> Self {
+        IO_FAILURES.fetch_add(1, Ordering::SeqCst);
+        match is_full(&e) {
+            true => StoreError::DiskFull,
+            false => StoreError::Unflushed(e),
+        }
+    }
+}
+
+/// ENOSPC (sled wraps it, keeping its kind).
+fn is_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
 }
 
 impl From<(&'static str, DecodeError)> for StoreError {
@@ -143,8 +215,8 @@ impl FlushGroup {
     }
 }
 
-/// The node's store. Cheap to share behind an `Arc`; all methods take `&self`.
-pub struct Store {
+/// The open sled database: its trees and its log file.
+struct Trees {
     db: sled::Db,
     intents: sled::Tree,
     offers: sled::Tree,
@@ -153,9 +225,129 @@ pub struct Store {
     seen: sled::Tree,
     seen_by_time: sled::Tree,
     meta: sled::Tree,
-    flush: FlushGroup,
     /// sled's log file, for `fdatasync` after its flush.
     log: File,
+    /// Flushes of this database only: a write made before a reopen is never covered by a
+    /// flush of the database opened after it.
+    flush: FlushGroup,
+}
+
+impl Trees {
+    fn open(dir: &Path, cache_bytes: u64) -> Result<Trees, StoreError> {
+        let db = open_sled(&dir.join("db"), cache_bytes)?;
+        Ok(Trees {
+            intents: db.open_tree("intents")?,
+            offers: db.open_tree("offers")?,
+            profiles: db.open_tree("profiles")?,
+            outbox: db.open_tree("outbox")?,
+            seen: db.open_tree("seen")?,
+            seen_by_time: db.open_tree("seen_by_time")?,
+            meta: db.open_tree("meta")?,
+            db,
+            log: open_log(dir)?,
+            flush: FlushGroup::default(),
+        })
+    }
+
+    /// Whether the database still takes writes: after a disk error (a full disk, EIO) sled
+    /// 0.34 refuses every later write, and only a reopen reads the disk's state afresh.
+    fn takes_writes(&self) -> bool {
+        self.meta.insert(PROBE_KEY, &[]).is_ok() && self.db.flush().is_ok()
+    }
+
+    /// SHA-256 of every tree's name, keys and values, in a fixed order. (sled's own
+    /// `checksum` would switch the whole process to its global write lock.)
+    fn digest(&self) -> Result<[u8; 32], StoreError> {
+        let mut hasher = Sha256::new();
+        for (name, tree) in self.named() {
+            hasher.update(name.as_bytes());
+            for kv in tree.iter() {
+                let (k, v) = kv?;
+                hasher.update((k.len() as u64).to_be_bytes());
+                hasher.update(&k);
+                hasher.update((v.len() as u64).to_be_bytes());
+                hasher.update(&v);
+            }
+        }
+        Ok(hasher.finalize().into())
+    }
+
+    fn named(&self) -> [(&'static str, &sled::Tree); 7] {
+        [
+            ("intents", &self.intents),
+            ("offers", &self.offers),
+            ("profiles", &self.profiles),
+            ("outbox", &self.outbox),
+            ("seen", &self.seen),
+            ("seen_by_time", &self.seen_by_time),
+            ("meta", &self.meta),
+        ]
+    }
+
+    /// At a clean stop, the digest of everything stored goes to [`CLEAN_STOP`]: sled reads a
+    /// damaged log as if it ended there, silently, so the next open compares.
+    fn record_clean_stop(&self, dir: &Path) -> Result<(), StoreError> {
+        self.durable()?;
+        let digest = hex::encode(self.digest()?);
+        let path = dir.join(CLEAN_STOP);
+        crate::atomic_file::write(&path, digest.as_bytes(), 0o600)
+            .map_err(|source| StoreError::Io { path, source })
+    }
+
+    /// Refuses a store that does not hold what it held at its last clean stop, then forgets
+    /// that stop (durably, before any write: after a crash there is nothing to compare).
+    fn check_clean_stop(&self, dir: &Path) -> Result<(), StoreError> {
+        let path = dir.join(CLEAN_STOP);
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        let recorded = match std::fs::read_to_string(&path) {
+            Ok(recorded) => recorded,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(e)),
+        };
+        if recorded.trim() != hex::encode(self.digest()?) {
+            return Err(StoreError::Damaged {
+                dir: dir.to_owned(),
+                reason: "it does not hold what it held when the node last stopped (part of its log is unreadable)".into(),
+            });
+        }
+        std::fs::remove_file(&path).map_err(io)?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+    }
+
+    /// Waits until every write made so far on this database is on disk.
+    fn durable(&self) -> Result<(), StoreError> {
+        let ticket = self.flush.wrote();
+        self.flush
+            .flush(&self.db, &self.log, ticket)
+            .map_err(StoreError::unflushed)
+    }
+}
+
+const PROBE_KEY: &[u8] = b"probe";
+
+/// The file in the store folder that holds the digest of the store at its last clean stop.
+const CLEAN_STOP: &str = "clean-stop";
+
+/// How a store that hit a disk error gets back: closed, then reopened at most once a second
+/// until the disk works again (space was freed). What was acknowledged is on disk; what
+/// failed was never acknowledged.
+struct Healing {
+    last_attempt: Option<Instant>,
+    cause: String,
+}
+
+/// The node's store. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct Store {
+    dir: PathBuf,
+    cache_bytes: u64,
+    /// The database; `None` while closed after a disk error.
+    open: RwLock<Option<Arc<Trees>>>,
+    /// [`IO_FAILURES`] when this store last knew itself healthy.
+    failures_checked: AtomicU64,
+    healing: Mutex<Healing>,
     _lock: File,
 }
 
@@ -181,52 +373,118 @@ fn fixed_key<const N: usize>(tree: &'static str, key: &[u8]) -> Result<[u8; N], 
 impl Store {
     /// Opens (or creates) the store under `dir`, with a cache of `cache_bytes`.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
+        let not_writable = |path: &Path| {
+            let path = path.to_owned();
+            move |source: std::io::Error| match source.kind() {
+                ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied => {
+                    StoreError::NotWritable { path, source }
+                }
+                _ => StoreError::Io { path, source },
+            }
+        };
+        std::fs::create_dir_all(dir).map_err(not_writable(dir))?;
         let lock_path = dir.join("store.lock");
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|source| StoreError::Io {
-                path: lock_path.clone(),
-                source,
-            })?;
+            .map_err(not_writable(&lock_path))?;
         if lock.try_lock().is_err() {
             return Err(StoreError::Locked(dir.to_owned()));
         }
-        let db = open_sled(&dir.join("db"), cache_bytes)?;
+        let trees = Trees::open(dir, cache_bytes).map_err(|e| match e {
+            StoreError::Sled(sled::Error::Corruption { .. }) => StoreError::Damaged {
+                dir: dir.to_owned(),
+                reason: "sled found corrupted data".into(),
+            },
+            other => other,
+        })?;
+        let found = schema_version(&trees.meta)?;
+        if let Some(v) = found.filter(|v| *v > SCHEMA_VERSION) {
+            return Err(StoreError::TooNew {
+                found: v,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        trees.check_clean_stop(dir)?;
         let store = Store {
-            intents: db.open_tree("intents")?,
-            offers: db.open_tree("offers")?,
-            profiles: db.open_tree("profiles")?,
-            outbox: db.open_tree("outbox")?,
-            seen: db.open_tree("seen")?,
-            seen_by_time: db.open_tree("seen_by_time")?,
-            meta: db.open_tree("meta")?,
-            db,
-            flush: FlushGroup::default(),
-            log: open_log(dir)?,
+            open: RwLock::new(Some(Arc::new(trees))),
+            dir: dir.to_owned(),
+            cache_bytes,
+            failures_checked: AtomicU64::new(IO_FAILURES.load(Ordering::SeqCst)),
+            healing: Mutex::new(Healing {
+                last_attempt: None,
+                cause: String::new(),
+            }),
             _lock: lock,
         };
-        store.upgrade()?;
+        store.upgrade(found)?;
+        store.repair()?;
         Ok(store)
     }
 
-    /// Brings the schema up to [`SCHEMA_VERSION`], or refuses a newer one.
-    fn upgrade(&self) -> Result<(), StoreError> {
-        let found = self.schema_version()?;
-        match found {
-            Some(v) if v > SCHEMA_VERSION => {
-                return Err(StoreError::TooNew {
-                    found: v,
-                    supported: SCHEMA_VERSION,
-                });
+    /// The open database. After a disk error anywhere in the process, this store first
+    /// checks that it still takes writes, and if not, closes and reopens itself.
+    fn trees(&self) -> Result<Arc<Trees>, StoreError> {
+        if IO_FAILURES.load(Ordering::SeqCst) == self.failures_checked.load(Ordering::SeqCst)
+            && let Some(trees) = self.open.read().unwrap_or_else(|e| e.into_inner()).as_ref()
+        {
+            return Ok(trees.clone());
+        }
+        self.heal()
+    }
+
+    fn heal(&self) -> Result<Arc<Trees>, StoreError> {
+        let mut healing = self.healing.lock().unwrap_or_else(|e| e.into_inner());
+        let failures = IO_FAILURES.load(Ordering::SeqCst);
+        let mut open = self.open.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(trees) = open.as_ref() {
+            if failures == self.failures_checked.load(Ordering::SeqCst) || trees.takes_writes() {
+                self.failures_checked.store(failures, Ordering::SeqCst);
+                return Ok(trees.clone());
             }
-            Some(v) if v == SCHEMA_VERSION => return Ok(()),
+            healing.cause = "writes fail".into();
+            tracing::error!(
+                "the store in {} hit a disk error; closed, reopening once the disk takes writes",
+                self.dir.display()
+            );
+        }
+        // Reopen only when no operation holds the failed database (sled locks its files),
+        // and at most once a second.
+        let in_use = open.as_ref().is_some_and(|t| Arc::strong_count(t) > 1);
+        let recent = healing
+            .last_attempt
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(1));
+        if in_use || recent {
+            return Err(StoreError::Closed(healing.cause.clone()));
+        }
+        healing.last_attempt = Some(Instant::now());
+        *open = None;
+        match Trees::open(&self.dir, self.cache_bytes) {
+            Ok(trees) if trees.takes_writes() => {
+                let trees = Arc::new(trees);
+                *open = Some(trees.clone());
+                self.failures_checked
+                    .store(IO_FAILURES.load(Ordering::SeqCst), Ordering::SeqCst);
+                tracing::info!("the store in {} is open again", self.dir.display());
+                Ok(trees)
+            }
+            Ok(_) => {
+                healing.cause = "writes still fail".into();
+                Err(StoreError::Closed(healing.cause.clone()))
+            }
+            Err(e) => {
+                healing.cause = e.to_string();
+                Err(e)
+            }
+        }
+    }
+
+    /// Brings the schema from `found` (not newer) up to [`SCHEMA_VERSION`].
+    fn upgrade(&self, found: Option<u32>) -> Result<(), StoreError> {
+        match found {
+            Some(SCHEMA_VERSION) => return Ok(()),
             // Version 1 stored attempts in outbox entries and kept no time index of the
             // replay memory.
             Some(1) => {
@@ -235,48 +493,63 @@ impl Store {
             }
             _ => {}
         }
-        self.meta
-            .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
-        self.durable()
+        let t = self.trees()?;
+        t.meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+        t.durable()
     }
 
     /// The schema version on disk, if any.
     pub fn schema_version(&self) -> Result<Option<u32>, StoreError> {
-        Ok(match self.meta.get(SCHEMA_KEY)? {
-            Some(v) => Some(u32::from_be_bytes(fixed_key("meta", &v)?)),
-            None => None,
-        })
+        schema_version(&self.trees()?.meta)
     }
 
-    /// Waits until every write made so far is on disk.
-    fn durable(&self) -> Result<(), StoreError> {
-        let ticket = self.flush.wrote();
-        self.flush
-            .flush(&self.db, &self.log, ticket)
-            .map_err(|e| StoreError::Unflushed(e.to_string()))
-    }
-
-    /// Number of flushes actually made (grouped writers share one).
+    /// Number of flushes actually made (grouped writers share one) since the store opened.
     pub fn flush_count(&self) -> u64 {
-        self.flush.flushes.load(Ordering::Relaxed)
+        self.trees()
+            .map_or(0, |t| t.flush.flushes.load(Ordering::Relaxed))
     }
 
     /// Returns once every write made so far is on disk: the one flush that acknowledges a
     /// batch of staged writes ([`Store::receive_intent`]).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.durable()
+        self.trees()?.durable()
     }
 
     /// How many records of each kind the store holds.
     pub fn counts(&self) -> Counts {
+        let Ok(t) = self.trees() else {
+            return Counts::default();
+        };
         Counts {
-            intents: self.intents.len(),
-            offers: self.offers.len(),
-            profiles: self.profiles.len(),
-            outbox: self.outbox.len(),
-            seen: self.seen.len(),
+            intents: t.intents.len(),
+            offers: t.offers.len(),
+            profiles: t.profiles.len(),
+            outbox: t.outbox.len(),
+            seen: t.seen.len(),
         }
     }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let open = self
+            .open
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(trees) = open
+            && let Err(e) = trees.record_clean_stop(&self.dir)
+        {
+            tracing::warn!("the store's clean stop was not recorded: {e}");
+        }
+    }
+}
+
+fn schema_version(meta: &sled::Tree) -> Result<Option<u32>, StoreError> {
+    Ok(match meta.get(SCHEMA_KEY)? {
+        Some(v) => Some(u32::from_be_bytes(fixed_key("meta", &v)?)),
+        None => None,
+    })
 }
 
 /// sled's log file (`db/db`), and the folders that name it made durable: a file created

@@ -97,7 +97,7 @@ pub struct StoredProfile {
 }
 
 /// How many records the store holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     /// Intents, own and received.
     pub intents: usize,

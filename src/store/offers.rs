@@ -24,30 +24,24 @@ impl Store {
         offer: &Envelope,
         now: u64,
     ) -> Result<Outgoing, StoreError> {
-        let queued = Outgoing {
-            id: offer.id(),
-            subject: Subject::Offer { intent: intent.id },
-            route: Route::Direct {
-                peer: intent.reply_to.peer.clone(),
-                addrs: intent.reply_to.addrs.clone(),
-            },
-            expires: intent.expires,
-        };
+        let t = self.trees()?;
+        let queued = offer_delivery(intent, offer);
         let record = encode(&OfferRecord {
             envelope: offer.as_bytes().to_vec().into(),
             origin: Origin::Own,
             stored_at: now,
             delivery: Delivery::Pending,
         });
-        self.offers
-            .insert(offer_key(&intent.id, &queued.id), record)?;
+        // In this order: a crash after the offer leaves it pending without its delivery,
+        // which the next open completes ([`Store::repair`]).
+        t.offers.insert(offer_key(&intent.id, &queued.id), record)?;
         let decision = Decision::Offered {
             offer: queued.id.to_hex(),
         };
         self.set_decision(&intent.id, decision)?;
-        self.outbox
+        t.outbox
             .insert(queued.id.0, encode(&queued.record(offer)))?;
-        self.durable()?;
+        t.durable()?;
         Ok(queued)
     }
 
@@ -59,13 +53,14 @@ impl Store {
         offer: &Offer,
         now: u64,
     ) -> Result<bool, StoreError> {
+        let t = self.trees()?;
         let record = OfferRecord {
             envelope: envelope.as_bytes().to_vec().into(),
             origin: Origin::Received,
             stored_at: now,
             delivery: Delivery::Delivered { at: now },
         };
-        let inserted = self
+        let inserted = t
             .offers
             .compare_and_swap(
                 offer_key(&offer.intent, &envelope.id()),
@@ -73,7 +68,7 @@ impl Store {
                 Some(encode(&record)),
             )?
             .is_ok();
-        self.durable()?;
+        t.durable()?;
         Ok(inserted)
     }
 
@@ -85,19 +80,21 @@ impl Store {
         offer_id: &MessageId,
         delivery: Delivery,
     ) -> Result<bool, StoreError> {
+        let t = self.trees()?;
         let found = super::update_record(
-            &self.offers,
+            &t.offers,
             "offers",
             &offer_key(intent, offer_id),
             |r: &mut OfferRecord| r.delivery = delivery.clone(),
         )?;
-        self.durable()?;
+        t.durable()?;
         Ok(found)
     }
 
     /// The offers stored for one intent.
     pub fn offers_for(&self, intent: &IntentId) -> Result<Vec<StoredOffer>, StoreError> {
-        self.offers
+        let t = self.trees()?;
+        t.offers
             .scan_prefix(**intent)
             .values()
             .map(|v| stored_offer(decode("offers", &v?)?))
@@ -106,11 +103,25 @@ impl Store {
 
     /// All offers, grouped by intent.
     pub fn offers(&self) -> Result<Vec<StoredOffer>, StoreError> {
-        self.offers
+        let t = self.trees()?;
+        t.offers
             .iter()
             .values()
             .map(|v| stored_offer(decode("offers", &v?)?))
             .collect()
+    }
+}
+
+/// The delivery of a vendor's `offer` to the person's node that cast `intent`.
+pub(super) fn offer_delivery(intent: &Intent, offer: &Envelope) -> Outgoing {
+    Outgoing {
+        id: offer.id(),
+        subject: Subject::Offer { intent: intent.id },
+        route: Route::Direct {
+            peer: intent.reply_to.peer.clone(),
+            addrs: intent.reply_to.addrs.clone(),
+        },
+        expires: intent.expires,
     }
 }
 

@@ -46,8 +46,9 @@ impl Store {
     /// decode is left out, with a warning: it could never be sent, and it must not keep
     /// the node from starting.
     pub fn outgoing(&self) -> Result<Vec<Outgoing>, StoreError> {
+        let t = self.trees()?;
         let mut all = Vec::new();
-        for kv in self.outbox.iter() {
+        for kv in t.outbox.iter() {
             let (k, v) = kv?;
             let entry = fixed_key("outbox", &k)
                 .and_then(|id| Ok(outgoing(MessageId(id), decode("outbox", &v)?)));
@@ -61,7 +62,8 @@ impl Store {
 
     /// The envelope bytes of an outgoing message, if it is still in the outbox.
     pub fn outgoing_envelope(&self, id: &MessageId) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.outbox.get(id.0)? {
+        let t = self.trees()?;
+        match t.outbox.get(id.0)? {
             Some(v) => Ok(Some(
                 decode::<OutboxRecord>("outbox", &v)?.envelope.into_vec(),
             )),
@@ -73,26 +75,28 @@ impl Store {
     /// a crash undoes the removal, the message is sent once more, and receivers recognise
     /// it by id.
     pub fn outbox_remove(&self, id: &MessageId) -> Result<(), StoreError> {
-        self.outbox.remove(id.0)?;
+        let t = self.trees()?;
+        t.outbox.remove(id.0)?;
         Ok(())
     }
 
     /// Number of outgoing messages waiting.
     pub fn outbox_len(&self) -> usize {
-        self.outbox.len()
+        self.trees().map_or(0, |t| t.outbox.len())
     }
 
     /// Schema 1 → 2: entries gain their subject (read from the envelope) and lose their
     /// attempt counters.
     pub(super) fn migrate_outbox_v1(&self) -> Result<(), StoreError> {
-        for kv in self.outbox.iter() {
+        let t = self.trees()?;
+        for kv in t.outbox.iter() {
             let (key, value) = kv?;
             let Some(record) = migrated_v1(&value) else {
                 tracing::warn!("dropping unreadable outbox entry {}", hex::encode(&key));
-                self.outbox.remove(key)?;
+                t.outbox.remove(key)?;
                 continue;
             };
-            self.outbox.insert(key, encode(&record))?;
+            t.outbox.insert(key, encode(&record))?;
         }
         Ok(())
     }

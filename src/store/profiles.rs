@@ -14,13 +14,14 @@ impl Store {
         profile: &VendorProfile,
         now: u64,
     ) -> Result<bool, StoreError> {
+        let t = self.trees()?;
         let record = encode(&ProfileRecord {
             envelope: envelope.as_bytes().to_vec().into(),
             stored_at: now,
         });
         let mut kept = false;
         let mut failure = None;
-        self.profiles
+        t.profiles
             .fetch_and_update(envelope.signer().as_bytes(), |old| {
                 let newer = match old.map(stored_profile_created) {
                     None => true,
@@ -40,13 +41,14 @@ impl Store {
         if let Some(e) = failure {
             return Err(e);
         }
-        self.durable()?;
+        t.durable()?;
         Ok(kept)
     }
 
     /// All vendor profiles.
     pub fn profiles(&self) -> Result<Vec<StoredProfile>, StoreError> {
-        self.profiles
+        let t = self.trees()?;
+        t.profiles
             .iter()
             .values()
             .map(|v| {

@@ -17,7 +17,8 @@ impl Store {
     /// It does not wait for the disk: a crash forgets a few ids, and the messages they
     /// name are then handled once more, idempotently.
     pub fn mark_seen(&self, id: &MessageId, forget_after: u64) -> Result<bool, StoreError> {
-        let fresh = self
+        let t = self.trees()?;
+        let fresh = t
             .seen
             .compare_and_swap(
                 id.0,
@@ -26,20 +27,21 @@ impl Store {
             )?
             .is_ok();
         if fresh {
-            self.seen_by_time.insert(time_key(forget_after, id), &[])?;
+            t.seen_by_time.insert(time_key(forget_after, id), &[])?;
         }
         Ok(fresh)
     }
 
     /// Forgets the ids whose time has come (`forget_after <= now`). Returns how many.
     pub fn purge_seen(&self, now: u64) -> Result<usize, StoreError> {
+        let t = self.trees()?;
         let mut purged = 0;
         let end = time_key(now, &MessageId([0xff; 32]));
-        for key in self.seen_by_time.range(..=end.as_slice()).keys() {
+        for key in t.seen_by_time.range(..=end.as_slice()).keys() {
             let key = key?;
             let id: [u8; 32] = fixed_key("seen_by_time", &key[8..])?;
-            self.seen.remove(id)?;
-            self.seen_by_time.remove(key)?;
+            t.seen.remove(id)?;
+            t.seen_by_time.remove(key)?;
             purged += 1;
         }
         Ok(purged)
@@ -47,12 +49,13 @@ impl Store {
 
     /// Schema 1 → 2: builds the time index of the replay memory.
     pub(super) fn index_seen_v1(&self) -> Result<(), StoreError> {
-        for kv in self.seen.iter() {
+        let t = self.trees()?;
+        for kv in t.seen.iter() {
             let (key, value) = kv?;
             let id = MessageId(fixed_key("seen", &key)?);
             // An unreadable time is forgotten at the first purge, as schema 1 did.
             let forget_after = fixed_key("seen", &value).map_or(0, u64::from_be_bytes);
-            self.seen_by_time.insert(time_key(forget_after, &id), &[])?;
+            t.seen_by_time.insert(time_key(forget_after, &id), &[])?;
         }
         Ok(())
     }

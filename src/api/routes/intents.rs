@@ -12,7 +12,7 @@ use crate::proto::IntentId;
 
 /// Cast an intent: signed by a fresh persona, stored, published as soon as a peer is there.
 #[utoipa::path(post, path = "/api/v1/intents", request_body = CastBody,
-    responses((status = 201, body = CastView), (status = 400, body = ErrorView), (status = 422, body = ErrorView)))]
+    responses((status = 201, body = CastView), (status = 400, body = ErrorView), (status = 422, body = ErrorView), (status = 507, body = ErrorView, description = "the disk is full")))]
 pub(in crate::api) async fn cast(
     State(s): State<AppState>,
     ApiJson(body): ApiJson<CastBody>,
