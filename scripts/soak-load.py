@@ -266,6 +266,7 @@ def load(net, minutes, rate):
             "rss_kib_total": sum(rss),
             "rss_kib_max": max(rss),
             "rss_kib_vendor_max": max(rss[i] for i, n in enumerate(names) if n in vendors),
+            "rss_kib_vendors_total": sum(rss[i] for i, n in enumerate(names) if n in vendors),
             "store_bytes_total": sum(store),
             "store_bytes_max": max(store),
             "records": {"intents": intents, "offers": offers, "outbox": outbox},

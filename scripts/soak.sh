@@ -9,9 +9,10 @@
 # in `books`, which every vendor serves at a price under the intent's ceiling, so each one
 # is answered with one offer by every vendor (4 offers per intent). The default, 50/s, is
 # half the capacity measured for this load with this script on the project's 2-core VM
-# while other jobs kept its load average at 15-30 (2026-11-28): 100/s held for 2 minutes
-# with 180 s lifetimes lost nothing (offers up to a minute late: 365 lost with 60 s
-# lifetimes), 300/s lost 90 %. The README's 750/s is another load (in-process nodes,
+# while other jobs kept its load average at 15-45 (2026-11-28): 100/s for 2 minutes with
+# 180 s lifetimes lost no acknowledged intent (offers up to a minute late: 365 lost with
+# 60 s lifetimes; in that run one person's API also refused 487 casts, not seen again),
+# 300/s lost 90 %. The README's 750/s is another load (in-process nodes,
 # vendors declining: no offers, no API, no separate processes), not reachable here.
 #
 # Every 30 s one JSON line: {"t_s", "rss_kib_total", "rss_kib_max" (VmRSS of each daemon),
