@@ -52,6 +52,7 @@ async fn node(
         kademlia: false,
         max_connections: 64,
         cache_bytes: 4 << 20,
+        keep_expired: Duration::from_secs(7 * 86_400),
         vendor: vendor.then(|| VendorConfig {
             name: format!("vendor {i}"),
             categories: vec!["books".into()],

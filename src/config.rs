@@ -98,11 +98,17 @@ impl Default for ApiConfig {
 pub struct StoreConfig {
     /// sled page cache, in MiB (sled's own default is 1 GiB, too much for a laptop node).
     pub cache_mb: u64,
+    /// Seconds an intent (own or received) and its offers are kept after the intent
+    /// expired; then they are removed, so the store is bounded by expiry.
+    pub keep_expired_secs: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { cache_mb: 64 }
+        StoreConfig {
+            cache_mb: 64,
+            keep_expired_secs: 7 * 86_400,
+        }
     }
 }
 
@@ -180,6 +186,9 @@ listen = "127.0.0.1:4471"
 [store]
 # sled page cache in MiB.
 cache_mb = 64
+# Seconds an intent and its offers are kept after the intent expired (7 days); then
+# they are removed, so the store stays bounded.
+keep_expired_secs = 604800
 "#,
         );
         if let Some(v) = vendor {
@@ -238,6 +247,10 @@ mod tests {
         let plain: Config = toml::from_str(&Config::template(None)).unwrap();
         assert!(plain.vendor.is_none());
         assert_eq!(plain.network.port, 4470);
+        assert_eq!(
+            plain.store.keep_expired_secs,
+            StoreConfig::default().keep_expired_secs
+        );
     }
 
     #[test]

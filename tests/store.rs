@@ -433,3 +433,100 @@ fn acknowledged_writes_survive_sigkill() {
         );
     }
 }
+
+#[test]
+fn expired_intents_are_purged_with_their_offers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), CACHE).unwrap();
+    let vendor = SigningKey::from_bytes(&[4; 32]);
+    let (envelope, received) = sealed(id_of(2));
+    let mut later = intent(id_of(3));
+    later.expires += 1;
+    let later_envelope = Envelope::seal(&later, &SigningKey::from_bytes(&[3; 32]));
+    cast(&store, id_of(1));
+    assert_eq!(
+        store.receive_intent(&envelope, &received, 1).unwrap(),
+        ReceivedIntent::Stored
+    );
+    store.receive_intent(&later_envelope, &later, 1).unwrap();
+    for id in [id_of(1), id_of(3)] {
+        let offer = Offer {
+            intent: id.into(),
+            persona: [3; 32].into(),
+            vendor: vendor.verifying_key().to_bytes().into(),
+            items: vec![],
+            text: String::new(),
+            created: 1_800_000_000,
+            valid_until: 1_800_000_600,
+            accepted_terms: vec![],
+        };
+        assert!(
+            store
+                .record_offer_received(&Envelope::seal(&offer, &vendor), &offer, 0)
+                .unwrap()
+        );
+    }
+    let expires = intent(id_of(1)).expires;
+    assert_eq!(store.purge_expired(expires - 1).unwrap(), 0);
+    assert_eq!(store.purge_expired(expires).unwrap(), 2, "own and received");
+    assert!(store.intent(&id_of(1).into()).unwrap().is_none());
+    assert!(store.offers_for(&id_of(1).into()).unwrap().is_empty());
+    assert!(store.intent(&id_of(3).into()).unwrap().is_some(), "not yet");
+    assert_eq!(store.offers().unwrap().len(), 1);
+    assert_eq!(store.purge_expired(expires + 1).unwrap(), 1);
+    let counts = store.counts();
+    assert_eq!((counts.intents, counts.offers), (0, 0));
+    assert_eq!(store.purge_expired(u64::MAX).unwrap(), 0, "once");
+}
+
+#[test]
+fn a_conflicting_envelope_does_not_choose_when_an_intent_is_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), CACHE).unwrap();
+    let (envelope, held) = sealed(id_of(1));
+    store.receive_intent(&envelope, &held, 1).unwrap();
+    let mut other = intent(id_of(1));
+    other.expires -= 1000;
+    let other_envelope = Envelope::seal(&other, &SigningKey::from_bytes(&[9; 32]));
+    assert_eq!(
+        store.receive_intent(&other_envelope, &other, 1).unwrap(),
+        ReceivedIntent::Conflict
+    );
+    assert_eq!(store.purge_expired(other.expires).unwrap(), 0);
+    assert_eq!(store.purge_expired(held.expires).unwrap(), 1);
+}
+
+#[test]
+fn a_version_2_store_gets_its_expiry_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let expires = intent(id_of(1)).expires;
+    {
+        let store = Store::open(dir.path(), CACHE).unwrap();
+        cast(&store, id_of(1));
+    }
+    // Schema 2 had no expiry index and wrote no clean-stop record: take them away as that
+    // version would have left the store.
+    std::fs::remove_file(dir.path().join("clean-stop")).unwrap();
+    let db = loop {
+        match sled::open(dir.path().join("db")) {
+            Ok(db) => break db,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    };
+    db.drop_tree("intents_by_expiry").unwrap();
+    db.open_tree("meta")
+        .unwrap()
+        .insert("schema_version", &2u32.to_be_bytes())
+        .unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let store = loop {
+        match Store::open(dir.path(), CACHE) {
+            Ok(store) => break store,
+            Err(StoreError::Sled(_)) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
+    assert_eq!(store.purge_expired(expires).unwrap(), 1);
+}

@@ -1,5 +1,7 @@
-//! Time running out: the person's open intents are announced when they expire, and the
-//! replay memory forgets the ids whose messages can no longer be valid.
+//! Time running out: the person's open intents are announced when they expire, the
+//! replay memory forgets the ids whose messages can no longer be valid, and intents (own
+//! and received, with their offers) are removed from the store once they have been expired
+//! for the configured time (`[store] keep_expired_secs`), so the store is bounded by expiry.
 
 use std::collections::BTreeSet;
 
@@ -13,16 +15,19 @@ use crate::store::{Store, StoreError};
 /// How often the replay memory is purged, in seconds.
 pub const PURGE_EVERY_SECS: u64 = 60;
 
-/// Own intents by expiry, and when the replay memory was last purged.
+/// Own intents by expiry, and when the store was last purged.
 #[derive(Debug, Default)]
 pub struct Expiry {
     watched: BTreeSet<(u64, IntentId)>,
     purged_at: u64,
+    /// Seconds an intent is kept after its expiry.
+    keep_expired: u64,
 }
 
 impl Expiry {
-    /// Watches the person's intents that are open at `now`.
-    pub fn load(store: &Store, now: u64) -> Result<Expiry, StoreError> {
+    /// Watches the person's intents that are open at `now`; expired intents are kept for
+    /// `keep_expired` seconds.
+    pub fn load(store: &Store, now: u64, keep_expired: u64) -> Result<Expiry, StoreError> {
         let watched = store
             .own_open_intents()?
             .into_iter()
@@ -31,6 +36,7 @@ impl Expiry {
         Ok(Expiry {
             watched,
             purged_at: 0,
+            keep_expired,
         })
     }
 
@@ -40,7 +46,7 @@ impl Expiry {
     }
 
     /// Announces the watched intents expired by `now` (unless withdrawn), and purges the
-    /// replay memory when it is time.
+    /// replay memory and the intents expired for long enough when it is time.
     pub fn tick(&mut self, store: &Store, now: u64) -> Vec<Action> {
         let mut actions = Vec::new();
         while let Some(&(expires, id)) = self.watched.first() {
@@ -60,6 +66,9 @@ impl Expiry {
             self.purged_at = now;
             if let Err(e) = store.purge_seen(now) {
                 warn!("purging the replay memory: {e}");
+            }
+            if let Err(e) = store.purge_expired(now.saturating_sub(self.keep_expired)) {
+                warn!("purging expired intents: {e}");
             }
         }
         actions
@@ -109,5 +118,40 @@ mod tests {
             vec![hex::encode(*b)]
         );
         assert!(expired_ids(&expiry.tick(&store, 900)).is_empty(), "once");
+    }
+
+    #[test]
+    fn intents_are_purged_once_kept_long_enough_after_expiry() {
+        use crate::proto::{Constraints, Envelope, Intent, ReplyTo};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let intent = Intent {
+            id: IntentId::from([1; 16]),
+            category: "books".into(),
+            subcategory: None,
+            text: "Any book".into(),
+            constraints: Constraints::default(),
+            terms: vec![],
+            created: 1_000,
+            expires: 2_000,
+            reply_to: ReplyTo {
+                peer: vec![1].into(),
+                addrs: vec![],
+            },
+        };
+        store
+            .cast(&Envelope::seal(&intent, &key), &intent, 1_000)
+            .unwrap();
+        let mut expiry = Expiry::load(&store, 1_000, 100).unwrap();
+        expiry.tick(&store, 2_050);
+        assert!(store.intent(&intent.id).unwrap().is_some(), "kept 100 s");
+        expiry.tick(&store, 2_100);
+        assert!(
+            store.intent(&intent.id).unwrap().is_some(),
+            "one purge a minute"
+        );
+        expiry.tick(&store, 2_110);
+        assert!(store.intent(&intent.id).unwrap().is_none(), "then purged");
     }
 }

@@ -66,6 +66,8 @@ pub struct NodeConfig {
     pub max_connections: u32,
     /// sled cache in bytes.
     pub cache_bytes: u64,
+    /// How long an intent and its offers are kept after the intent expired.
+    pub keep_expired: Duration,
     /// The vendor role, if this node has one.
     pub vendor: Option<VendorConfig>,
     /// Gossipsub heartbeat.
@@ -96,6 +98,7 @@ impl NodeConfig {
             kademlia: config.network.kademlia,
             max_connections: config.network.max_connections,
             cache_bytes: config.store.cache_mb * 1024 * 1024,
+            keep_expired: Duration::from_secs(config.store.keep_expired_secs),
             vendor: config.vendor.clone(),
             heartbeat: Duration::from_millis(500),
             profile_interval: Duration::from_secs(600),
@@ -162,7 +165,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
     let handlers = Handlers {
         gossip: gossip::GossipIntake::new(served),
         outbox: outbox::Outbox::load(&store)?,
-        expiry: expiry::Expiry::load(&store, unix_now())?,
+        expiry: expiry::Expiry::load(&store, unix_now(), config.keep_expired.as_secs())?,
         profile,
         direct: direct::Direct::default(),
     };

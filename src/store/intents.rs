@@ -1,11 +1,20 @@
 //! Intents: the person's own (cast, withdrawn) and, on vendor nodes, those received in the
-//! categories the vendor serves (which are also its replay memory for them).
+//! categories the vendor serves (which are also its replay memory for them). Each is
+//! indexed by its expiry in `intents_by_expiry`; [`Store::purge_expired`] removes the
+//! intents expired before a time, with their offers.
 
 use super::models::{Decision, Origin, Route, StoredIntent, Subject};
 use super::outbox::Outgoing;
 use super::records::IntentRecord;
 use super::{Store, StoreError, decode, encode, fixed_key, open_stored, update_record};
 use crate::proto::{Envelope, Intent, IntentId, MessageId, intent_topic};
+
+fn expiry_key(expires: u64, id: &IntentId) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..8].copy_from_slice(&expires.to_be_bytes());
+    key[8..].copy_from_slice(&**id);
+    key
+}
 
 /// What became of an intent received from the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,10 +73,13 @@ impl Store {
             expires: intent.expires,
         };
         // The intent is written last: a crash before it leaves an outbox entry for an intent
-        // that is not there, which the next open drops ([`Store::repair`]).
+        // that is not there, which the next open drops ([`Store::repair`]), and an expiry
+        // index entry that purges nothing (never an intent that is never purged).
         t.outbox
             .insert(queued.id.0, encode(&queued.record(envelope)))?;
         self.mark_seen(&queued.id, intent.expires)?;
+        t.intents_by_expiry
+            .insert(expiry_key(intent.expires, &intent.id), &[])?;
         let fresh = t
             .intents
             .compare_and_swap(*intent.id, None as Option<&[u8]>, Some(record))?
@@ -153,9 +165,16 @@ impl Store {
             withdrawn_at: None,
             decision: None,
         };
+        // The index first, as in `cast`; taken back if this envelope is not the one stored
+        // (a conflicting envelope must not choose when the stored intent is purged).
+        let index = expiry_key(intent.expires, &intent.id);
+        let indexed = t.intents_by_expiry.insert(index, &[])?.is_none();
         let swapped =
             t.intents
                 .compare_and_swap(*intent.id, None as Option<&[u8]>, Some(encode(&record)))?;
+        if swapped.is_err() && indexed {
+            t.intents_by_expiry.remove(index)?;
+        }
         Ok(match swapped {
             Ok(()) => ReceivedIntent::Stored,
             Err(held) => {
@@ -167,6 +186,46 @@ impl Store {
                 }
             }
         })
+    }
+
+    /// Removes every intent that expired at or before `expired_by`, own or received, with
+    /// the offers stored for it (made or received). Returns how many intents. It does not
+    /// wait for the disk: a purge undone by a crash is done again at the next one. No
+    /// message about a purged intent can come back: an expired intent, and an offer to
+    /// one, are refused by the protocol's rules.
+    pub fn purge_expired(&self, expired_by: u64) -> Result<usize, StoreError> {
+        let t = self.trees()?;
+        let mut purged = 0;
+        let end = expiry_key(expired_by, &IntentId::from([0xff; 16]));
+        for key in t.intents_by_expiry.range(..=end.as_slice()).keys() {
+            let key = key?;
+            let id: [u8; 16] = fixed_key("intents_by_expiry", &key[8..])?;
+            for offer in t.offers.scan_prefix(id).keys() {
+                t.offers.remove(offer?)?;
+            }
+            if t.intents.remove(id)?.is_some() {
+                purged += 1;
+            }
+            t.intents_by_expiry.remove(key)?;
+        }
+        Ok(purged)
+    }
+
+    /// Schema 2 → 3: builds the expiry index of the intents. A record that does not read
+    /// is left out (and so kept), with a warning.
+    pub(super) fn index_intents_v2(&self) -> Result<(), StoreError> {
+        let t = self.trees()?;
+        for kv in t.intents.iter() {
+            let (key, value) = kv?;
+            match decode::<IntentRecord>("intents", &value).and_then(stored_intent) {
+                Ok(stored) => {
+                    t.intents_by_expiry
+                        .insert(expiry_key(stored.intent.expires, &stored.intent.id), &[])?;
+                }
+                Err(e) => tracing::warn!("intent {} not indexed: {e}", hex::encode(&key)),
+            }
+        }
+        Ok(())
     }
 
     /// Marks a received intent withdrawn by its caster. Returns false if it is not stored.

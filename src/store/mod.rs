@@ -9,6 +9,7 @@
 //! | `outbox`       | message id (32)                        | outbox record           |
 //! | `seen`         | message id (32)                        | forget-after time, u64 BE |
 //! | `seen_by_time` | forget-after time (8, BE) ‖ message id | empty                   |
+//! | `intents_by_expiry` | intent expiry (8, BE) ‖ intent id (16) | empty              |
 //! | `meta`         | name                                   | e.g. schema version     |
 //!
 //! The rest of the node never sees a tree or a record: it calls typed operations named after
@@ -57,7 +58,7 @@ pub use models::{
 pub use outbox::Outgoing;
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 /// Why the store failed.
@@ -224,6 +225,9 @@ struct Trees {
     outbox: sled::Tree,
     seen: sled::Tree,
     seen_by_time: sled::Tree,
+    /// Intents (and with them their offers) by expiry, so expired ones are purged
+    /// without a scan.
+    intents_by_expiry: sled::Tree,
     meta: sled::Tree,
     /// sled's log file, for `fdatasync` after its flush.
     log: File,
@@ -242,6 +246,7 @@ impl Trees {
             outbox: db.open_tree("outbox")?,
             seen: db.open_tree("seen")?,
             seen_by_time: db.open_tree("seen_by_time")?,
+            intents_by_expiry: db.open_tree("intents_by_expiry")?,
             meta: db.open_tree("meta")?,
             db,
             log: open_log(dir)?,
@@ -272,7 +277,7 @@ impl Trees {
         Ok(hasher.finalize().into())
     }
 
-    fn named(&self) -> [(&'static str, &sled::Tree); 7] {
+    fn named(&self) -> [(&'static str, &sled::Tree); 8] {
         [
             ("intents", &self.intents),
             ("offers", &self.offers),
@@ -280,6 +285,7 @@ impl Trees {
             ("outbox", &self.outbox),
             ("seen", &self.seen),
             ("seen_by_time", &self.seen_by_time),
+            ("intents_by_expiry", &self.intents_by_expiry),
             ("meta", &self.meta),
         ]
     }
@@ -490,7 +496,10 @@ impl Store {
             Some(1) => {
                 self.migrate_outbox_v1()?;
                 self.index_seen_v1()?;
+                self.index_intents_v2()?;
             }
+            // Version 2 kept intents and offers for ever: no expiry index.
+            Some(2) => self.index_intents_v2()?,
             _ => {}
         }
         let t = self.trees()?;

@@ -186,6 +186,7 @@ impl Net {
             kademlia: false,
             max_connections: 64,
             cache_bytes: 8 << 20,
+            keep_expired: Duration::from_secs(7 * 86_400),
             vendor: vendor.clone(),
             heartbeat: Duration::from_millis(200),
             profile_interval: Duration::from_secs(60),
