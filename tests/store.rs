@@ -530,3 +530,16 @@ fn a_version_2_store_gets_its_expiry_index() {
     assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
     assert_eq!(store.purge_expired(expires).unwrap(), 1);
 }
+
+/// Grouping never lets a write ride on a flush that started before it: one writer alone
+/// flushes once per write.
+#[test]
+fn each_write_after_a_flush_gets_its_own_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), CACHE).unwrap();
+    let before = store.flush_count();
+    cast(&store, id_of(1));
+    assert_eq!(store.flush_count(), before + 1);
+    cast(&store, id_of(2));
+    assert_eq!(store.flush_count(), before + 2, "the second write was not flushed");
+}
