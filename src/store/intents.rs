@@ -193,6 +193,17 @@ impl Store {
         })
     }
 
+    /// Whether intent `id` is stored with a decision taken on it (cheap: no signature is
+    /// checked).
+    pub fn is_decided(&self, id: &IntentId) -> Result<bool, StoreError> {
+        Ok(match self.intents.get(**id)? {
+            Some(bytes) => decode::<IntentRecord>("intents", &bytes)?
+                .decision
+                .is_some(),
+            None => false,
+        })
+    }
+
     /// The intent with this id.
     pub fn intent(&self, id: &IntentId) -> Result<Option<StoredIntent>, StoreError> {
         self.intents
