@@ -24,7 +24,8 @@
 #           Gossip acknowledges nothing to the sender; V's acknowledgement is the gossipsub
 #           verdict Accept, given after the batch holding the intent was made durable, when V
 #           also emits `intent-received` on its event stream (/api/v1/events, recorded with
-#           curl): those ids are acknowledged. After each restart: V's store opens, every
+#           curl): those ids are acknowledged (the stream reconnects after each start, so
+#           what V stores before it is back is not counted). After each restart: V's store opens, every
 #           acknowledged intent is in `vrm vendor intents`; duplicates: an id listed twice, or
 #           `intent-received` twice for one id (stored anew after it was acknowledged).
 #           Also, right before each kill V's intents are read through the CLI: an intent in that
