@@ -541,5 +541,9 @@ fn each_write_after_a_flush_gets_its_own_flush() {
     cast(&store, id_of(1));
     assert_eq!(store.flush_count(), before + 1);
     cast(&store, id_of(2));
-    assert_eq!(store.flush_count(), before + 2, "the second write was not flushed");
+    assert_eq!(
+        store.flush_count(),
+        before + 2,
+        "the second write was not flushed"
+    );
 }

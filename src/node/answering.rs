@@ -131,9 +131,12 @@ impl Answering {
         })
     }
 
-    /// Runs until told to stop.
+    /// Runs until told to stop. It first answers what the previous run stored but did not
+    /// answer: a node killed between storing an intent and answering it finds the intent
+    /// here, undecided.
     pub async fn run(mut self, mut inbox: InboxReceiver) {
         let mut catalog_tick = tokio::time::interval(CATALOG_POLL);
+        self.catch_up().await;
         loop {
             if inbox.rx.is_empty() && inbox.backlog.swap(false, Ordering::SeqCst) {
                 self.catch_up().await;
@@ -177,8 +180,23 @@ impl Answering {
     }
 
     /// Answers one intent: from the catalog, or, when the vendor has a program, screened
-    /// here and asked of the program off this task.
+    /// here and asked of the program off this task. An intent already decided, or with the
+    /// program now, is left alone: the store's catch-up and the loop's hand-over can both
+    /// bring one intent (stored and queued while the catch-up read the store), and it is
+    /// answered once.
     async fn intent(&mut self, envelope: Envelope, intent: Intent, at: Instant) {
+        if self.asked.contains(&intent.id) {
+            return;
+        }
+        match self.store.is_decided(&intent.id) {
+            Ok(false) => {}
+            Ok(true) => return,
+            Err(e) => {
+                // Left undecided in the store: the next start answers it.
+                warn!("reading the decision on {}: {e}", hex::encode(*intent.id));
+                return;
+            }
+        }
         let now = unix_now();
         if !self.per_persona.allow(&envelope.signer().to_bytes(), at) {
             return self.conclude(&intent, Err(NoOffer::RateLimited)).await;
@@ -474,6 +492,20 @@ mod tests {
             rig.events.try_recv(),
             Ok(NodeEvent::OfferSent { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn an_intent_brought_twice_is_answered_once() {
+        // The start's catch-up read it from the store while the loop also queued it.
+        let mut rig = rig();
+        let (envelope, intent) = received(&rig.store, 4, vec![]);
+        rig.answering.catch_up().await;
+        rig.answering
+            .intent(envelope, intent.clone(), Instant::now())
+            .await;
+        assert!(matches!(rig.to_loop.try_recv(), Ok(Action::Queue(_))));
+        assert!(rig.to_loop.try_recv().is_err(), "one offer to deliver");
+        assert_eq!(rig.store.offers_for(&intent.id).unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -271,6 +271,17 @@ impl Store {
         })
     }
 
+    /// Whether intent `id` is stored with a decision taken on it (cheap: no signature is
+    /// checked).
+    pub fn is_decided(&self, id: &IntentId) -> Result<bool, StoreError> {
+        Ok(match self.trees()?.intents.get(**id)? {
+            Some(bytes) => decode::<IntentRecord>("intents", &bytes)?
+                .decision
+                .is_some(),
+            None => false,
+        })
+    }
+
     /// The intent with this id.
     pub fn intent(&self, id: &IntentId) -> Result<Option<StoredIntent>, StoreError> {
         let t = self.trees()?;

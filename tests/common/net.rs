@@ -40,10 +40,23 @@ pub struct TestNode {
     pub vendor: Option<VendorConfig>,
 }
 
+/// Something done to a data directory before its node starts.
+type Prepare = Box<dyn FnOnce(&Path) + Send>;
+
 /// A node to start: a person, or a vendor with its catalog and configuration.
 pub struct Spec {
     name: String,
     vendor: Option<(String, VendorConfig)>,
+    prepare: Option<Prepare>,
+}
+
+impl Spec {
+    /// Runs `prepare` on the data directory (keys and catalog written, store closed) just
+    /// before the node starts: to leave a state there that another run could have left.
+    pub fn before_start(mut self, prepare: impl FnOnce(&Path) + Send + 'static) -> Spec {
+        self.prepare = Some(Box::new(prepare));
+        self
+    }
 }
 
 /// A person's node.
@@ -51,6 +64,7 @@ pub fn person(name: &str) -> Spec {
     Spec {
         name: name.into(),
         vendor: None,
+        prepare: None,
     }
 }
 
@@ -68,6 +82,7 @@ pub fn vendor_with(name: &str, catalog: &str, config: VendorConfig) -> Spec {
     Spec {
         name: name.into(),
         vendor: Some((catalog.into(), config)),
+        prepare: None,
     }
 }
 
@@ -164,6 +179,9 @@ impl Net {
             std::fs::write(dir.join("catalog.toml"), catalog).unwrap();
             config
         });
+        if let Some(prepare) = spec.prepare {
+            prepare(&dir);
+        }
         let listen = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
         self.launch(&spec.name, &dir, config, listen, bootstrap)
             .await
