@@ -209,7 +209,15 @@ fn a_batch_rejects_only_the_forgery_and_stores_the_rest_durably() {
             .iter()
             .map(|w| (topic.as_str(), w.as_slice()))
             .collect();
+        let flushes = store.flush_count();
         let outcomes = ingest::gossip_batch(&store, &served(), &messages, NOW);
+        // Durable before any verdict is reported (a drop would flush too, so the flush is
+        // counted rather than observed through a reopen): one flush for the whole batch.
+        assert_eq!(
+            store.flush_count(),
+            flushes + 1,
+            "the batch was flushed once"
+        );
         let codes: Vec<String> = outcomes
             .iter()
             .map(|o| code(&o.as_ref().unwrap().verdict).to_owned())
