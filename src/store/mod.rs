@@ -28,6 +28,10 @@
 //! process on the same directory gets [`StoreError::Locked`]. The schema version lives in
 //! `meta`; opening a store written by an older schema upgrades it, one written by a newer
 //! one is refused.
+//!
+//! Opening also refuses a store that lost records since its last clean stop (a digest in
+//! `clean-stop`) and finishes or undoes what a crash left half written (`repair`). After a
+//! disk error (a full disk) the store closes and reopens itself once writes work again.
 
 mod intents;
 pub mod models;
