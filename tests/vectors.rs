@@ -126,3 +126,34 @@ fn batch_verification_agrees_with_single_on_every_vector() {
         );
     }
 }
+
+/// The batch-accept path on valid vectors: with only envelopes whose signatures hold, the
+/// batch equation holds and every envelope is accepted by the batch itself (with a bad one
+/// among them, as above, the batch fails and each is verified alone, so that test never
+/// reaches this path). Each must come out as single strict verification gives it.
+#[test]
+fn valid_vectors_pass_as_one_batch_as_they_do_alone() {
+    let wires: Vec<(String, Vec<u8>)> = vectors()
+        .into_iter()
+        .filter_map(|(name, v)| {
+            let bytes = hex::decode(v["envelope_hex"].as_str().expect("hex")).expect("hex");
+            let signature_holds = vrm::proto::Envelope::decode(&bytes).is_ok();
+            signature_holds.then_some((name, bytes))
+        })
+        .collect();
+    assert!(wires.len() >= 8, "only {} vectors verify", wires.len());
+    let parse = |bytes: &[u8]| vrm::proto::Envelope::parse(bytes).expect("parses");
+    for round in 0..wires.len() {
+        // Every rotation, so each vector sits at every position of the batch once.
+        let mut batch: Vec<&(String, Vec<u8>)> = wires.iter().collect();
+        batch.rotate_left(round);
+        let results = vrm::proto::batch::verify_all(batch.iter().map(|(_, b)| parse(b)).collect());
+        for ((name, bytes), result) in batch.iter().zip(results) {
+            let single = vrm::proto::Envelope::decode(bytes).expect("verifies alone");
+            let batched = result.unwrap_or_else(|e| panic!("{name}: refused in a batch: {e}"));
+            assert_eq!(batched.id(), single.id(), "{name}");
+            assert_eq!(batched.body_bytes(), single.body_bytes(), "{name}");
+            assert_eq!(batched.signer(), single.signer(), "{name}");
+        }
+    }
+}
