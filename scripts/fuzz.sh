@@ -7,7 +7,8 @@
 # Writes the seed corpora from proto/vectors/*.json into fuzz/corpus/<target>/ (next to
 # whatever earlier runs added there), builds with `cargo fuzz build -O -a` (optimised, debug
 # assertions and overflow checks on), and runs each target for the given seconds. Extra
-# libFuzzer flags: FUZZ_ARGS="-max_len=8192". Exits non-zero if any target crashed; the
+# libFuzzer flags: FUZZ_ARGS="-max_len=8192"; FUZZ_NO_BUILD=1 runs the binaries already in
+# fuzz/target without asking cargo (which would rebuild after any source change). Exits non-zero if any target crashed; the
 # input is then in fuzz/artifacts/<target>/ and `cargo fuzz run -O -a <target> <file>`
 # replays it. Needs cargo-fuzz (`cargo install cargo-fuzz`) and python3; RUSTC_BOOTSTRAP=1
 # lets the stable toolchain build with the sanitizer flags cargo-fuzz sets.
@@ -24,16 +25,18 @@ export RUSTC_BOOTSTRAP=1
 
 python3 scripts/fuzz_seeds.py fuzz/corpus
 cd fuzz
-cargo fuzz build -O -a
+[ "${FUZZ_NO_BUILD:-0}" = 1 ] || cargo fuzz build -O -a
+BIN=target/x86_64-unknown-linux-gnu/release
 
 mkdir -p logs
 total_execs=0 total_secs=0 crashed=0
 for target in "${TARGETS[@]}"; do
     log="logs/$target.log"
+    mkdir -p "artifacts/$target"
     start=$(date +%s)
     status=0
     # shellcheck disable=SC2086
-    cargo fuzz run -O -a "$target" "corpus/$target" -- \
+    "$BIN/$target" "corpus/$target" -artifact_prefix="artifacts/$target/" \
         -max_total_time="$SECS" -print_final_stats=1 -timeout=60 ${FUZZ_ARGS:-} \
         >"$log" 2>&1 || status=$?
     secs=$(( $(date +%s) - start ))
