@@ -79,6 +79,24 @@ pub struct CastRequest {
     pub lifetime_secs: u64,
 }
 
+impl CastRequest {
+    /// The intent this request casts at `now` with id `id`, answered at `reply_to`; not
+    /// checked yet ([`check_intent`] does that).
+    pub fn into_intent(self, id: IntentId, now: u64, reply_to: ReplyTo) -> Intent {
+        Intent {
+            id,
+            category: self.category,
+            subcategory: self.subcategory,
+            text: self.text,
+            constraints: self.constraints,
+            terms: self.terms,
+            created: now,
+            expires: now.saturating_add(self.lifetime_secs),
+            reply_to,
+        }
+    }
+}
+
 /// Commands the event loop executes for the handle.
 #[derive(Debug)]
 pub enum Command {
@@ -167,20 +185,11 @@ impl NodeHandle {
         let mut addrs = self.listen_addrs();
         addrs.retain(|a| a.to_vec().len() <= limits::MAX_ADDR_BYTES);
         addrs.truncate(limits::MAX_ADDRS);
-        let intent = Intent {
-            id,
-            category: request.category,
-            subcategory: request.subcategory,
-            text: request.text,
-            constraints: request.constraints,
-            terms: request.terms,
-            created: now,
-            expires: now.saturating_add(request.lifetime_secs),
-            reply_to: ReplyTo {
-                peer: self.peer_id().to_bytes().into(),
-                addrs: addrs.iter().map(|a| a.to_vec().into()).collect(),
-            },
+        let reply_to = ReplyTo {
+            peer: self.peer_id().to_bytes().into(),
+            addrs: addrs.iter().map(|a| a.to_vec().into()).collect(),
         };
+        let intent = request.into_intent(id, now, reply_to);
         check_intent(&intent, now)?;
         let envelope = Envelope::seal(&intent, &self.identity.intent_persona(&id));
         let queued = self.store.cast(&envelope, &intent, now)?;

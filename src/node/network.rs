@@ -145,6 +145,14 @@ fn gossipsub_behaviour(heartbeat: Duration) -> Result<gossipsub::Behaviour, Stri
     Ok(behaviour)
 }
 
+/// The codec of the direct protocol: how requests and responses are framed and decoded,
+/// with their size limits.
+pub fn direct_codec() -> request_response::cbor::codec::Codec<DirectRequest, DirectResponse> {
+    request_response::cbor::codec::Codec::default()
+        .set_request_size_maximum(limits::MAX_ENVELOPE_BYTES as u64 + 64)
+        .set_response_size_maximum(4096)
+}
+
 /// Builds the swarm for `keypair`.
 pub fn build_swarm(
     keypair: libp2p::identity::Keypair,
@@ -164,9 +172,7 @@ pub fn build_swarm(
             let peer_id = key.public().to_peer_id();
             let gossipsub = gossipsub_behaviour(settings.heartbeat)?;
             let direct = request_response::cbor::Behaviour::with_codec(
-                request_response::cbor::codec::Codec::default()
-                    .set_request_size_maximum(limits::MAX_ENVELOPE_BYTES as u64 + 64)
-                    .set_response_size_maximum(4096),
+                direct_codec(),
                 [(
                     StreamProtocol::new(DIRECT_PROTOCOL),
                     request_response::ProtocolSupport::Full,

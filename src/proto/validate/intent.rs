@@ -1,7 +1,8 @@
 //! Rules for the intent family: an intent on its own, and a withdrawal.
 
 use super::{
-    check_category, check_created, check_price, check_reply_to, check_term_ids, check_text,
+    check_category, check_count, check_created, check_price, check_reply_to, check_term_ids,
+    check_text,
 };
 use crate::proto::error::ValidationError as E;
 use crate::proto::kinds::{Intent, IntentWithdraw};
@@ -60,6 +61,7 @@ pub fn check_intent(intent: &Intent, now: u64) -> Result<(), E> {
             reason: "must be at least 1",
         });
     }
+    check_count("terms", intent.terms.len())?;
     check_term_ids(intent.terms.iter().map(|t| t.id.as_str()))?;
     check_reply_to(&intent.reply_to)
 }

@@ -71,6 +71,19 @@ fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), E> {
     check_len(field, value, max)
 }
 
+/// A list the node builds itself (an intent's terms, an offer's items) must fit the body
+/// limits the decoder enforces, or every peer refuses the message. Received lists passed the
+/// decoder already; this is for the node's own intents and offers.
+fn check_count(field: &'static str, len: usize) -> Result<(), E> {
+    if len > MAX_ITEMS {
+        return Err(E::InvalidField {
+            field,
+            reason: "more entries than a list in a body may hold (64)",
+        });
+    }
+    Ok(())
+}
+
 fn check_price(price: &Price) -> Result<(), E> {
     if price.currency.len() != 3 || !price.currency.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(E::InvalidField {

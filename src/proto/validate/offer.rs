@@ -3,7 +3,7 @@
 
 use ed25519_dalek::VerifyingKey;
 
-use super::{check_created, check_len, check_price, check_term_ids, check_text};
+use super::{check_count, check_created, check_len, check_price, check_term_ids, check_text};
 use crate::proto::error::ValidationError as E;
 use crate::proto::kinds::{Intent, Offer};
 use crate::proto::limits::*;
@@ -23,6 +23,7 @@ pub fn check_offer(offer: &Offer, signer: &VerifyingKey, now: u64) -> Result<(),
     if offer.items.is_empty() {
         return Err(E::EmptyField("items"));
     }
+    check_count("items", offer.items.len())?;
     for item in &offer.items {
         check_text("items.title", &item.title, MAX_SHORT_BYTES)?;
         check_price(&item.price)?;
@@ -43,6 +44,7 @@ pub fn check_offer(offer: &Offer, signer: &VerifyingKey, now: u64) -> Result<(),
         });
     }
     check_len("text", &offer.text, MAX_TEXT_BYTES)?;
+    check_count("accepted_terms", offer.accepted_terms.len())?;
     check_term_ids(offer.accepted_terms.iter().map(String::as_str))
 }
 
