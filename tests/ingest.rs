@@ -184,6 +184,16 @@ fn an_offer_is_stored_once_for_an_own_intent_and_refused_otherwise() {
         ingest::direct(&store, Envelope::seal(&offer(2), &vendor).as_bytes(), NOW).unwrap();
     assert_eq!(code(&unknown.verdict), "unknown-intent");
     assert_eq!(store.offers_for(&[1; 16].into()).unwrap().len(), 1);
+
+    // An intent this node holds but did not cast (received on gossip) takes no offers:
+    // it answers as for an intent it never saw.
+    let received = intent(3, "room");
+    let received_env = Envelope::seal(&received, &persona);
+    store.receive_intent(&received_env, &received, NOW).unwrap();
+    let not_ours =
+        ingest::direct(&store, Envelope::seal(&offer(3), &vendor).as_bytes(), NOW).unwrap();
+    assert_eq!(code(&not_ours.verdict), "unknown-intent");
+    assert!(store.offers_for(&[3; 16].into()).unwrap().is_empty());
 }
 
 /// A batch as the event loop hands it over: one forged intent among good ones is rejected

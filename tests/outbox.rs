@@ -273,6 +273,38 @@ fn an_offer_to_a_withdrawn_intent_is_dropped_as_refused_and_an_answer_settles_th
 }
 
 #[test]
+fn a_refusal_settles_the_offer_as_refused_and_it_is_not_sent_again() {
+    let (_dir, store) = store();
+    let stats = Stats::default();
+    let mut outbox = Outbox::default();
+    let wanted = intent(8, 3600);
+    let from = Envelope::seal(&wanted, &persona(8));
+    let made = offer(&store, &mut outbox, &wanted, &from);
+    assert_eq!(
+        sent(&outbox.poll(&store, NOW, &Trigger::Timer)),
+        vec![made.id()]
+    );
+    let refused = DirectResponse {
+        ok: false,
+        error: Some("wrong-persona".into()),
+    };
+    let events = outbox.answered(&store, &stats, &made.id(), refused, NOW + 1);
+    assert!(matches!(
+        &events[..],
+        [Action::Emit(NodeEvent::OfferRefused { .. })]
+    ));
+    assert_eq!(
+        store.offers_for(&wanted.id).unwrap()[0].delivery,
+        Delivery::Refused {
+            code: "wrong-persona".into()
+        }
+    );
+    assert_eq!(store.outbox_len(), 0);
+    assert!(outbox.is_empty(), "nothing left to plan");
+    assert!(sent(&outbox.poll(&store, NOW + 3600, &Trigger::Timer)).is_empty());
+}
+
+#[test]
 fn a_receiver_that_cannot_store_now_gets_the_offer_again_after_the_backoff() {
     let (_dir, store) = store();
     let stats = Stats::default();
