@@ -123,11 +123,6 @@ impl Outbox {
         self.plans.get(id)
     }
 
-    /// Entries planned.
-    pub fn len(&self) -> usize {
-        self.plans.len()
-    }
-
     /// Whether nothing is planned.
     pub fn is_empty(&self) -> bool {
         self.plans.is_empty()
