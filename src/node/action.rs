@@ -3,6 +3,8 @@
 //! shape of libp2p's own `ToSwarm`). That keeps each handler a plain struct tested without
 //! sockets, and keeps callbacks from handlers into the loop out of the code.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use libp2p::{Multiaddr, PeerId, gossipsub, request_response};
 use tracing::{debug, info, warn};
 
@@ -99,6 +101,10 @@ pub enum Trigger {
     Peer(PeerId),
 }
 
+/// Store errors while handling messages are logged at most this often (all are counted).
+const STORE_WARNING_EVERY_SECS: u64 = 10;
+static LAST_STORE_WARNING: AtomicU64 = AtomicU64::new(0);
+
 /// Counts and logs the outcome of one message from `peer`, and turns what it changed into
 /// actions. Returns the verdict, for gossipsub or for the direct answer.
 pub fn settle(
@@ -110,9 +116,17 @@ pub fn settle(
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
-            // Our store failed, not the peer: do not forward, do not punish.
-            warn!("store error while handling a message from {peer}: {e}");
+            // Our store failed, not the peer: do not forward, do not punish. On a full
+            // disk every message fails: the log says so once in a while, the count says all.
             stats.bump("store-error");
+            let now = crate::clock::unix_now();
+            if now >= LAST_STORE_WARNING.load(Ordering::Relaxed) + STORE_WARNING_EVERY_SECS {
+                LAST_STORE_WARNING.store(now, Ordering::Relaxed);
+                warn!(
+                    "store error while handling a message from {peer}: {e} ({} store errors so far; logged at most every {STORE_WARNING_EVERY_SECS} s)",
+                    stats.get("store-error")
+                );
+            }
             return Verdict::Ignore("store error");
         }
     };
