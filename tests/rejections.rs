@@ -446,3 +446,34 @@ fn over_price_ceiling() {
         "over-price-ceiling"
     );
 }
+
+/// A small-order (weak) key makes the signature equation hold for any message whose `s`
+/// matches `R`: strict verification refuses the key, and so must the batch a node verifies
+/// gossip in, even when the honest messages around it make the batch equation hold.
+#[test]
+fn a_weak_key_forgery_is_refused_in_a_batch_too() {
+    use curve25519_dalek::{EdwardsPoint, Scalar};
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let s = Scalar::from(7u8);
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(EdwardsPoint::mul_base(&s).compress().as_bytes());
+    sig[32..].copy_from_slice(s.as_bytes());
+    let body = encode_body(&intent());
+    let forged = encode_wire(VERSION, "intent", &body, &identity, &sig);
+    assert_eq!(code_of(&forged), "bad-signature");
+
+    let honest = |n: u8| {
+        let mut i = intent();
+        i.id = [n; 16].into();
+        Envelope::seal(&i, &persona()).as_bytes().to_vec()
+    };
+    let batch = [honest(1), forged, honest(2)];
+    let parsed = batch.iter().map(|b| Envelope::parse(b).unwrap()).collect();
+    let results = vrm::proto::batch::verify_all(parsed);
+    assert!(
+        results[0].is_ok() && results[2].is_ok(),
+        "the honest ones pass"
+    );
+    assert!(results[1].is_err(), "the forgery does not ride on them");
+}
