@@ -288,6 +288,17 @@ fn from_the_future() {
 }
 
 #[test]
+fn at_the_edge_of_the_clock_skew_is_not_from_the_future() {
+    assert_eq!(
+        intent_code(|i| {
+            i.created = NOW + limits::MAX_CLOCK_SKEW_SECS;
+            i.expires = i.created + 60;
+        }),
+        "accepted"
+    );
+}
+
+#[test]
 fn expired() {
     assert_eq!(
         intent_code(|i| {
