@@ -48,10 +48,12 @@ fn intents(n: usize, now: u64) -> Vec<Envelope> {
                 }],
                 created: now,
                 expires: now + 3600,
-                reply_to: ReplyTo {
-                    peer: peer.to_bytes().into(),
-                    addrs: vec![],
-                },
+                reply_to: ReplyTo::new(
+                    &peer,
+                    &"/ip4/127.0.0.1/tcp/9".parse().expect("addr"),
+                    [7; 16],
+                    [9; 32],
+                ),
             };
             Envelope::seal(&intent, &SigningKey::from_bytes(&key))
         })

@@ -119,10 +119,12 @@ fn fill(dir: &Path, n: usize) -> u64 {
             terms: vec![],
             created: now,
             expires: now + 30 * 86_400,
-            reply_to: ReplyTo {
-                peer: peer.to_bytes().into(),
-                addrs: vec![],
-            },
+            reply_to: ReplyTo::new(
+                &peer,
+                &"/ip4/127.0.0.1/tcp/9".parse().unwrap(),
+                [7; 16],
+                [9; 32],
+            ),
         };
         let intent_env = Envelope::seal(&intent, &SigningKey::from_bytes(&seed));
         let offer = Offer {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::sync::broadcast::Receiver;
-use vrm::config::VendorConfig;
+use vrm::config::{MailboxConfig, Role, VendorConfig};
 use vrm::identity::Identity;
 use vrm::node::{CastRequest, NodeConfig, NodeEvent, NodeHandle};
 use vrm::proto::{Constraints, Price};
@@ -46,6 +46,9 @@ async fn node(
     }
     let config = NodeConfig {
         data_dir: dir,
+        // Every bench node relays, as the bench's topologies are drawn.
+        role: Role::Service,
+        mailbox: MailboxConfig::default(),
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")],
         bootstrap,
         mdns: false,

@@ -22,19 +22,33 @@ fn vendor() -> SigningKey {
     SigningKey::from_bytes(&[0x22; 32])
 }
 
-fn reply_to() -> ReplyTo {
-    let mut seed = [0x33u8; 32];
-    let peer = libp2p::identity::Keypair::ed25519_from_bytes(&mut seed)
-        .expect("valid seed")
-        .public()
-        .to_peer_id();
+/// The node a vendor profile names.
+fn node_address() -> NodeAddress {
     let addr: libp2p::Multiaddr = "/ip4/192.0.2.7/udp/4470/quic-v1"
         .parse()
         .expect("valid addr");
-    ReplyTo {
-        peer: peer.to_bytes().into(),
+    NodeAddress {
+        peer: mailbox_peer().to_bytes().into(),
         addrs: vec![addr.to_vec().into()],
     }
+}
+
+fn mailbox_peer() -> libp2p::PeerId {
+    let mut seed = [0x33u8; 32];
+    libp2p::identity::Keypair::ed25519_from_bytes(&mut seed)
+        .expect("valid seed")
+        .public()
+        .to_peer_id()
+}
+
+/// An intent's reply path: a mailbox, a queue, and the public key of the reply key pair
+/// derived from 32 bytes of 0x55 (the sealed-offer vector opens with it).
+fn reply_to() -> ReplyTo {
+    let addr: libp2p::Multiaddr = "/ip4/192.0.2.7/udp/4470/quic-v1"
+        .parse()
+        .expect("valid addr");
+    let key = vrm::proto::sealed::ReplyKey::derive(&[0x55; 32]);
+    ReplyTo::new(&mailbox_peer(), &addr, [0x44; 16], key.public())
 }
 
 fn minimal_intent() -> Intent {
@@ -113,7 +127,7 @@ fn profile() -> VendorProfile {
         contact: "https://casa.example".into(),
         accepted_terms: vec!["no-tracking".into(), "no-resale".into()],
         created: CREATED,
-        reply_to: Some(reply_to()),
+        reply_to: Some(node_address()),
     }
 }
 
@@ -188,7 +202,84 @@ fn forge<B: serde::Serialize>(
     )
 }
 
+/// The vectors of the service protocols (`proto/service-vectors.json`): the sealed offer an
+/// independent implementation must open, the queue id of a token, and each request and
+/// response of light push and mailboxes in CBOR.
+fn service_vectors() {
+    use rand::SeedableRng;
+    use vrm::proto::sealed::{OFFER_INFO, ReplyKey, seal_with_rng};
+    use vrm::proto::service::*;
+
+    let ikm = [0x55u8; 32];
+    let key = ReplyKey::derive(&ikm);
+    let queue = [0x44u8; 16];
+    let offer = Envelope::seal(&offer(vendor().verifying_key().to_bytes()), &vendor());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let sealed = seal_with_rng(
+        &mut rng,
+        &key.public(),
+        OFFER_INFO,
+        &queue,
+        offer.as_bytes(),
+    )
+    .expect("seals");
+    let token = [0x66u8; 32];
+    fn cbor<T: serde::Serialize>(value: &T) -> String {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(value, &mut bytes).expect("cbor");
+        hex::encode(bytes)
+    }
+    let item = MailboxItem {
+        queue: queue.to_vec().into(),
+        id: item_id(&sealed).to_vec().into(),
+        sealed: sealed.clone().into(),
+    };
+    let messages = json!([
+        {"name": "light-push-request", "cbor_hex": cbor(&LightPushRequest {
+            topic: intent_topic("travel"),
+            envelope: Envelope::seal(&full_intent(), &persona()).as_bytes().to_vec().into(),
+        })},
+        {"name": "light-push-published", "cbor_hex": cbor(&LightPushResponse::Published { peers: 6 })},
+        {"name": "light-push-refused", "cbor_hex": cbor(&LightPushResponse::Refused { code: RATE_LIMITED.into() })},
+        {"name": "mailbox-deposit", "cbor_hex": cbor(&MailboxRequest::Deposit {
+            queue: queue.to_vec().into(),
+            sealed: sealed.clone().into(),
+        })},
+        {"name": "mailbox-fetch", "cbor_hex": cbor(&MailboxRequest::Fetch { claims: vec![Claim {
+            token: token.to_vec().into(),
+            expires: CREATED + 86_400,
+            ack: vec![item_id(&sealed).to_vec().into()],
+        }]})},
+        {"name": "mailbox-deposited", "cbor_hex": cbor(&MailboxResponse::Deposited)},
+        {"name": "mailbox-items", "cbor_hex": cbor(&MailboxResponse::Items { items: vec![item.clone()], more: false })},
+        {"name": "mailbox-refused", "cbor_hex": cbor(&MailboxResponse::Refused { code: "unknown-queue".into() })},
+        {"name": "mailbox-push", "cbor_hex": cbor(&item)},
+        {"name": "mailbox-push-answer", "cbor_hex": cbor(&PushAnswer { stored: true })},
+    ]);
+    let value = json!({
+        "description": "Service protocol vectors (proto/README.md, \"Service protocols\"). sealed_offer: HPKE base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305; the reply key pair is DeriveKeyPair(ikm); sealed = enc || ciphertext; aad = the queue id; the plaintext is the offer vector's envelope.",
+        "sealed_offer": {
+            "ikm_hex": hex::encode(ikm),
+            "public_key_hex": hex::encode(key.public()),
+            "info": String::from_utf8_lossy(OFFER_INFO),
+            "aad_hex": hex::encode(queue),
+            "sealed_hex": hex::encode(&sealed),
+            "plaintext_hex": hex::encode(offer.as_bytes()),
+        },
+        "queue_of": {"token_hex": hex::encode(token), "queue_hex": hex::encode(queue_of(&token))},
+        "messages": messages,
+    });
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/service-vectors.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&value).expect("json") + "\n",
+    )
+    .expect("write vectors");
+    println!("wrote {}", path.display());
+}
+
 fn main() {
+    service_vectors();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/vectors");
     std::fs::create_dir_all(&dir).expect("create proto/vectors");
     let v = Vectors { dir };
@@ -274,9 +365,17 @@ fn main() {
     );
     v.invalid(
         "unknown-version",
-        "A correctly signed intent in an envelope with \"v\": 2.",
+        "A correctly signed intent in an envelope with \"v\": 3.",
         "intent",
-        &forge(2, "intent", "intent", &full_intent(), &persona()),
+        &forge(3, "intent", "intent", &full_intent(), &persona()),
+        &persona(),
+        NOW,
+    );
+    v.invalid(
+        "protocol-1-intent",
+        "An intent of protocol version 1 (its reply path named the person's node): refused by version.",
+        "intent",
+        &forge(1, "intent", "intent", &full_intent(), &persona()),
         &persona(),
         NOW,
     );

@@ -15,7 +15,8 @@
 # What "acknowledged" means on each path, and what is checked after each restart. Every write
 # below acknowledges only after sled's flush and an fdatasync of its log (src/store/mod.rs).
 #
-# cast      A person's node alone. A loop casts through the CLI and records an id only after the
+# cast      A person's node alone (its one bootstrap service node is never there, so its
+#           intents name that mailbox and wait in the outbox). A loop casts through the CLI and records an id only after the
 #           CLI printed it (the API answers 201 after the durable write). Kill the person.
 #           After each restart: every acknowledged id is in `vrm intent list` (lost otherwise);
 #           duplicates: an id listed twice.
@@ -39,12 +40,15 @@
 #           answered at the next start); lost: those without. Intents P cast that V never
 #           stored are counted as "not_reached" (a gossip message in flight when its receiver
 #           dies is gone: gossip is not acknowledged), not as lost.
-# offer     V (never killed) answers; P casts without pause and is killed while offers arrive.
-#           Acknowledged: the offers V shows "delivered" in `vrm vendor offers`, read right after
-#           each kill (V marks an offer delivered only on P's ok, which P sends after the offer
-#           is durable). After each restart: each is in P's `vrm offers` (lost otherwise), and
-#           every cast P acknowledged is still there; duplicates: an offer listed twice, or two
-#           offers from V for one intent.
+# offer     V (never killed) answers and keeps P's mailbox; P casts without pause and is killed
+#           while offers arrive. P acknowledges an offer to its mailbox only once it is durable;
+#           the mailbox then drops it. Acknowledged: deposits V's mailbox took minus items it
+#           still holds (`vrm status`: counters.mailbox-deposited, mailbox.items), read right
+#           after each kill. After each restart: P holds at least that many offers (lost
+#           otherwise: a count, as items in the mailbox are sealed), and every cast P
+#           acknowledged is still there; duplicates: an offer listed twice, or two offers from V
+#           for one intent. At the end: within 60 s every offer V delivered to the mailbox is
+#           at P.
 # withdraw  V (never killed) serves books; a loop on P casts an intent, then withdraws the one
 #           cast before it, through the CLI. Kill P. Acknowledged: the CLI printed "withdrew
 #           intent ID". After each restart: each such intent is "withdrawn" at P (lost
@@ -89,6 +93,9 @@ cli() {
   shift
   timeout 120 "$bin" --data-dir "$work/$node" "$@"
 }
+
+# A bootstrap service node that is never there (nothing listens on loopback's discard port).
+AWAY=/ip4/127.0.0.1/tcp/9/p2p/12D3KooWAHoEkEqnKzM5PXFygh2movVBCSX3k8tDsT2cneU68Gyt
 
 rand_sleep() { sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 0.2 + (r % 181) / 100 }')"; }
 
@@ -223,7 +230,7 @@ path_cast() {
   make_person p
   local acked=$work/acked held=$work/held lost=0 dups=0 failed=0 k=0
   : > "$acked"
-  start_node p || failed=1
+  start_node p --bootstrap "$AWAY" || failed=1
   while [ "$failed" -eq 0 ] && [ "$k" -lt "$kills" ]; do
     k=$((k + 1))
     cast_loop p "$acked" &
@@ -231,7 +238,7 @@ path_cast() {
     rand_sleep
     kill_node p
     wait "$caster"
-    start_node p || { failed=$((failed + 1)); break; }
+    start_node p --bootstrap "$AWAY" || { failed=$((failed + 1)); break; }
     cli p --json intent list | jq -r '.[].id' > "$held" || { failed=$((failed + 1)); break; }
     local l d
     l=$(missing "$acked" "$held")
@@ -340,26 +347,43 @@ path_offer() {
     rand_sleep
     kill_node p
     wait "$caster"
-    # Acknowledged up to the kill: what V had marked delivered (P answered ok) by then.
-    cli v --json vendor offers | jq -r '.[] | select(.delivery == "delivered") | .id' > "$delivered"
+    # Acknowledged up to the kill: the items P took from V's mailbox (deposited, not held).
+    local acks
+    acks=$(cli v status --json | jq '(.counters["mailbox-deposited"] // 0) - .mailbox.items')
     start_node p --bootstrap "$v_addr" || { failed=$((failed + 1)); break; }
     cli p --json offers > "$work/offers.json" || { failed=$((failed + 1)); break; }
     jq -r '.[].id' "$work/offers.json" > "$offers"
     jq -r '.[] | "\(.intent) \(.vendor)"' "$work/offers.json" > "$pairs"
     cli p --json intent list | jq -r '.[].id' > "$held"
-    local l lc d
-    l=$(missing "$delivered" "$offers")
+    local l lc d held_offers
+    held_offers=$(count "$offers")
+    l=$((acks > held_offers ? acks - held_offers : 0))
     lc=$(missing "$cast" "$held")
     d=$(($(dupes "$offers") + $(dupes "$pairs")))
-    json_line offer "$k" acknowledged="$(count "$delivered")" lost="$l" duplicates="$d" \
-      casts_acknowledged="$(count "$cast")" casts_lost="$lc"
+    json_line offer "$k" acknowledged="$acks" lost="$l" duplicates="$d" \
+      offers_at_person="$held_offers" casts_acknowledged="$(count "$cast")" casts_lost="$lc"
     l=$((l + lc))
     lost=$((l > lost ? l : lost))
     dups=$((d > dups ? d : dups))
   done
+  # At the end (P up): every offer V delivered to the mailbox reaches P.
+  local waited=0 undelivered=0
+  if [ "$failed" -eq 0 ]; then
+    touch "$work/stop"
+    while :; do
+      cli v --json vendor offers | jq -r '.[] | select(.delivery == "delivered") | .id' > "$delivered"
+      cli p --json offers | jq -r '.[].id' > "$offers" || : > "$offers"
+      undelivered=$(missing "$delivered" "$offers")
+      [ "$undelivered" -eq 0 ] || [ "$waited" -ge 60 ] && break
+      sleep 1
+      waited=$((waited + 1))
+    done
+  fi
+  lost=$((undelivered > lost ? undelivered : lost))
   end_path
-  summary offer kills="$k" acknowledged="$(count "$delivered")" lost="$lost" duplicates="$dups" \
-    failed_starts="$failed" casts_acknowledged="$(count "$cast")"
+  summary offer kills="$k" delivered_to_mailbox="$(count "$delivered")" lost="$lost" \
+    duplicates="$dups" failed_starts="$failed" not_at_person_at_end="$undelivered" \
+    casts_acknowledged="$(count "$cast")"
   [ "$lost" -eq 0 ] && [ "$dups" -eq 0 ] && [ "$failed" -eq 0 ]
 }
 

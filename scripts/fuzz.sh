@@ -19,7 +19,7 @@ ROOT=$(pwd)
 SECS=${1:-60}
 shift || true
 ALL=(envelope_decode signed_body body_intent body_withdraw body_offer body_profile
-     direct_protocol api_json verify_batch)
+     service_protocol api_json verify_batch)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
 export RUSTC_BOOTSTRAP=1
 
@@ -40,7 +40,7 @@ for target in "${TARGETS[@]}"; do
         -max_total_time="$SECS" -print_final_stats=1 -timeout=60 ${FUZZ_ARGS:-} \
         >"$log" 2>&1 || status=$?
     secs=$(( $(date +%s) - start ))
-    rm -rf "${TMPDIR:-/tmp}"/vrm-fuzz-direct-*
+    rm -rf "${TMPDIR:-/tmp}"/vrm-fuzz-service-*
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     execs=${execs:-0}
     crashes=0

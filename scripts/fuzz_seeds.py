@@ -108,23 +108,22 @@ def main():
         wire = bytes.fromhex(vector["envelope_hex"])
         wires.append(wire)
         seed("envelope_decode", name, wire)
-        seed("direct_protocol", "request-" + name, b"\x00" + cbor_bytes(wire))
+        seed("service_protocol", "opened-" + name, b"\x03" + wire)
         fields = envelope_fields(wire)
         if fields and isinstance(fields.get("body"), bytes) and fields.get("kind") in KINDS:
             kind, body = fields["kind"], fields["body"]
             seed("signed_body", name, bytes([KINDS.index(kind)]) + body)
             if kind in BODY_TARGET:
                 seed(BODY_TARGET[kind], name, body)
-    for name, ok, error in [
-        ("ok", True, None),
-        ("refused", False, "bad-signature"),
-        ("unavailable", False, "unavailable"),
-    ]:
-        entries = [(cbor_text("ok"), b"\xf5" if ok else b"\xf4")]
-        if error is not None:
-            entries.append((cbor_text("error"), cbor_text(error)))
-        response = head(5, len(entries)) + b"".join(k + v for k, v in entries)
-        seed("direct_protocol", "response-" + name, b"\x01" + response)
+    # service_protocol: the first byte picks the stream (fuzz/fuzz_targets/service_protocol.rs).
+    service = json.loads((ROOT / "proto" / "service-vectors.json").read_text())
+    modes = {"mailbox-deposit": 0, "mailbox-fetch": 0, "mailbox-deposited": 1, "mailbox-items": 1,
+             "mailbox-refused": 1, "mailbox-push": 2, "light-push-request": 4,
+             "light-push-published": 5, "light-push-refused": 5}
+    for message in service["messages"]:
+        if message["name"] in modes:
+            seed("service_protocol", message["name"],
+                 bytes([modes[message["name"]]]) + bytes.fromhex(message["cbor_hex"]))
     for i, example in enumerate(api_examples()):
         seed("api_json", f"cast-{i}", json.dumps(example).encode())
     # verify_batch: a count byte, then items; mode 2 is a vector by index, the other modes

@@ -69,7 +69,10 @@ cli() { timeout 20 "$bin" --data-dir "$data" "$@"; }
 
 start_daemon() {
   # The binary itself in the background (not a shell function), so $! is the daemon.
+  # A bootstrap service node that is never there: the person casts offline, naming it as
+  # mailbox, and its intents wait in the outbox (as on a laptop without a network).
   "$bin" --data-dir "$data" daemon --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 --no-mdns \
+    --bootstrap /ip4/127.0.0.1/tcp/9/p2p/12D3KooWAHoEkEqnKzM5PXFygh2movVBCSX3k8tDsT2cneU68Gyt \
     > "$work/daemon.log" 2>&1 &
   daemon_pid=$!
   for _ in $(seq 200); do

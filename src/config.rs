@@ -41,6 +41,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// The embedded store.
     pub store: StoreConfig,
+    /// The mailbox a service node keeps for others.
+    pub mailbox: MailboxConfig,
     /// Present on vendor nodes.
     pub vendor: Option<VendorConfig>,
 }
@@ -49,6 +51,8 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NetworkConfig {
+    /// `service`, `light`, or `auto` (service on vendor nodes, light otherwise).
+    pub role: RoleChoice,
     /// Multiaddrs to listen on; empty means TCP and QUIC on all interfaces at `port`.
     pub listen: Vec<String>,
     /// Port used by the default listen addresses (0 picks a free one).
@@ -66,12 +70,88 @@ pub struct NetworkConfig {
 impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
+            role: RoleChoice::Auto,
             listen: Vec::new(),
             port: 4470,
             bootstrap: Vec::new(),
             mdns: true,
             kademlia: true,
             max_connections: 128,
+        }
+    }
+}
+
+/// What a node does for the network (`DESIGN.md` §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Reachable; carries the gossip meshes and serves light push and mailboxes.
+    Service,
+    /// A person's laptop: joins no mesh, publishes through service nodes, receives offers
+    /// from mailboxes on them, and tells no one where it listens.
+    Light,
+}
+
+/// The `role` key: a role, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoleChoice {
+    /// Service on vendor nodes, light otherwise.
+    Auto,
+    /// Always a service node.
+    Service,
+    /// Always a light node.
+    Light,
+}
+
+impl RoleChoice {
+    /// The role a node with (`vendor`) or without a vendor section takes.
+    pub fn resolve(self, vendor: bool) -> Role {
+        match self {
+            RoleChoice::Service => Role::Service,
+            RoleChoice::Light => Role::Light,
+            RoleChoice::Auto if vendor => Role::Service,
+            RoleChoice::Auto => Role::Light,
+        }
+    }
+}
+
+/// `[mailbox]`: the bounds of the mailbox a service node keeps for others.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailboxConfig {
+    /// Most open queues.
+    pub max_queues: u64,
+    /// Most items waiting in one queue.
+    pub max_items_per_queue: usize,
+    /// Most bytes of waiting items, in MiB.
+    pub max_mb: u64,
+    /// Deposits per second one depositor may make (bursts of `deposit_burst`).
+    pub deposits_per_sec: f64,
+    /// Burst of deposits one depositor may make.
+    pub deposit_burst: u32,
+}
+
+impl Default for MailboxConfig {
+    fn default() -> Self {
+        let limits = crate::store::mailbox::MailboxLimits::default();
+        MailboxConfig {
+            max_queues: limits.max_queues,
+            max_items_per_queue: limits.max_items_per_queue,
+            max_mb: limits.max_bytes >> 20,
+            deposits_per_sec: 20.0,
+            deposit_burst: 100,
+        }
+    }
+}
+
+impl MailboxConfig {
+    /// The store's bounds.
+    pub fn limits(&self) -> crate::store::mailbox::MailboxLimits {
+        crate::store::mailbox::MailboxLimits {
+            max_queues: self.max_queues,
+            max_items_per_queue: self.max_items_per_queue,
+            max_bytes: self.max_mb << 20,
         }
     }
 }

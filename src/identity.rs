@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use hkdf::Hkdf;
+
+use crate::proto::sealed::ReplyKey;
+use crate::proto::service::queue_of;
 use sha2::Sha256;
 use thiserror::Error;
 
@@ -134,13 +137,41 @@ impl Identity {
         self.derive(b"vrm/1/persona/pairwise", vendor.as_bytes())
     }
 
+    /// The reply path of the intent with this id: the one-time key its offers are sealed
+    /// to, and the token that opens its mailbox queue. Derived, so nothing is stored.
+    pub fn reply(&self, intent_id: &[u8; 16]) -> Reply {
+        Reply {
+            key: ReplyKey::derive(&self.secret(b"vrm/2/reply/key", intent_id)),
+            token: self.secret(b"vrm/2/reply/token", intent_id),
+        }
+    }
+
     fn derive(&self, purpose: &[u8], context: &[u8]) -> SigningKey {
+        SigningKey::from_bytes(&self.secret(purpose, context))
+    }
+
+    fn secret(&self, purpose: &[u8], context: &[u8]) -> [u8; 32] {
         let hk = Hkdf::<Sha256>::new(Some(purpose), self.root.as_bytes());
-        let mut seed = [0u8; 32];
+        let mut secret = [0u8; 32];
         // 32 bytes is far below HKDF-SHA256's output limit, so expand cannot fail.
-        hk.expand(context, &mut seed)
+        hk.expand(context, &mut secret)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
-        SigningKey::from_bytes(&seed)
+        secret
+    }
+}
+
+/// An intent's reply path secrets ([`Identity::reply`]).
+pub struct Reply {
+    /// The key offers are sealed to; its public half goes into the intent.
+    pub key: ReplyKey,
+    /// Opens the mailbox queue; the queue id in the intent is [`queue_of`] it.
+    pub token: [u8; 32],
+}
+
+impl Reply {
+    /// The queue id at the mailbox.
+    pub fn queue(&self) -> [u8; 16] {
+        queue_of(&self.token)
     }
 }
 

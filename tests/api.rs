@@ -203,7 +203,7 @@ async fn cast_list_show_offers_withdraw_over_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_4xx_that_says_what_is_wrong() {
     let mut net = Net::new();
-    let p = net.add(person("p"), &[]).await;
+    let [_s, p] = net.line([person("s"), person("p")]).await;
     let api = TestApi::serve(&p).await;
     let cases: &[(&str, &str, u16, &str)] = &[
         ("/api/v1/intents", "{not json", 400, "bad-request"),
@@ -307,7 +307,7 @@ async fn bad_input_gets_a_4xx_that_says_what_is_wrong() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_event_stream_reports_what_happens() {
     let mut net = Net::new();
-    let p = net.add(person("p"), &[]).await;
+    let [_s, p] = net.line([person("s"), person("p")]).await;
     let api = TestApi::serve(&p).await;
     let (tx, rx) = std::sync::mpsc::channel();
     let (subscribed_tx, subscribed) = std::sync::mpsc::channel();

@@ -12,7 +12,8 @@ use vrm::store::{Decision, Delivery, ReceivedIntent, Store};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_intent_stored_but_not_answered_before_a_crash_is_answered_at_the_next_start() {
     let mut net = Net::new();
-    let p = net.add(person("p"), &[]).await;
+    let s = net.add(person("s"), &[]).await;
+    let p = net.add(person("p"), &[&s]).await;
     let id = cast(&p, "books", "Any Le Guin novel", "20").await;
     let envelope = intent_envelope(&p, &id);
     let intent: vrm::proto::Intent = envelope.open().unwrap();
@@ -27,7 +28,7 @@ async fn an_intent_stored_but_not_answered_before_a_crash_is_answered_at_the_nex
     let v = net
         .add(
             vendor("v", "books", "9.90").before_start(left_by_the_crash),
-            &[&p],
+            &[&p, &s],
         )
         .await;
 

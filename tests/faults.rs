@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::process::Daemon;
+use common::process::{AWAY_SERVICE_NODE, Daemon};
 
 use ed25519_dalek::SigningKey;
 use vrm::proto::*;
@@ -33,10 +33,12 @@ fn intent(n: u64) -> (Envelope, Intent) {
         terms: vec![],
         created: 1_800_000_000,
         expires: 1_800_086_400,
-        reply_to: ReplyTo {
-            peer: peer.to_bytes().into(),
-            addrs: vec![],
-        },
+        reply_to: ReplyTo::new(
+            &peer,
+            &"/ip4/127.0.0.1/tcp/9".parse().unwrap(),
+            [7; 16],
+            [9; 32],
+        ),
     };
     (
         Envelope::seal(&body, &SigningKey::from_bytes(&[3; 32])),
@@ -194,7 +196,7 @@ fn a_daemon_on_a_full_disk_says_so_and_casts_again_once_space_is_freed() {
         return;
     };
     let dir = fs.path().join("person");
-    let mut daemon = Daemon::start(&dir, &["--no-mdns"]);
+    let mut daemon = Daemon::start(&dir, &["--no-mdns", "--bootstrap", AWAY_SERVICE_NODE]);
     daemon
         .wait_for("API on", Duration::from_secs(20))
         .expect("API up");
@@ -240,7 +242,7 @@ fn a_daemon_on_a_full_disk_says_so_and_casts_again_once_space_is_freed() {
 
     // Killed, restarted: every acknowledged intent is there.
     drop(daemon);
-    let mut daemon = Daemon::start(&dir, &["--no-mdns"]);
+    let mut daemon = Daemon::start(&dir, &["--no-mdns", "--bootstrap", AWAY_SERVICE_NODE]);
     daemon
         .wait_for("API on", Duration::from_secs(20))
         .expect("API up");
@@ -256,7 +258,7 @@ fn a_daemon_on_a_full_disk_says_so_and_casts_again_once_space_is_freed() {
 
 /// Starts a daemon on `dir`, casts `n` intents, stops it cleanly; returns the ids.
 fn run_and_stop(dir: &Path, n: usize) -> Vec<String> {
-    let mut daemon = Daemon::start(dir, &["--no-mdns"]);
+    let mut daemon = Daemon::start(dir, &["--no-mdns", "--bootstrap", AWAY_SERVICE_NODE]);
     daemon
         .wait_for("API on", Duration::from_secs(20))
         .expect("API up");
@@ -319,7 +321,7 @@ fn a_store_that_was_not_damaged_opens_after_clean_stops_and_after_a_kill() {
     let mut ids = run_and_stop(&dir, 3);
     ids.extend(run_and_stop(&dir, 3));
     // Killed: no clean stop is recorded, and the next start does not mistake it for damage.
-    let mut daemon = Daemon::start(&dir, &["--no-mdns"]);
+    let mut daemon = Daemon::start(&dir, &["--no-mdns", "--bootstrap", AWAY_SERVICE_NODE]);
     daemon
         .wait_for("API on", Duration::from_secs(20))
         .expect("API up");
@@ -366,11 +368,11 @@ fn poll_json(dir: &Path, args: &[&str], what: &str, done: impl Fn(&serde_json::V
     }
 }
 
-/// The person's store fails (a full disk) when an offer comes: the offer is not
-/// acknowledged, so the vendor keeps it and tries again on its own timer, and it arrives
+/// The person's store fails (a full disk) when an offer comes from its mailbox: the person's
+/// node does not acknowledge it, so the mailbox keeps it, and it arrives at a later fetch
 /// once the person's disk has room again.
 #[test]
-fn an_offer_that_meets_a_full_disk_is_not_acknowledged_and_arrives_later() {
+fn an_offer_that_meets_a_full_disk_stays_in_the_mailbox_and_arrives_later() {
     let Some(fs) = Tmpfs::mount("24m") else {
         return;
     };
@@ -413,9 +415,14 @@ fn an_offer_that_meets_a_full_disk_is_not_acknowledged_and_arrives_later() {
     // Once a write has failed, the store stays closed until the disk has room.
     let casts = (0..200).take_while(|_| cast_cli(&person_dir).status.success());
     assert!(casts.count() < 200, "the disk is full");
-    vendor
-        .wait_for("could not store it now", Duration::from_secs(30))
-        .expect("the offer met the full disk and was not acknowledged");
+    let mailbox_items = |n: u64| move |json: &serde_json::Value| json["mailbox"]["items"] == n;
+    // The vendor is the person's service node: the offer waits in the mailbox it keeps.
+    poll_json(
+        &vendor_dir,
+        &["status", "--json"],
+        "the offer waits in the mailbox",
+        mailbox_items(1),
+    );
     let all_offers = |state: &'static str| {
         move |json: &serde_json::Value| {
             json.as_array().is_some_and(|offers| {
@@ -427,8 +434,16 @@ fn an_offer_that_meets_a_full_disk_is_not_acknowledged_and_arrives_later() {
     poll_json(
         &vendor_dir,
         &vendor_offers,
-        "offers pending",
-        all_offers("pending"),
+        "offers delivered to the mailbox",
+        all_offers("delivered"),
+    );
+    // Still there after the mailbox pushed it and the person fetched again: not acknowledged.
+    std::thread::sleep(Duration::from_secs(16));
+    poll_json(
+        &vendor_dir,
+        &["status", "--json"],
+        "the offer still waits",
+        mailbox_items(1),
     );
 
     std::fs::remove_file(&filler).unwrap();
@@ -440,8 +455,8 @@ fn an_offer_that_meets_a_full_disk_is_not_acknowledged_and_arrives_later() {
     );
     poll_json(
         &vendor_dir,
-        &vendor_offers,
-        "offers delivered",
-        all_offers("delivered"),
+        &["status", "--json"],
+        "the mailbox is emptied",
+        mailbox_items(0),
     );
 }

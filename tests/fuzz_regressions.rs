@@ -8,10 +8,12 @@ use vrm::proto::{Envelope, Offer, OfferItem, Payload, Price, ReplyTo, decode_and
 const NOW: u64 = 1_800_000_060;
 
 fn reply_to() -> ReplyTo {
-    ReplyTo {
-        peer: libp2p::PeerId::random().to_bytes().into(),
-        addrs: vec![],
-    }
+    ReplyTo::new(
+        &libp2p::PeerId::random(),
+        &"/ip4/127.0.0.1/tcp/9".parse().unwrap(),
+        [7; 16],
+        [9; 32],
+    )
 }
 
 /// `api_json`: a cast with 65 terms passed the node's check, so the node signed, stored and

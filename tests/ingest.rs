@@ -24,10 +24,12 @@ fn intent(id: u8, text: &str) -> Intent {
         terms: vec![],
         created: NOW,
         expires: NOW + 3600,
-        reply_to: ReplyTo {
-            peer: peer.to_bytes().into(),
-            addrs: vec![],
-        },
+        reply_to: ReplyTo::new(
+            &peer,
+            &"/ip4/127.0.0.1/tcp/9".parse().unwrap(),
+            [7; 16],
+            [9; 32],
+        ),
     }
 }
 
@@ -137,7 +139,7 @@ fn kinds_on_the_wrong_route_are_rejected() {
     )
     .unwrap();
     assert_eq!(code(&on_other_topic.verdict), "wrong-route");
-    let as_direct = ingest::direct(&store, env.as_bytes(), NOW).unwrap();
+    let as_direct = ingest::reply(&store, env.as_bytes(), NOW).unwrap();
     assert_eq!(code(&as_direct.verdict), "wrong-route");
 }
 
@@ -167,10 +169,10 @@ fn an_offer_is_stored_once_for_an_own_intent_and_refused_otherwise() {
         accepted_terms: vec![],
     };
     let good = Envelope::seal(&offer(1), &vendor);
-    let first = ingest::direct(&store, good.as_bytes(), NOW).unwrap();
+    let first = ingest::reply(&store, good.as_bytes(), NOW).unwrap();
     assert_eq!(first.verdict, Verdict::Accept);
     assert!(matches!(first.effect, Some(Effect::OfferStored { .. })));
-    let retried = ingest::direct(&store, good.as_bytes(), NOW).unwrap();
+    let retried = ingest::reply(&store, good.as_bytes(), NOW).unwrap();
     assert_eq!(
         retried.verdict,
         Verdict::Accept,
@@ -181,7 +183,7 @@ fn an_offer_is_stored_once_for_an_own_intent_and_refused_otherwise() {
         "but not stored or announced twice"
     );
     let unknown =
-        ingest::direct(&store, Envelope::seal(&offer(2), &vendor).as_bytes(), NOW).unwrap();
+        ingest::reply(&store, Envelope::seal(&offer(2), &vendor).as_bytes(), NOW).unwrap();
     assert_eq!(code(&unknown.verdict), "unknown-intent");
     assert_eq!(store.offers_for(&[1; 16].into()).unwrap().len(), 1);
 
@@ -191,7 +193,7 @@ fn an_offer_is_stored_once_for_an_own_intent_and_refused_otherwise() {
     let received_env = Envelope::seal(&received, &persona);
     store.receive_intent(&received_env, &received, NOW).unwrap();
     let not_ours =
-        ingest::direct(&store, Envelope::seal(&offer(3), &vendor).as_bytes(), NOW).unwrap();
+        ingest::reply(&store, Envelope::seal(&offer(3), &vendor).as_bytes(), NOW).unwrap();
     assert_eq!(code(&not_ours.verdict), "unknown-intent");
     assert!(store.offers_for(&[3; 16].into()).unwrap().is_empty());
 }

@@ -25,10 +25,12 @@ fn intent(category: &str, sub: Option<&str>, text: &str) -> Intent {
         terms: vec![],
         created: NOW,
         expires: NOW + 86_400,
-        reply_to: ReplyTo {
-            peer: peer.to_bytes().into(),
-            addrs: vec![],
-        },
+        reply_to: ReplyTo::new(
+            &peer,
+            &"/ip4/127.0.0.1/tcp/9".parse().unwrap(),
+            [7; 16],
+            [9; 32],
+        ),
     }
 }
 

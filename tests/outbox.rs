@@ -5,8 +5,9 @@
 use ed25519_dalek::SigningKey;
 use vrm::node::action::{Action, Publisher, Trigger};
 use vrm::node::events::{NodeEvent, Stats};
-use vrm::node::network::DirectResponse;
-use vrm::node::outbox::{Outbox, backoff_secs};
+use vrm::node::outbox::{MAILBOX_UNREACHABLE, MAX_MAILBOX_FAILURES, Outbox, backoff_secs};
+use vrm::proto::sealed::{OFFER_INFO, ReplyKey};
+use vrm::proto::service::{MailboxRequest, UNAVAILABLE};
 use vrm::proto::*;
 use vrm::store::{Delivery, Store, WithdrawOwn};
 
@@ -26,11 +27,18 @@ fn intent(n: u8, lifetime: u64) -> Intent {
         terms: vec![],
         created: NOW,
         expires: NOW + lifetime,
-        reply_to: ReplyTo {
-            peer: peer.to_bytes().into(),
-            addrs: vec![],
-        },
+        reply_to: ReplyTo::new(
+            &peer,
+            &"/ip4/127.0.0.1/tcp/9".parse().unwrap(),
+            [n; 16],
+            reply_key(n).public(),
+        ),
     }
+}
+
+/// The reply key of intent `n`.
+fn reply_key(n: u8) -> ReplyKey {
+    ReplyKey::derive(&[n; 32])
 }
 
 fn persona(n: u8) -> SigningKey {
@@ -90,7 +98,7 @@ fn sent(actions: &[Action]) -> Vec<MessageId> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Send { outgoing, .. } => Some(*outgoing),
+            Action::Deposit { outgoing, .. } => Some(*outgoing),
             _ => None,
         })
         .collect()
@@ -211,7 +219,7 @@ fn each_subject_expires_at_its_own_time_with_its_own_consequence() {
     let first = outbox.poll(&store, NOW + 100, &Trigger::Timer);
     assert_eq!(expired(&first), vec![short_env.id().to_hex()]);
     assert_eq!(sent(&first), vec![offer_id], "the offer is still tried");
-    outbox.failed(&offer_id);
+    outbox.failed(&offer_id, NOW + 100);
 
     let second = outbox.poll(&store, NOW + 1000, &Trigger::Timer);
     let mut gone = expired(&second);
@@ -258,11 +266,7 @@ fn an_offer_to_a_withdrawn_intent_is_dropped_as_refused_and_an_answer_settles_th
         sent(&outbox.poll(&store, NOW + 100, &Trigger::Timer)).is_empty(),
         "not again while in flight"
     );
-    let ok = DirectResponse {
-        ok: true,
-        error: None,
-    };
-    let events = outbox.answered(&store, &stats, &good.id(), ok, NOW + 1);
+    let events = outbox.answered(&store, &stats, &good.id(), Ok(()), NOW + 1);
     assert!(matches!(
         &events[..],
         [Action::Emit(NodeEvent::OfferDelivered { .. })]
@@ -288,10 +292,7 @@ fn a_refusal_settles_the_offer_as_refused_and_it_is_not_sent_again() {
         vec![made.id()]
     );
     assert!(!outbox.is_empty(), "planned while in flight");
-    let refused = DirectResponse {
-        ok: false,
-        error: Some("wrong-persona".into()),
-    };
+    let refused = Err("too-large".to_string());
     let events = outbox.answered(&store, &stats, &made.id(), refused, NOW + 1);
     assert!(matches!(
         &events[..],
@@ -300,7 +301,7 @@ fn a_refusal_settles_the_offer_as_refused_and_it_is_not_sent_again() {
     assert_eq!(
         store.offers_for(&wanted.id).unwrap()[0].delivery,
         Delivery::Refused {
-            code: "wrong-persona".into()
+            code: "too-large".into()
         }
     );
     assert_eq!(store.outbox_len(), 0);
@@ -320,10 +321,7 @@ fn a_receiver_that_cannot_store_now_gets_the_offer_again_after_the_backoff() {
         sent(&outbox.poll(&store, NOW, &Trigger::Timer)),
         vec![made.id()]
     );
-    let busy = DirectResponse {
-        ok: false,
-        error: Some(vrm::node::network::UNAVAILABLE.into()),
-    };
+    let busy = Err(UNAVAILABLE.to_string());
     assert!(
         outbox
             .answered(&store, &stats, &made.id(), busy, NOW)
@@ -339,5 +337,88 @@ fn a_receiver_that_cannot_store_now_gets_the_offer_again_after_the_backoff() {
         sent(&outbox.poll(&store, NOW + backoff_secs(1), &Trigger::Timer)),
         vec![made.id()],
         "tried again"
+    );
+}
+
+/// The deposit is the offer sealed to the intent's reply key, bound to its queue, and goes
+/// to the mailbox the intent names at the one address it gives.
+#[test]
+fn an_offer_is_deposited_sealed_to_the_intents_reply_key_in_its_queue() {
+    let (_dir, store) = store();
+    let mut outbox = Outbox::default();
+    let wanted = intent(9, 3600);
+    let from = Envelope::seal(&wanted, &persona(9));
+    let made = offer(&store, &mut outbox, &wanted, &from);
+    let actions = outbox.poll(&store, NOW, &Trigger::Timer);
+    let [
+        Action::Deposit {
+            peer,
+            addr,
+            request: MailboxRequest::Deposit { queue, sealed },
+            outgoing,
+        },
+    ] = &actions[..]
+    else {
+        panic!("one deposit: {actions:?}");
+    };
+    assert_eq!(*outgoing, made.id());
+    assert_eq!(peer.to_bytes(), wanted.reply_to.mailbox.to_vec());
+    assert_eq!(addr.to_vec(), wanted.reply_to.addr.to_vec());
+    assert_eq!(queue, &wanted.reply_to.queue);
+    let opened = reply_key(9).open(OFFER_INFO, queue, sealed).unwrap();
+    assert_eq!(opened, made.as_bytes());
+    assert!(
+        reply_key(8).open(OFFER_INFO, queue, sealed).is_err(),
+        "only the intent's key opens it"
+    );
+}
+
+/// A mailbox that does not answer holds back every entry for it together, and after
+/// `MAX_MAILBOX_FAILURES` rounds they are all given up: however many intents name it, it
+/// costs one attempt per entry per round, and a bounded number of rounds.
+#[test]
+fn a_mailbox_that_never_answers_costs_a_bounded_number_of_rounds() {
+    let (_dir, store) = store();
+    let stats = Stats::default();
+    let mut outbox = Outbox::default();
+    // Intents 20..23 all name the same mailbox (the peer of seed 1).
+    let mut offers = Vec::new();
+    for n in 20..23u8 {
+        let mut wanted = intent(n, 86_400);
+        wanted.reply_to = intent(1, 86_400).reply_to;
+        let from = Envelope::seal(&wanted, &persona(n));
+        offers.push((wanted.id, offer(&store, &mut outbox, &wanted, &from).id()));
+    }
+    let mut now = NOW;
+    let mut attempts = 0;
+    for round in 1..=MAX_MAILBOX_FAILURES {
+        let tried = sent(&outbox.poll(&store, now, &Trigger::Timer));
+        assert_eq!(tried.len(), 3, "round {round}: every entry once");
+        attempts += tried.len();
+        for id in &tried {
+            outbox.failed(id, now);
+        }
+        assert!(
+            sent(&outbox.poll(&store, now + backoff_secs(round) - 1, &Trigger::Timer)).is_empty(),
+            "round {round}: all wait for the mailbox's backoff"
+        );
+        now += backoff_secs(round);
+    }
+    let last = outbox.poll(&store, now, &Trigger::Timer);
+    assert!(sent(&last).is_empty(), "given up: {last:?}");
+    assert_eq!(attempts, 3 * MAX_MAILBOX_FAILURES as usize);
+    assert_eq!(store.outbox_len(), 0);
+    for (intent, _) in &offers {
+        assert_eq!(
+            store.offers_for(intent).unwrap()[0].delivery,
+            Delivery::Refused {
+                code: MAILBOX_UNREACHABLE.into()
+            }
+        );
+    }
+    assert!(
+        outbox
+            .answered(&store, &stats, &offers[0].1, Ok(()), now)
+            .is_empty()
     );
 }

@@ -20,9 +20,24 @@ fn price() -> impl Strategy<Value = Price> {
 fn reply_to() -> impl Strategy<Value = ReplyTo> {
     (
         proptest::collection::vec(any::<u8>(), 1..64),
+        proptest::collection::vec(any::<u8>(), 1..40),
+        proptest::collection::vec(any::<u8>(), 0..20),
+        proptest::collection::vec(any::<u8>(), 0..40),
+    )
+        .prop_map(|(mailbox, addr, queue, key)| ReplyTo {
+            mailbox: mailbox.into(),
+            addr: addr.into(),
+            queue: queue.into(),
+            key: key.into(),
+        })
+}
+
+fn node_address() -> impl Strategy<Value = NodeAddress> {
+    (
+        proptest::collection::vec(any::<u8>(), 1..64),
         proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..40), 0..4),
     )
-        .prop_map(|(peer, addrs)| ReplyTo {
+        .prop_map(|(peer, addrs)| NodeAddress {
             peer: peer.into(),
             addrs: addrs.into_iter().map(Into::into).collect(),
         })
@@ -128,7 +143,7 @@ fn profile() -> impl Strategy<Value = VendorProfile> {
         ".{0,100}",
         proptest::collection::vec("[a-z-]{1,20}", 0..4),
         any::<u64>(),
-        proptest::option::of(reply_to()),
+        proptest::option::of(node_address()),
     )
         .prop_map(
             |(name, categories, contact, accepted_terms, created, reply_to)| VendorProfile {

@@ -39,10 +39,12 @@ fn intent() -> Intent {
         }],
         created: NOW,
         expires: NOW + 3600,
-        reply_to: ReplyTo {
-            peer: peer.to_bytes().into(),
-            addrs: vec![],
-        },
+        reply_to: ReplyTo::new(
+            &peer,
+            &"/ip4/127.0.0.1/tcp/9".parse().unwrap(),
+            [7; 16],
+            [9; 32],
+        ),
     }
 }
 
@@ -197,9 +199,14 @@ fn envelope_schema() {
 
 #[test]
 fn non_canonical() {
-    // The integer 1 for "v" in a two-byte encoding.
+    // The version for "v" in a two-byte encoding.
     let good = Envelope::seal(&intent(), &persona()).as_bytes().to_vec();
-    let mut bytes = vec![good[0], good[1], good[2], 0x18, 0x01];
+    assert_eq!(
+        u64::from(good[3]),
+        VERSION,
+        "the version in its one-byte encoding"
+    );
+    let mut bytes = vec![good[0], good[1], good[2], 0x18, good[3]];
     bytes.extend_from_slice(&good[4..]);
     assert_eq!(code_of(&bytes), "non-canonical");
 }
@@ -209,7 +216,22 @@ fn unsupported_version() {
     let body = encode_body(&intent());
     let sig = persona().sign(&signing_input("intent", &body));
     let bytes = encode_wire(
-        2,
+        VERSION + 1,
+        "intent",
+        &body,
+        persona().verifying_key().as_bytes(),
+        &sig.to_bytes(),
+    );
+    assert_eq!(code_of(&bytes), "unsupported-version");
+}
+
+/// Protocol 1's intents named the person's node; version 2 refuses them by their version.
+#[test]
+fn an_intent_of_protocol_1_is_refused_by_its_version() {
+    let body = encode_body(&intent());
+    let sig = persona().sign(&signing_input("intent", &body));
+    let bytes = encode_wire(
+        1,
         "intent",
         &body,
         persona().verifying_key().as_bytes(),
@@ -394,7 +416,7 @@ fn invalid_field() {
         "invalid-field"
     );
     assert_eq!(
-        intent_code(|i| i.reply_to.peer = vec![1, 2, 3].into()),
+        intent_code(|i| i.reply_to.mailbox = vec![1, 2, 3].into()),
         "invalid-field"
     );
     assert_eq!(offer_code(|o| o.items[0].quantity = 0), "invalid-field");
@@ -487,4 +509,187 @@ fn a_weak_key_forgery_is_refused_in_a_batch_too() {
         "the honest ones pass"
     );
     assert!(results[1].is_err(), "the forgery does not ride on them");
+}
+
+// ---- each limit, at the edge and one past it ---------------------------------------------
+
+#[test]
+fn an_envelope_of_exactly_the_largest_size_is_not_refused_for_its_size() {
+    let code = code_of(&vec![0u8; limits::MAX_ENVELOPE_BYTES]);
+    assert_ne!(code, "envelope-too-large");
+}
+
+#[test]
+fn text_of_exactly_the_longest_length_is_accepted() {
+    assert_eq!(
+        intent_code(|i| i.text = "z".repeat(limits::MAX_TEXT_BYTES)),
+        "accepted"
+    );
+}
+
+#[test]
+fn a_lifetime_of_exactly_the_longest_is_accepted() {
+    assert_eq!(
+        intent_code(|i| i.expires = i.created + limits::MAX_INTENT_LIFETIME_SECS),
+        "accepted"
+    );
+}
+
+#[test]
+fn a_date_range_of_one_day_is_accepted_and_one_that_ends_before_it_starts_is_not() {
+    let range = |from: &str, to: &str| {
+        intent_code(|i| {
+            i.constraints.dates = Some(DateRange {
+                from: from.into(),
+                to: to.into(),
+            })
+        })
+    };
+    assert_eq!(range("2027-03-01", "2027-03-01"), "accepted");
+    assert_eq!(range("2027-03-01", "2027-03-04"), "accepted");
+    assert_eq!(range("2027-03-02", "2027-03-01"), "invalid-field");
+}
+
+#[test]
+fn a_currency_must_be_three_upper_case_letters() {
+    let currency = |code: &str| {
+        intent_code(|i| {
+            i.constraints.max_price = Some(Price {
+                amount: 1,
+                currency: code.into(),
+            })
+        })
+    };
+    assert_eq!(currency("EUR"), "accepted");
+    assert_eq!(
+        currency("EURO"),
+        "invalid-field",
+        "upper case, but four letters"
+    );
+    assert_eq!(
+        currency("eur"),
+        "invalid-field",
+        "three letters, but lower case"
+    );
+    assert_eq!(currency("EU"), "invalid-field");
+}
+
+/// An intent the node builds itself is checked against the list limit before it is signed
+/// (a received one meets the decoder's limit first).
+#[test]
+fn an_own_intent_may_hold_a_full_list_but_not_one_more() {
+    let mut full = intent();
+    full.terms = vec![
+        Term {
+            id: "no-tracking".into(),
+            required: false,
+        };
+        limits::MAX_ITEMS
+    ];
+    assert_eq!(
+        validate::check_intent(&full, NOW).map_err(|e| e.code()),
+        Ok(())
+    );
+    full.terms.push(full.terms[0].clone());
+    assert_eq!(
+        validate::check_intent(&full, NOW).map_err(|e| e.code()),
+        Err("invalid-field")
+    );
+}
+
+/// A `/dns4/<name>/tcp/1` multiaddr of exactly `len` bytes (1 byte protocol code, 2 bytes
+/// length, the name, then 3 bytes for the port).
+fn dns_addr_of_len(len: usize) -> Vec<u8> {
+    let name = "a".repeat(len - 6);
+    let addr: libp2p::Multiaddr = format!("/dns4/{name}/tcp/1").parse().unwrap();
+    assert_eq!(addr.to_vec().len(), len);
+    addr.to_vec()
+}
+
+#[test]
+fn a_reply_path_names_one_mailbox_address_a_16_byte_queue_and_a_32_byte_key() {
+    let addr = |len| intent_code(|i| i.reply_to.addr = dns_addr_of_len(len).into());
+    assert_eq!(addr(limits::MAX_ADDR_BYTES), "accepted");
+    assert_eq!(
+        addr(limits::MAX_ADDR_BYTES + 1),
+        "invalid-field",
+        "a well-formed address that is too long"
+    );
+    assert_eq!(
+        intent_code(|i| i.reply_to.addr = vec![0xff, 0xff].into()),
+        "invalid-field"
+    );
+    for (len, code) in [
+        (15, "invalid-field"),
+        (16, "accepted"),
+        (17, "invalid-field"),
+    ] {
+        assert_eq!(
+            intent_code(|i| i.reply_to.queue = vec![1; len].into()),
+            code,
+            "queue of {len}"
+        );
+    }
+    for (len, code) in [
+        (31, "invalid-field"),
+        (32, "accepted"),
+        (33, "invalid-field"),
+    ] {
+        assert_eq!(
+            intent_code(|i| i.reply_to.key = vec![1; len].into()),
+            code,
+            "key of {len}"
+        );
+    }
+}
+
+#[test]
+fn a_vendor_profile_names_at_most_eight_addresses_of_limited_length() {
+    let profile_code = |addrs: Vec<Vec<u8>>| {
+        let profile = VendorProfile {
+            name: "Shop".into(),
+            categories: vec!["books".into()],
+            contact: String::new(),
+            accepted_terms: vec![],
+            created: NOW,
+            reply_to: Some(NodeAddress {
+                peer: libp2p::PeerId::random().to_bytes().into(),
+                addrs: addrs.into_iter().map(Into::into).collect(),
+            }),
+        };
+        code_of(Envelope::seal(&profile, &vendor()).as_bytes())
+    };
+    let addr: libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+    assert_eq!(
+        profile_code(vec![addr.to_vec(); limits::MAX_ADDRS]),
+        "accepted"
+    );
+    assert_eq!(
+        profile_code(vec![addr.to_vec(); limits::MAX_ADDRS + 1]),
+        "invalid-field"
+    );
+    assert_eq!(
+        profile_code(vec![dns_addr_of_len(limits::MAX_ADDR_BYTES)]),
+        "accepted"
+    );
+    assert_eq!(
+        profile_code(vec![dns_addr_of_len(limits::MAX_ADDR_BYTES + 1)]),
+        "invalid-field"
+    );
+}
+
+#[test]
+fn a_withdrawal_from_the_future_is_refused() {
+    let withdrawal = |created: u64| {
+        let w = IntentWithdraw {
+            intent: [5; 16].into(),
+            created,
+        };
+        code_of(Envelope::seal(&w, &persona()).as_bytes())
+    };
+    assert_eq!(withdrawal(NOW), "accepted");
+    assert_eq!(
+        withdrawal(NOW + limits::MAX_CLOCK_SKEW_SECS + 1),
+        "from-the-future"
+    );
 }

@@ -27,10 +27,12 @@ fn intent(id: [u8; 16]) -> Intent {
         terms: vec![],
         created: 1_800_000_000,
         expires: 1_800_086_400,
-        reply_to: ReplyTo {
-            peer: peer.to_bytes().into(),
-            addrs: vec![],
-        },
+        reply_to: ReplyTo::new(
+            &peer,
+            &"/ip4/127.0.0.1/tcp/9".parse().unwrap(),
+            [7; 16],
+            [9; 32],
+        ),
     }
 }
 
@@ -248,13 +250,7 @@ fn an_offer_made_is_stored_decided_and_queued_to_the_caster_until_removed() {
     let store = Store::open(dir.path(), CACHE).unwrap();
     let entries = store.outgoing().unwrap();
     assert_eq!(entries.len(), 1);
-    assert_eq!(
-        entries[0].route,
-        Route::Direct {
-            peer: wanted.reply_to.peer.clone(),
-            addrs: vec![],
-        }
-    );
+    assert_eq!(entries[0].route, Route::Mailbox(wanted.reply_to.clone()));
     assert_eq!(
         store
             .outgoing_envelope(&sealed_offer.id())
@@ -280,64 +276,111 @@ fn an_offer_made_is_stored_decided_and_queued_to_the_caster_until_removed() {
     assert_eq!(store.outgoing_envelope(&sealed_offer.id()).unwrap(), None);
 }
 
+/// A store written before protocol 2 holds records the new code cannot read (their
+/// envelopes are of version 1, their outbox routes named the person's node): opening moves
+/// them, as stored, to `protocol-1-records.cbor`, durably, and keeps what still applies.
 #[test]
-fn a_version_1_store_is_upgraded_in_place() {
+fn a_store_from_protocol_1_moves_its_records_aside_and_keeps_the_rest() {
+    use ed25519_dalek::Signer;
+    use vrm::proto::envelope::{encode_body, encode_wire, signing_input};
+
     let dir = tempfile::tempdir().unwrap();
-    let (envelope, wanted) = sealed(id_of(3));
-    // The person cast the intent: its record is the same in both schemas.
-    cast(&Store::open(dir.path(), CACHE).unwrap(), id_of(3));
+    // One intent of protocol 2, cast normally (it stays).
+    let kept = id_of(3);
+    cast(&Store::open(dir.path(), CACHE).unwrap(), kept);
     // The previous release wrote no clean-stop record.
     std::fs::remove_file(dir.path().join("clean-stop")).unwrap();
+    let old_id = id_of(4);
+    let old_envelope = {
+        let body = encode_body(&intent(old_id));
+        let key = SigningKey::from_bytes(&[4; 32]);
+        let sig = key.sign(&signing_input("intent", &body));
+        encode_wire(
+            1,
+            "intent",
+            &body,
+            key.verifying_key().as_bytes(),
+            &sig.to_bytes(),
+        )
+    };
     {
-        // Schema 1 as the previous release wrote it: attempts in outbox entries, no time
-        // index of the replay memory.
         #[derive(serde::Serialize)]
-        struct OldEntry {
+        struct OldIntent {
             #[serde(with = "serde_bytes")]
             envelope: Vec<u8>,
-            route: Route,
+            origin: &'static str,
+            stored_at: u64,
+            withdrawn_at: Option<u64>,
+        }
+        #[derive(serde::Serialize)]
+        struct OldOutboxEntry {
+            #[serde(with = "serde_bytes")]
+            envelope: Vec<u8>,
+            subject: (),
+            route: std::collections::BTreeMap<&'static str, ()>,
             expires: u64,
-            attempts: u32,
-            next_attempt: u64,
+        }
+        fn cbor<T: serde::Serialize>(value: &T) -> Vec<u8> {
+            let mut out = Vec::new();
+            ciborium::into_writer(value, &mut out).unwrap();
+            out
         }
         let db = sled::open(dir.path().join("db")).unwrap();
         db.open_tree("meta")
             .unwrap()
-            .insert("schema_version", &1u32.to_be_bytes())
+            .insert("schema_version", &3u32.to_be_bytes())
             .unwrap();
-        let mut value = Vec::new();
-        let old = OldEntry {
-            envelope: envelope.as_bytes().to_vec(),
-            route: Route::Gossip {
-                topic: intent_topic("books"),
-            },
-            expires: wanted.expires,
-            attempts: 4,
-            next_attempt: 1_800_000_016,
+        let record = OldIntent {
+            envelope: old_envelope.clone(),
+            origin: "own",
+            stored_at: 1_800_000_000,
+            withdrawn_at: None,
         };
-        ciborium::into_writer(&old, &mut value).unwrap();
+        db.open_tree("intents")
+            .unwrap()
+            .insert(old_id, cbor(&record))
+            .unwrap();
+        let entry = OldOutboxEntry {
+            envelope: old_envelope.clone(),
+            subject: (),
+            route: [("direct", ())].into(),
+            expires: 1_900_000_000,
+        };
         db.open_tree("outbox")
             .unwrap()
-            .insert(envelope.id().0, value)
-            .unwrap();
-        db.open_tree("seen")
-            .unwrap()
-            .insert([8u8; 32], &100u64.to_be_bytes())
+            .insert([4u8; 32], cbor(&entry))
             .unwrap();
         db.flush().unwrap();
     }
     let store = Store::open(dir.path(), CACHE).unwrap();
     assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
-    let entries = store.outgoing().unwrap();
-    assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].subject, Subject::Intent { intent: wanted.id });
-    assert_eq!(entries[0].expires, wanted.expires);
+    let ids: Vec<IntentId> = store
+        .intents()
+        .unwrap()
+        .iter()
+        .map(|s| s.intent.id)
+        .collect();
+    assert_eq!(ids, vec![IntentId::from(kept)], "protocol 2 records stay");
     assert_eq!(
-        store.purge_seen(100).unwrap(),
+        store.outgoing().unwrap().len(),
         1,
-        "old ids are forgotten too"
+        "the kept intent's publication"
     );
-    assert!(store.mark_seen(&MessageId([8; 32]), 200).unwrap());
+    let aside: std::collections::BTreeMap<String, Vec<serde_bytes::ByteBuf>> =
+        ciborium::from_reader(
+            std::fs::read(dir.path().join("protocol-1-records.cbor"))
+                .unwrap()
+                .as_slice(),
+        )
+        .unwrap();
+    assert_eq!(aside["intents"].len(), 1);
+    assert_eq!(aside["outbox"].len(), 1);
+    assert!(aside["offers"].is_empty() && aside["profiles"].is_empty());
+    let moved = &aside["intents"][0];
+    assert!(
+        moved.windows(old_envelope.len()).any(|w| w == old_envelope),
+        "moved as stored"
+    );
 }
 
 #[test]
@@ -494,41 +537,6 @@ fn a_conflicting_envelope_does_not_choose_when_an_intent_is_purged() {
     );
     assert_eq!(store.purge_expired(other.expires).unwrap(), 0);
     assert_eq!(store.purge_expired(held.expires).unwrap(), 1);
-}
-
-#[test]
-fn a_version_2_store_gets_its_expiry_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let expires = intent(id_of(1)).expires;
-    {
-        let store = Store::open(dir.path(), CACHE).unwrap();
-        cast(&store, id_of(1));
-    }
-    // Schema 2 had no expiry index and wrote no clean-stop record: take them away as that
-    // version would have left the store.
-    std::fs::remove_file(dir.path().join("clean-stop")).unwrap();
-    let db = loop {
-        match sled::open(dir.path().join("db")) {
-            Ok(db) => break db,
-            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
-        }
-    };
-    db.drop_tree("intents_by_expiry").unwrap();
-    db.open_tree("meta")
-        .unwrap()
-        .insert("schema_version", &2u32.to_be_bytes())
-        .unwrap();
-    db.flush().unwrap();
-    drop(db);
-    let store = loop {
-        match Store::open(dir.path(), CACHE) {
-            Ok(store) => break store,
-            Err(StoreError::Sled(_)) => std::thread::sleep(std::time::Duration::from_millis(20)),
-            Err(e) => panic!("{e}"),
-        }
-    };
-    assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
-    assert_eq!(store.purge_expired(expires).unwrap(), 1);
 }
 
 /// Grouping never lets a write ride on a flush that started before it: one writer alone

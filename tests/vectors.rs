@@ -154,3 +154,55 @@ fn a_batch_that_holds_agrees_with_single_on_the_signed_vectors() {
     );
     assert_batch_agrees_with_single(&signed);
 }
+
+/// The service protocols' vectors: the sealed offer opens with the key derived from its
+/// ikm to the offer envelope, the queue id follows from its token, and every message
+/// decodes from its CBOR and encodes back to the same bytes.
+#[test]
+fn the_service_vectors_hold() {
+    use vrm::proto::sealed::ReplyKey;
+    use vrm::proto::service::*;
+
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/service-vectors.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let hex_of = |v: &Value| hex::decode(v.as_str().expect("hex string")).expect("hex");
+    let sealed = &v["sealed_offer"];
+    let key = ReplyKey::derive(&hex_of(&sealed["ikm_hex"]));
+    assert_eq!(key.public().to_vec(), hex_of(&sealed["public_key_hex"]));
+    let opened = key
+        .open(
+            sealed["info"].as_str().unwrap().as_bytes(),
+            &hex_of(&sealed["aad_hex"]),
+            &hex_of(&sealed["sealed_hex"]),
+        )
+        .expect("the vector opens");
+    assert_eq!(opened, hex_of(&sealed["plaintext_hex"]));
+    assert!(
+        decode_and_check(&opened, 1_800_000_000).is_ok(),
+        "to a valid offer"
+    );
+    assert_eq!(
+        queue_of(&hex_of(&v["queue_of"]["token_hex"])).to_vec(),
+        hex_of(&v["queue_of"]["queue_hex"])
+    );
+
+    fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(bytes: &[u8]) {
+        let value: T = ciborium::from_reader(bytes).expect("decodes");
+        let mut again = Vec::new();
+        ciborium::into_writer(&value, &mut again).unwrap();
+        assert_eq!(again, bytes);
+    }
+    let messages = v["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 10);
+    for m in messages {
+        let bytes = hex_of(&m["cbor_hex"]);
+        match m["name"].as_str().unwrap() {
+            "light-push-request" => round_trip::<LightPushRequest>(&bytes),
+            n if n.starts_with("light-push-") => round_trip::<LightPushResponse>(&bytes),
+            "mailbox-deposit" | "mailbox-fetch" => round_trip::<MailboxRequest>(&bytes),
+            "mailbox-push" => round_trip::<MailboxItem>(&bytes),
+            "mailbox-push-answer" => round_trip::<PushAnswer>(&bytes),
+            _ => round_trip::<MailboxResponse>(&bytes),
+        }
+    }
+}

@@ -222,10 +222,13 @@ async fn one_offer_per_intent_and_a_rate_limit_per_persona() {
             terms: vec![],
             created: now,
             expires: now + 600,
-            reply_to: ReplyTo {
-                peer: p.handle.peer_id().to_bytes().into(),
-                addrs: vec![],
-            },
+            // A queue at P that P never opened: the offers are made, not delivered.
+            reply_to: ReplyTo::new(
+                &p.handle.peer_id(),
+                &p.handle.listen_addrs()[0],
+                [n; 16],
+                [9; 32],
+            ),
         };
         envelopes.push(Envelope::seal(&intent, &persona));
     }

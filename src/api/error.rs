@@ -63,6 +63,9 @@ impl From<NodeError> for ApiError {
             NodeError::Stopped => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", message)
             }
+            NodeError::NoMailbox => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no-mailbox", message)
+            }
             NodeError::Store(StoreError::DiskFull) => {
                 ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "disk-full", message)
             }

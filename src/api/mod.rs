@@ -73,6 +73,7 @@ struct AppState {
     ),
     components(schemas(
         StatusView,
+        MailboxView,
         PeerView,
         TaxonomyView,
         CategoryView,

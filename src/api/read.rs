@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use super::ApiError;
-use super::views::{IntentView, OfferView, StatusView, VendorView};
+use super::views::{IntentView, MailboxView, OfferView, StatusView, VendorView};
+use crate::config::Role;
 use crate::node::{NodeError, NodeHandle};
 use crate::proto::IntentId;
 use crate::store::{Origin, StoredIntent};
@@ -22,6 +23,24 @@ pub(super) async fn status(node: &NodeHandle) -> Result<StatusView, ApiError> {
         intents: counts.intents,
         offers: counts.offers,
         outbox: counts.outbox,
+        role: match node.role() {
+            Role::Service => "service",
+            Role::Light => "light",
+        }
+        .into(),
+        service_nodes: node
+            .service_nodes()
+            .iter()
+            .map(|peer| peer.to_string())
+            .collect(),
+        mailbox: {
+            let held = node.mailbox_counts();
+            MailboxView {
+                queues: held.queues,
+                items: held.items,
+                bytes: held.bytes,
+            }
+        },
         counters: node.stats().snapshot(),
     })
 }

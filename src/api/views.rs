@@ -257,8 +257,25 @@ pub struct StatusView {
     pub offers: usize,
     /// Messages waiting in the outbox.
     pub outbox: usize,
+    /// `service` or `light`.
+    pub role: String,
+    /// The service nodes in use (light push, mailboxes), by PeerId.
+    pub service_nodes: Vec<String>,
+    /// The mailbox this node keeps for others (service nodes).
+    pub mailbox: MailboxView,
     /// Counters: accepted, rejected by reason, offers sent/received...
     pub counters: std::collections::BTreeMap<String, u64>,
+}
+
+/// What a service node's mailbox holds.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MailboxView {
+    /// Open queues.
+    pub queues: u64,
+    /// Items waiting to be fetched.
+    pub items: u64,
+    /// Bytes of the items waiting.
+    pub bytes: u64,
 }
 
 /// A category of the taxonomy.

@@ -60,7 +60,7 @@ async fn first_addr(node: &NodeHandle) -> anyhow::Result<libp2p::Multiaddr> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    anyhow::bail!("the demo person's node did not start listening")
+    anyhow::bail!("a demo node did not start listening")
 }
 
 /// Runs the demo; with `exit_after_offers` it ends once the sample intent has its offers.
@@ -76,13 +76,10 @@ async fn demo(root: &Path, api: SocketAddr, exit_after_offers: bool) -> anyhow::
         "Starting a person and three vendors on this machine (data in {}) …",
         root.display()
     );
-    let person_dir = root.join("person");
-    std::fs::create_dir_all(&person_dir)?;
-    Identity::create(&person_dir, false)?;
-    let person = start_node(&person_dir, None, vec![]).await?;
-    let person_addr = first_addr(&person).await?;
-
-    let mut vendors = Vec::new();
+    // The vendors are service nodes, wired to the first; the person's light node connects
+    // to all three, publishes through them and gets its offers from a mailbox on one.
+    let mut vendors: Vec<NodeHandle> = Vec::new();
+    let mut hub = Vec::new();
     for (i, (name, title, price, min_price)) in VENDORS.iter().enumerate() {
         let dir = root.join(format!("vendor-{i}"));
         std::fs::create_dir_all(&dir)?;
@@ -95,8 +92,20 @@ async fn demo(root: &Path, api: SocketAddr, exit_after_offers: bool) -> anyhow::
             accepted_terms: vec!["no-tracking".into(), "no-resale".into()],
             ..VendorConfig::default()
         };
-        vendors.push(start_node(&dir, Some(config), vec![person_addr.clone()]).await?);
+        let vendor = start_node(&dir, Some(config), hub.clone()).await?;
+        if hub.is_empty() {
+            hub.push(first_addr(&vendor).await?);
+        }
+        vendors.push(vendor);
     }
+    let mut vendor_addrs = Vec::new();
+    for vendor in &vendors {
+        vendor_addrs.push(first_addr(vendor).await?);
+    }
+    let person_dir = root.join("person");
+    std::fs::create_dir_all(&person_dir)?;
+    Identity::create(&person_dir, false)?;
+    let person = start_node(&person_dir, None, vendor_addrs).await?;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
@@ -112,8 +121,22 @@ async fn demo(root: &Path, api: SocketAddr, exit_after_offers: bool) -> anyhow::
     let bound = bound_rx.await.context("the demo API did not start")?;
     let token = std::fs::read_to_string(person_dir.join(crate::api::COOKIE_FILE))?;
 
+    // Ready when the person knows the three vendors as service nodes and each vendor has
+    // the others in its gossip mesh (a positive score).
     for _ in 0..200 {
-        if person.peers().await?.len() >= VENDORS.len() {
+        let mut meshed = 0;
+        for vendor in &vendors {
+            let peers = vendor.peers().await?;
+            if peers
+                .iter()
+                .filter(|p| p.score.is_some_and(|s| s > 0.0))
+                .count()
+                >= 1
+            {
+                meshed += 1;
+            }
+        }
+        if person.service_nodes().len() >= VENDORS.len() && meshed == VENDORS.len() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

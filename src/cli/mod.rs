@@ -103,6 +103,10 @@ pub struct DaemonArgs {
     /// Do not discover peers on the local network.
     #[arg(long, env = "VRM_NO_MDNS")]
     pub no_mdns: bool,
+    /// Service node (reachable, carries the network) or light node (a laptop). Default:
+    /// [network] role in config.toml (`auto`: service on vendor nodes, light otherwise).
+    #[arg(long, value_enum, env = "VRM_ROLE")]
+    pub role: Option<crate::config::RoleChoice>,
     /// Log format.
     #[arg(long, value_enum, default_value = "text", env = "VRM_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -199,6 +203,9 @@ pub fn daemon(dir: &std::path::Path, args: DaemonArgs) -> anyhow::Result<()> {
     }
     if args.no_mdns {
         node_config.mdns = false;
+    }
+    if let Some(role) = args.role {
+        node_config.role = role.resolve(config.vendor.is_some());
     }
     node_config.metrics = args.metrics;
     let api_addr =

@@ -192,7 +192,19 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
             st.vendor_name.as_deref().unwrap_or_default()
         );
     }
+    say!("role      {}", st.role);
     say!("peers     {}", st.peers);
+    for peer in &st.service_nodes {
+        say!("service   {peer}");
+    }
+    if st.role == "service" {
+        say!(
+            "mailbox   {} queues, {} items, {} bytes",
+            st.mailbox.queues,
+            st.mailbox.items,
+            st.mailbox.bytes
+        );
+    }
     say!("intents   {}", st.intents);
     say!("offers    {}", st.offers);
     say!("outbox    {}", st.outbox);

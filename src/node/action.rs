@@ -10,7 +10,9 @@ use tracing::{debug, info, warn};
 
 use super::events::{NodeEvent, Stats};
 use super::ingest::{Effect, Outcome, Verdict};
-use super::network::DirectResponse;
+use crate::proto::service::{
+    LightPushRequest, LightPushResponse, MailboxItem, MailboxRequest, MailboxResponse, PushAnswer,
+};
 use crate::proto::{Envelope, Intent, MessageId};
 use crate::store::{Outgoing, StoreError};
 
@@ -35,30 +37,76 @@ pub enum Action {
         /// Whose publication it is: the result goes back to it.
         by: Publisher,
     },
-    /// Send an outbox entry by request-response.
-    Send {
-        /// The receiving node.
+    /// Leave an outbox entry, sealed, in a mailbox.
+    Deposit {
+        /// The mailbox's service node.
         peer: PeerId,
-        /// Addresses to try for it.
-        addrs: Vec<Multiaddr>,
-        /// The envelope bytes.
-        bytes: Vec<u8>,
+        /// The one address to dial it at.
+        addr: Multiaddr,
+        /// The queue and the sealed entry.
+        request: MailboxRequest,
         /// The outbox entry.
         outgoing: MessageId,
     },
-    /// Answer a direct request.
-    Respond {
-        /// Where the answer goes.
-        channel: request_response::ResponseChannel<DirectResponse>,
-        /// The answer.
-        response: DirectResponse,
+    /// Hand an outbox entry to a service node to publish (light nodes).
+    LightPush {
+        /// The service node.
+        peer: PeerId,
+        /// The topic and envelope.
+        request: LightPushRequest,
+        /// The outbox entry.
+        outgoing: MessageId,
     },
-    /// The receiving node answered the request that carried an outbox entry.
+    /// Ask a mailbox for what waits in our queues (and acknowledge what we stored).
+    Fetch {
+        /// The mailbox's service node.
+        peer: PeerId,
+        /// The fetch.
+        request: MailboxRequest,
+    },
+    /// Answer a mailbox request (service nodes).
+    RespondMailbox {
+        /// Where the answer goes.
+        channel: request_response::ResponseChannel<MailboxResponse>,
+        /// The answer.
+        response: MailboxResponse,
+    },
+    /// Publish a light-pushed message as our own and tell its sender how many peers got it.
+    Relay {
+        /// The topic.
+        topic: String,
+        /// The envelope bytes.
+        bytes: Vec<u8>,
+        /// Where the answer goes.
+        channel: request_response::ResponseChannel<LightPushResponse>,
+    },
+    /// Answer a light push without publishing (refused).
+    RespondLightPush {
+        /// Where the answer goes.
+        channel: request_response::ResponseChannel<LightPushResponse>,
+        /// The answer.
+        response: LightPushResponse,
+    },
+    /// Push a new mailbox item to its connected owner.
+    Push {
+        /// The owner's node.
+        peer: PeerId,
+        /// The item.
+        item: MailboxItem,
+    },
+    /// Answer a pushed item (the owner's side).
+    RespondPush {
+        /// Where the answer goes.
+        channel: request_response::ResponseChannel<PushAnswer>,
+        /// The answer.
+        answer: PushAnswer,
+    },
+    /// The mailbox answered the deposit that carried an outbox entry: `Err` holds the code.
     Answered {
         /// The outbox entry.
         outgoing: MessageId,
-        /// Its answer.
-        response: DirectResponse,
+        /// Stored, or refused with a code.
+        answer: Result<(), String>,
     },
     /// The request that carried an outbox entry failed without an answer.
     Unanswered(MessageId),
@@ -97,8 +145,11 @@ pub enum Trigger {
     Timer,
     /// A peer subscribed to this topic: gossip entries for it.
     Topic(String),
-    /// This peer connected: direct entries for it.
+    /// This peer connected: entries for its mailbox, and light pushes waiting for a service
+    /// node.
     Peer(PeerId),
+    /// A service node arrived: light pushes waiting for one.
+    ServiceNode,
 }
 
 /// Store errors while handling messages are logged at most this often (all are counted).

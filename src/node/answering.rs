@@ -457,10 +457,7 @@ mod tests {
             terms,
             created: now,
             expires: now + 600,
-            reply_to: ReplyTo {
-                peer: libp2p::PeerId::random().to_bytes().into(),
-                addrs: vec![],
-            },
+            reply_to: ReplyTo::nowhere(),
         };
         let envelope = Envelope::seal(&intent, &SigningKey::from_bytes(&[n; 32]));
         store.receive_intent(&envelope, &intent, now).unwrap();

@@ -4,12 +4,14 @@
 //!
 //! ```text
 //!   NodeHandle ──Command──┐                           ┌──▶ gossipsub (verdicts, publish)
-//!   Answering ──Action────┤                           ├──▶ request-response (send, respond)
-//!   swarm events ─────────┼──▶ EventLoop ──dispatch──▶┤    NodeEvent broadcast
-//!   timers ───────────────┘        │                  └──▶ Answering (intents to answer)
+//!   Answering ──Action────┤                           ├──▶ request-response (light push,
+//!   swarm events ─────────┼──▶ EventLoop ──dispatch──▶┤    mailbox, mailbox push)
+//!   timers ───────────────┘        │                  ├──▶ NodeEvent broadcast
+//!                                  │                  └──▶ Answering (intents to answer)
 //!                                  ▼
-//!        gossip::GossipIntake   direct::Direct   outbox::Outbox   expiry::Expiry
-//!        peers                  profile::ProfilePublisher          (each returns Actions)
+//!        gossip::GossipIntake   outbox::Outbox   expiry::Expiry   profile::ProfilePublisher
+//!        peers                  light_push       mailbox (served) replies (our queues)
+//!                                                           (each returns Actions)
 //! ```
 //!
 //! Gossip messages that are ready together are queued and ingested as one batch (one
@@ -22,24 +24,31 @@ use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, Swarm, gossipsub, identify, mdns, request_response};
+use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, mdns, request_response};
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::action::{Action, Publisher, Trigger};
 use super::answering::{AnswerInput, VendorInbox};
-use super::direct::Direct;
 use super::events::{NodeEvent, Stats};
 use super::expiry::Expiry;
 use super::gossip::GossipIntake;
 use super::handle::{Command, PeerInfo};
-use super::network::{Behaviour, BehaviourEvent, DirectRequest};
+use super::light_push::{self, LightPush};
+use super::mailbox::MailboxService;
+use super::network::{Behaviour, BehaviourEvent};
 use super::outbox::Outbox;
-use super::peers;
+use super::peers::{self, ServiceNodes};
 use super::profile::ProfilePublisher;
+use super::replies::{FETCH_EVERY, Replies};
+use super::requests::{MailboxCall, Requests};
 use crate::clock::unix_now;
-use crate::proto::DIRECTORY_TOPIC;
-use crate::store::{Store, Subject};
+use crate::config::Role;
+use crate::proto::service::{
+    LightPushResponse, MailboxItem, MailboxRequest, MailboxResponse, NO_PEERS, PushAnswer,
+};
+use crate::proto::{DIRECTORY_TOPIC, MessageId};
+use crate::store::Store;
 
 /// How often due outbox entries and expiries are looked for.
 const TICK: Duration = Duration::from_millis(500);
@@ -56,6 +65,8 @@ pub struct Channels {
     pub events: broadcast::Sender<NodeEvent>,
     /// The current listen addresses, for the handle.
     pub listen: watch::Sender<Vec<Multiaddr>>,
+    /// The connected service nodes that can hold a mailbox, for the handle.
+    pub services: watch::Sender<Vec<(PeerId, Multiaddr)>>,
     /// The vendor role's inbox, on vendor nodes.
     pub vendor: Option<VendorInbox>,
     /// The vendor role's task, stopped and awaited at shutdown.
@@ -72,8 +83,14 @@ pub struct Handlers {
     pub expiry: Expiry,
     /// The vendor profile, on vendor nodes.
     pub profile: Option<ProfilePublisher>,
-    /// Direct requests, inbound and ours.
-    pub direct: Direct<request_response::OutboundRequestId>,
+    /// Our requests in flight.
+    pub requests: Requests,
+    /// Light push served (the client side is [`light_push::hand_over`]).
+    pub light_push: LightPush,
+    /// The mailbox kept for others, on service nodes.
+    pub mailbox: Option<MailboxService>,
+    /// The mailbox queues of the person's open intents.
+    pub replies: Replies,
 }
 
 /// The swarm task; [`super::start`] assembles it.
@@ -88,18 +105,23 @@ pub struct EventLoop {
     pub(super) bootstrap: Vec<Multiaddr>,
     /// How often a vendor re-publishes its profile.
     pub(super) profile_interval: Duration,
+    /// Service node or light node.
+    pub(super) role: Role,
+    /// The connected service nodes.
+    pub(super) services: ServiceNodes,
 }
 
 impl EventLoop {
     /// Runs until shutdown.
     pub async fn run(mut self) {
-        super::network::subscribe_all(&mut self.swarm.behaviour_mut().gossipsub);
+        super::network::subscribe(&mut self.swarm.behaviour_mut().gossipsub, self.role);
         for addr in std::mem::take(&mut self.bootstrap) {
             self.execute(vec![Action::Dial(addr)]);
         }
         let mut tick = tokio::time::interval(TICK);
         let mut profile_tick = tokio::time::interval(self.profile_interval);
         let mut kad_tick = tokio::time::interval(KAD_BOOTSTRAP);
+        let mut fetch_tick = tokio::time::interval(FETCH_EVERY);
         let vendor = self.handlers.profile.is_some();
         loop {
             tokio::select! {
@@ -126,6 +148,14 @@ impl EventLoop {
                     self.execute(actions);
                 }
                 _ = profile_tick.tick(), if vendor => self.publish_profile(),
+                _ = fetch_tick.tick() => {
+                    let swarm = &self.swarm;
+                    let actions = self
+                        .handlers
+                        .replies
+                        .fetch_all(unix_now(), |peer| swarm.is_connected(peer));
+                    self.execute(actions);
+                }
                 _ = kad_tick.tick() => {
                     if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
                         let _ = kad.bootstrap();
@@ -170,6 +200,22 @@ impl EventLoop {
                     .gossipsub
                     .report_message_validation_result(&message_id, &source, acceptance);
             }
+            Action::Publish {
+                topic,
+                bytes,
+                by: Publisher::Outbox(id),
+            } if self.role == Role::Light => {
+                let services = self.services.peers();
+                return match light_push::hand_over(&services, topic, bytes, id) {
+                    Some(action) => vec![action],
+                    None => self.handlers.outbox.published(
+                        &self.store,
+                        &self.stats,
+                        &id,
+                        Err("no service node connected".into()),
+                    ),
+                };
+            }
             Action::Publish { topic, bytes, by } => {
                 let result = match self
                     .swarm
@@ -192,30 +238,107 @@ impl EventLoop {
                     }
                 }
             }
-            Action::Send {
+            Action::Deposit {
                 peer,
-                addrs,
-                bytes,
+                request,
+                outgoing,
+                ..
+            } if peer == *self.swarm.local_peer_id() => {
+                // The intent chose our own mailbox: no network in between.
+                let local = peer;
+                return match self.handlers.mailbox.as_mut() {
+                    Some(mailbox) => {
+                        let (response, push) = mailbox.request(
+                            &self.store,
+                            &self.stats,
+                            &local,
+                            request,
+                            now,
+                            Instant::now(),
+                        );
+                        let mut actions = deposit_answer(outgoing, response);
+                        actions.extend(push);
+                        actions
+                    }
+                    None => vec![Action::Unanswered(outgoing)],
+                };
+            }
+            Action::Deposit {
+                peer,
+                addr,
+                request,
                 outgoing,
             } => {
-                for addr in addrs {
-                    self.swarm.add_peer_address(peer, addr);
-                }
-                let direct = &mut self.swarm.behaviour_mut().direct;
-                let request = direct.send_request(&peer, DirectRequest(bytes));
-                self.handlers.direct.sent(request, outgoing);
+                self.swarm.add_peer_address(peer, addr);
+                let mailbox = &mut self.swarm.behaviour_mut().mailbox;
+                let id = mailbox.send_request(&peer, request);
+                let requests = &mut self.handlers.requests.mailbox;
+                requests.sent(id, MailboxCall::Deposit(outgoing));
             }
-            Action::Respond { channel, response } => {
-                let direct = &mut self.swarm.behaviour_mut().direct;
-                if direct.send_response(channel, response).is_err() {
-                    debug!("the peer left before our response");
+            Action::Fetch { peer, request } => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .mailbox
+                    .send_request(&peer, request);
+                self.handlers.requests.mailbox.sent(id, MailboxCall::Fetch);
+            }
+            Action::LightPush {
+                peer,
+                request,
+                outgoing,
+            } => {
+                let light_push = &mut self.swarm.behaviour_mut().light_push;
+                let id = light_push.send_request(&peer, request);
+                self.handlers.requests.light_push.sent(id, outgoing);
+            }
+            Action::RespondMailbox { channel, response } => {
+                let mailbox = &mut self.swarm.behaviour_mut().mailbox;
+                if mailbox.send_response(channel, response).is_err() {
+                    debug!("the peer left before our mailbox answer");
                 }
             }
-            Action::Answered { outgoing, response } => {
+            Action::Relay {
+                topic,
+                bytes,
+                channel,
+            } => {
+                let response = self.relay(topic, bytes);
+                let light_push = &mut self.swarm.behaviour_mut().light_push;
+                if light_push.send_response(channel, response).is_err() {
+                    debug!("the peer left before our light push answer");
+                }
+            }
+            Action::RespondLightPush { channel, response } => {
+                let light_push = &mut self.swarm.behaviour_mut().light_push;
+                if light_push.send_response(channel, response).is_err() {
+                    debug!("the peer left before our light push answer");
+                }
+            }
+            Action::Push { peer, item } => {
+                // Only to an owner still connected; otherwise its next fetch gets the item.
+                if self.swarm.is_connected(&peer)
+                    && let (Ok(queue), Ok(id)) = (
+                        item.queue.as_slice().try_into(),
+                        item.id.as_slice().try_into(),
+                    )
+                {
+                    let push = &mut self.swarm.behaviour_mut().mailbox_push;
+                    let request = push.send_request(&peer, item);
+                    self.handlers.requests.pushes.sent(request, (queue, id));
+                }
+            }
+            Action::RespondPush { channel, answer } => {
+                let push = &mut self.swarm.behaviour_mut().mailbox_push;
+                if push.send_response(channel, answer).is_err() {
+                    debug!("the mailbox left before our answer");
+                }
+            }
+            Action::Answered { outgoing, answer } => {
                 let outbox = &mut self.handlers.outbox;
-                return outbox.answered(&self.store, &self.stats, &outgoing, response, now);
+                return outbox.answered(&self.store, &self.stats, &outgoing, answer, now);
             }
-            Action::Unanswered(outgoing) => self.handlers.outbox.failed(&outgoing),
+            Action::Unanswered(outgoing) => self.handlers.outbox.failed(&outgoing, now),
             Action::Emit(event) => {
                 let _ = self.channels.events.send(event);
             }
@@ -247,11 +370,20 @@ impl EventLoop {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Cast(queued) => {
-                if let Subject::Intent { intent } = queued.subject {
-                    self.handlers.expiry.watch(intent, queued.expires);
+            Command::Cast(queued, intent) => {
+                self.handlers.expiry.watch(intent.id, queued.expires);
+                // Open the queue before the intent goes out, where the mailbox is connected
+                // (otherwise the next fetch round dials it).
+                let replies = &mut self.handlers.replies;
+                let mut actions = Vec::new();
+                if replies.watch(&intent)
+                    && let Ok(mailbox) = PeerId::from_bytes(&intent.reply_to.mailbox)
+                    && self.swarm.is_connected(&mailbox)
+                {
+                    actions.extend(replies.fetch_from(&mailbox, unix_now()));
                 }
-                self.execute(vec![Action::Queue(queued)]);
+                actions.push(Action::Queue(queued));
+                self.execute(actions);
             }
             Command::Withdrawn { queued, unqueued } => {
                 self.handlers.outbox.forget(&unqueued);
@@ -280,6 +412,32 @@ impl EventLoop {
                 let _ = reply.send(result);
             }
             Command::Shutdown => {}
+        }
+    }
+
+    /// Publishes a light-pushed message as our own: the answer says how many peers got it.
+    fn relay(&mut self, topic: String, bytes: Vec<u8>) -> LightPushResponse {
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        let topic = gossipsub::IdentTopic::new(topic);
+        match gossipsub.publish(topic.clone(), bytes) {
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => {
+                let hash = topic.hash();
+                let peers = gossipsub.mesh_peers(&hash).count().max(
+                    gossipsub
+                        .all_peers()
+                        .filter(|(_, topics)| topics.contains(&&hash))
+                        .count(),
+                );
+                LightPushResponse::Published {
+                    peers: u32::try_from(peers).unwrap_or(u32::MAX),
+                }
+            }
+            Err(e) => {
+                debug!("a light push could not be published: {e}");
+                LightPushResponse::Refused {
+                    code: NO_PEERS.into(),
+                }
+            }
         }
     }
 
@@ -321,15 +479,25 @@ impl EventLoop {
                 let dialed = endpoint
                     .is_dialer()
                     .then(|| endpoint.get_remote_address().clone());
+                self.services.connected(peer_id, dialed.as_ref());
                 peers::connected(peer_id, dialed, num_established.get() == 1)
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
                 ..
-            } => vec![Action::Emit(NodeEvent::PeerDisconnected {
-                peer: peer_id.to_string(),
-            })],
+            } => {
+                self.services.disconnected(&peer_id);
+                self.channels
+                    .services
+                    .send_replace(self.services.mailboxes());
+                if let Some(mailbox) = self.handlers.mailbox.as_mut() {
+                    mailbox.disconnected(&peer_id);
+                }
+                vec![Action::Emit(NodeEvent::PeerDisconnected {
+                    peer: peer_id.to_string(),
+                })]
+            }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!("dialing {peer_id:?} failed: {error}");
                 Vec::new()
@@ -343,15 +511,199 @@ impl EventLoop {
     fn on_behaviour_event(&mut self, event: BehaviourEvent) -> Vec<Action> {
         match event {
             BehaviourEvent::Gossipsub(event) => self.on_gossipsub(event),
-            BehaviourEvent::Direct(event) => {
-                let direct = &mut self.handlers.direct;
-                direct.event(event, &self.store, &self.stats, unix_now())
-            }
+            BehaviourEvent::LightPush(event) => self.on_light_push(event),
+            BehaviourEvent::Mailbox(event) => self.on_mailbox(event),
+            BehaviourEvent::MailboxPush(event) => self.on_mailbox_push(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                peers::identified(peer_id, info.listen_addrs)
+                let mut actions = Vec::new();
+                if self
+                    .services
+                    .identified(peer_id, &info.protocols, &info.listen_addrs)
+                {
+                    self.channels
+                        .services
+                        .send_replace(self.services.mailboxes());
+                    actions.extend(self.handlers.replies.fetch_from(&peer_id, unix_now()));
+                    actions.push(Action::Deliver(Trigger::ServiceNode));
+                }
+                actions.extend(peers::identified(peer_id, info.listen_addrs));
+                actions
             }
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 peers::discovered(found, |peer| self.swarm.is_connected(peer))
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn on_light_push(
+        &mut self,
+        event: request_response::Event<crate::proto::service::LightPushRequest, LightPushResponse>,
+    ) -> Vec<Action> {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => self.handlers.light_push.serve(
+                &self.store,
+                &self.stats,
+                self.handlers.gossip.served(),
+                &peer,
+                request,
+                channel,
+                unix_now(),
+                Instant::now(),
+            ),
+            Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => match self.handlers.requests.light_push.finished(&request_id) {
+                Some(id) => {
+                    let result = match response {
+                        LightPushResponse::Published { .. } => Ok(()),
+                        LightPushResponse::Refused { code } => Err(code),
+                    };
+                    let outbox = &mut self.handlers.outbox;
+                    outbox.published(&self.store, &self.stats, &id, result)
+                }
+                None => Vec::new(),
+            },
+            Event::OutboundFailure {
+                request_id, error, ..
+            } => match self.handlers.requests.light_push.finished(&request_id) {
+                Some(id) => {
+                    let outbox = &mut self.handlers.outbox;
+                    outbox.published(&self.store, &self.stats, &id, Err(error.to_string()))
+                }
+                None => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    fn on_mailbox(
+        &mut self,
+        event: request_response::Event<MailboxRequest, MailboxResponse>,
+    ) -> Vec<Action> {
+        use request_response::{Event, Message};
+        let now = unix_now();
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let Some(mailbox) = self.handlers.mailbox.as_mut() else {
+                    return Vec::new();
+                };
+                let (response, push) = mailbox.request(
+                    &self.store,
+                    &self.stats,
+                    &peer,
+                    request,
+                    now,
+                    Instant::now(),
+                );
+                let mut actions = vec![Action::RespondMailbox { channel, response }];
+                actions.extend(push);
+                actions
+            }
+            Event::Message {
+                peer,
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => match (
+                self.handlers.requests.mailbox.finished(&request_id),
+                response,
+            ) {
+                (Some(MailboxCall::Deposit(outgoing)), response) => {
+                    deposit_answer(outgoing, response)
+                }
+                (Some(MailboxCall::Fetch), MailboxResponse::Items { items, .. }) => {
+                    let replies = &mut self.handlers.replies;
+                    replies.received(&self.store, &self.stats, &peer, items, now)
+                }
+                (Some(MailboxCall::Fetch), response) => {
+                    debug!("mailbox {peer} answered a fetch with {response:?}");
+                    Vec::new()
+                }
+                (None, _) => Vec::new(),
+            },
+            Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => match self.handlers.requests.mailbox.finished(&request_id) {
+                Some(MailboxCall::Deposit(outgoing)) => {
+                    debug!("depositing {outgoing} at {peer} failed: {error}; will retry");
+                    vec![Action::Unanswered(outgoing)]
+                }
+                Some(MailboxCall::Fetch) => {
+                    debug!("fetching from {peer} failed: {error}");
+                    Vec::new()
+                }
+                None => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    fn on_mailbox_push(
+        &mut self,
+        event: request_response::Event<MailboxItem, PushAnswer>,
+    ) -> Vec<Action> {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let replies = &mut self.handlers.replies;
+                let (answer, mut actions) =
+                    replies.pushed(&self.store, &self.stats, &peer, &request, unix_now());
+                actions.insert(0, Action::RespondPush { channel, answer });
+                actions
+            }
+            Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some((queue, id)) = self.handlers.requests.pushes.finished(&request_id)
+                    && response.stored
+                    && let Some(mailbox) = &self.handlers.mailbox
+                {
+                    mailbox.pushed(&self.store, &queue, &id);
+                }
+                Vec::new()
+            }
+            Event::OutboundFailure { request_id, .. } => {
+                self.handlers.requests.pushes.finished(&request_id);
+                Vec::new()
             }
             _ => Vec::new(),
         }
@@ -384,6 +736,24 @@ impl EventLoop {
                 vec![Action::Deliver(Trigger::Topic(topic.into_string()))]
             }
             _ => Vec::new(),
+        }
+    }
+}
+
+/// What a mailbox's answer to the deposit of `outgoing` means for the outbox.
+fn deposit_answer(outgoing: MessageId, response: MailboxResponse) -> Vec<Action> {
+    match response {
+        MailboxResponse::Deposited => vec![Action::Answered {
+            outgoing,
+            answer: Ok(()),
+        }],
+        MailboxResponse::Refused { code } => vec![Action::Answered {
+            outgoing,
+            answer: Err(code),
+        }],
+        MailboxResponse::Items { .. } => {
+            debug!("a mailbox answered the deposit of {outgoing} with items");
+            vec![Action::Unanswered(outgoing)]
         }
     }
 }

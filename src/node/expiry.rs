@@ -135,10 +135,7 @@ mod tests {
             terms: vec![],
             created: 1_000,
             expires: 2_000,
-            reply_to: ReplyTo {
-                peer: vec![1].into(),
-                addrs: vec![],
-            },
+            reply_to: ReplyTo::nowhere(),
         };
         store
             .cast(&Envelope::seal(&intent, &key), &intent, 1_000)

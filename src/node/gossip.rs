@@ -38,6 +38,11 @@ impl GossipIntake {
         }
     }
 
+    /// The categories this node answers as a vendor.
+    pub fn served(&self) -> &[String] {
+        &self.served
+    }
+
     /// Queues a message for the next batch, or refuses it at once when its forwarder is
     /// over its rate.
     pub fn received(
@@ -129,10 +134,7 @@ mod tests {
             terms: vec![],
             created: NOW,
             expires: NOW + 600,
-            reply_to: ReplyTo {
-                peer: PeerId::random().to_bytes().into(),
-                addrs: vec![],
-            },
+            reply_to: ReplyTo::nowhere(),
         };
         Envelope::seal(&intent, &SigningKey::from_bytes(&[n; 32]))
             .as_bytes()

@@ -12,7 +12,10 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::answering::AnswerInput;
 use super::events::{NodeEvent, Stats};
+use rand::seq::IndexedRandom;
+
 use crate::clock::unix_now;
+use crate::config::Role;
 use crate::identity::Identity;
 use crate::proto::validate::check_intent;
 use crate::proto::{
@@ -23,6 +26,9 @@ use crate::store::{
     Counts, Origin, Outgoing, Store, StoreError, StoredIntent, StoredOffer, StoredProfile,
     WithdrawOwn,
 };
+
+/// How long a cast waits for a first service node to name as its mailbox.
+const MAILBOX_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why a node operation failed.
 #[derive(Debug, Error)]
@@ -51,6 +57,11 @@ pub enum NodeError {
     /// The catalog could not be (re)loaded.
     #[error("catalog refused: {0}")]
     Catalog(String),
+    /// No service node is connected, so no mailbox can receive the intent's offers.
+    #[error(
+        "no service node is connected yet, so no mailbox can take the offers: wait for one to connect (check `vrm peers` and the [network] bootstrap addresses)"
+    )]
+    NoMailbox,
 }
 
 /// A connected peer.
@@ -100,8 +111,9 @@ impl CastRequest {
 /// Commands the event loop executes for the handle.
 #[derive(Debug)]
 pub enum Command {
-    /// The person cast an intent: deliver its publication, announce its expiry.
-    Cast(Outgoing),
+    /// The person cast an intent: deliver its publication, open its mailbox queue,
+    /// announce its expiry.
+    Cast(Outgoing, Box<Intent>),
     /// The person withdrew an intent: deliver the withdrawal; the publication is gone.
     Withdrawn {
         /// The withdrawal.
@@ -130,6 +142,10 @@ pub struct NodeHandle {
     pub(super) vendor: Option<mpsc::Sender<AnswerInput>>,
     /// The addresses the node listens on, kept current by the event loop.
     pub(super) listen: watch::Receiver<Vec<Multiaddr>>,
+    /// Connected service nodes that can hold a mailbox, kept current by the event loop.
+    pub(super) services: watch::Receiver<Vec<(PeerId, Multiaddr)>>,
+    /// Service node or light node.
+    pub(super) role: Role,
     /// Turns true when the event loop has ended.
     pub(super) done: watch::Receiver<bool>,
 }
@@ -182,23 +198,73 @@ impl NodeHandle {
         }
         let now = unix_now();
         let id: IntentId = rand::random::<[u8; 16]>().into();
-        let mut addrs = self.listen_addrs();
-        addrs.retain(|a| a.to_vec().len() <= limits::MAX_ADDR_BYTES);
-        addrs.truncate(limits::MAX_ADDRS);
-        let reply_to = ReplyTo {
-            peer: self.peer_id().to_bytes().into(),
-            addrs: addrs.iter().map(|a| a.to_vec().into()).collect(),
-        };
-        let intent = request.into_intent(id, now, reply_to);
+        // The request's own faults are told first, before any wait for a mailbox: checked
+        // with a stand-in mailbox, then again with the real one.
+        let reply = self.identity.reply(&id);
+        let stand_in = ReplyTo::new(
+            &self.peer_id(),
+            &Multiaddr::empty(),
+            reply.queue(),
+            reply.key.public(),
+        );
+        let mut intent = request.into_intent(id, now, stand_in);
+        check_intent(&intent, now)?;
+        intent.reply_to = self.reply_path(&id).await?;
         check_intent(&intent, now)?;
         let envelope = Envelope::seal(&intent, &self.identity.intent_persona(&id));
         let queued = self.store.cast(&envelope, &intent, now)?;
         let _ = self.events.send(NodeEvent::IntentCast {
             intent: hex::encode(*id),
-            category: intent.category,
+            category: intent.category.clone(),
         });
-        let _ = self.commands.send(Command::Cast(queued)).await;
+        let _ = self
+            .commands
+            .send(Command::Cast(queued, Box::new(intent)))
+            .await;
         Ok(id)
+    }
+
+    /// The reply path of a new intent: a mailbox on one of the connected service nodes,
+    /// picked at random for each intent, and the intent's own queue and key. A node that
+    /// has just started waits a moment for its first service node.
+    async fn reply_path(&self, id: &IntentId) -> Result<ReplyTo, NodeError> {
+        let mut watch = self.services.clone();
+        let known = watch.wait_for(|services| !services.is_empty());
+        let _ = tokio::time::timeout(MAILBOX_WAIT, known).await;
+        let services = self.services.borrow().clone();
+        let usable: Vec<&(PeerId, Multiaddr)> = services
+            .iter()
+            .filter(|(_, addr)| addr.to_vec().len() <= limits::MAX_ADDR_BYTES)
+            .collect();
+        let (mailbox, addr) = usable
+            .choose(&mut rand::rng())
+            .ok_or(NodeError::NoMailbox)?;
+        let reply = self.identity.reply(id);
+        Ok(ReplyTo::new(
+            mailbox,
+            addr,
+            reply.queue(),
+            reply.key.public(),
+        ))
+    }
+
+    /// What the mailbox this node keeps for others holds (service nodes).
+    pub fn mailbox_counts(&self) -> crate::store::mailbox::MailboxCounts {
+        self.store.mailbox_counts()
+    }
+
+    /// Service node or light node.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The connected service nodes that can hold a mailbox.
+    pub fn service_nodes(&self) -> Vec<PeerId> {
+        self.services
+            .borrow()
+            .iter()
+            .map(|(peer, _)| *peer)
+            .collect()
     }
 
     /// Withdraws one of the person's intents: marks it, and publishes a signed withdrawal.

@@ -253,9 +253,10 @@ fn gossip_rules(
     }
 }
 
-/// Handles a direct message (an offer to one of the person's intents). `Ok(Accept)` means
-/// stored (or already stored: delivery is idempotent, so a retried offer is acknowledged).
-pub fn direct(store: &Store, bytes: &[u8], now: u64) -> Result<Outcome, StoreError> {
+/// Handles a message opened from one of the person's mailbox queues (an offer to one of
+/// the person's intents). `Ok(Accept)` means stored (or already stored: delivery is
+/// idempotent, so an offer deposited twice is taken once).
+pub fn reply(store: &Store, bytes: &[u8], now: u64) -> Result<Outcome, StoreError> {
     let (envelope, message) = match decode_and_check(bytes, now) {
         Ok(decoded) => decoded,
         Err(rejection) => return Ok(Outcome::reject(rejection)),
@@ -263,7 +264,7 @@ pub fn direct(store: &Store, bytes: &[u8], now: u64) -> Result<Outcome, StoreErr
     let Payload::Offer(offer) = message else {
         return Ok(Outcome::reject(ValidationError::WrongRoute {
             kind: envelope.kind().as_str(),
-            route: crate::proto::DIRECT_PROTOCOL.to_owned(),
+            route: crate::proto::service::MAILBOX_PROTOCOL.to_owned(),
         }));
     };
     let held = match store.intent(&offer.intent)? {

@@ -4,8 +4,9 @@
 //! ```text
 //!   NodeHandle (clone) ──Command + oneshot──▶ EventLoop ──owns──▶ Swarm<Behaviour>
 //!     │  (cast, withdraw: signed,               │   dispatches to handlers that return
-//!     │   made durable, then one Command)       │   Actions: gossip, direct, outbox,
-//!     ▼                                         │   expiry, peers, profile
+//!     │   made durable, then one Command)       │   Actions: gossip, outbox, expiry,
+//!     ▼                                         │   peers, profile, light push,
+//!                                               │   mailbox (served), replies (fetched)
 //!   Store (typed operations, read models) ◀─────┤
 //!     ▲                                         ├──Action::Answer──▶ Answering (vendor role)
 //!     └─────────────────────────────────────────┼──◀──Action::Queue── (offers to deliver)
@@ -18,18 +19,21 @@
 
 pub mod action;
 pub mod answering;
-pub mod direct;
 pub mod event_loop;
 pub mod events;
 pub mod expiry;
 pub mod gossip;
 pub mod handle;
 pub mod ingest;
+pub mod light_push;
+pub mod mailbox;
 pub mod metrics;
 pub mod network;
 pub mod outbox;
 pub mod peers;
 pub mod profile;
+pub mod replies;
+pub mod requests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,7 +47,7 @@ pub use events::{NodeEvent, Stats};
 pub use handle::{CastRequest, NodeError, NodeHandle, PeerInfo};
 
 use crate::clock::unix_now;
-use crate::config::{Config, VendorConfig};
+use crate::config::{Config, MailboxConfig, Role, VendorConfig};
 use crate::identity::Identity;
 use crate::store::Store;
 use answering::{Answering, Surroundings};
@@ -54,6 +58,8 @@ use event_loop::{Channels, EventLoop, Handlers};
 pub struct NodeConfig {
     /// The data directory (keys, config, store).
     pub data_dir: PathBuf,
+    /// Service node or light node.
+    pub role: Role,
     /// Addresses to listen on.
     pub listen: Vec<Multiaddr>,
     /// Peers to dial at start.
@@ -68,6 +74,8 @@ pub struct NodeConfig {
     pub cache_bytes: u64,
     /// How long an intent and its offers are kept after the intent expired.
     pub keep_expired: Duration,
+    /// The mailbox's bounds, on service nodes.
+    pub mailbox: MailboxConfig,
     /// The vendor role, if this node has one.
     pub vendor: Option<VendorConfig>,
     /// Gossipsub heartbeat.
@@ -92,6 +100,7 @@ impl NodeConfig {
         };
         Ok(NodeConfig {
             data_dir,
+            role: config.network.role.resolve(config.vendor.is_some()),
             listen: parse_addrs(&listen).context("[network] listen")?,
             bootstrap: parse_addrs(&config.network.bootstrap).context("[network] bootstrap")?,
             mdns: config.network.mdns,
@@ -99,6 +108,7 @@ impl NodeConfig {
             max_connections: config.network.max_connections,
             cache_bytes: config.store.cache_mb * 1024 * 1024,
             keep_expired: Duration::from_secs(config.store.keep_expired_secs),
+            mailbox: config.mailbox.clone(),
             vendor: config.vendor.clone(),
             heartbeat: Duration::from_millis(500),
             profile_interval: Duration::from_secs(600),
@@ -122,6 +132,11 @@ pub fn parse_addrs(addrs: &[String]) -> anyhow::Result<Vec<Multiaddr>> {
 /// role's, on vendor nodes), and returns the handle. The node runs until
 /// [`NodeHandle::shutdown`].
 pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
+    if config.vendor.is_some() && config.role == Role::Light {
+        anyhow::bail!(
+            "a vendor node needs the service role for now (it must join its categories' meshes to see intents): set `role = \"service\"` or `auto` under [network]"
+        );
+    }
     let identity = Arc::new(Identity::load(&config.data_dir)?);
     let store = Arc::new(Store::open(
         &config.data_dir.join("store"),
@@ -131,6 +146,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
     let (inbox_tx, inbox_rx) = mpsc::channel(256);
     let (event_tx, _) = broadcast::channel(1024);
     let (listen_tx, listen_rx) = watch::channel(Vec::new());
+    let services = peers::ServiceNodes::with_bootstrap(&config.bootstrap);
+    let (services_tx, services_rx) = watch::channel(services.mailboxes());
     let stats = Arc::new(Stats::default());
 
     let mut profile = None;
@@ -167,12 +184,17 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         outbox: outbox::Outbox::load(&store)?,
         expiry: expiry::Expiry::load(&store, unix_now(), config.keep_expired.as_secs())?,
         profile,
-        direct: direct::Direct::default(),
+        requests: requests::Requests::default(),
+        light_push: light_push::LightPush::default(),
+        mailbox: (config.role == Role::Service)
+            .then(|| mailbox::MailboxService::new(&config.mailbox)),
+        replies: replies::Replies::load(&store, identity.clone(), unix_now())?,
     };
 
     let mut swarm = network::build_swarm(
         identity.node_keypair().clone(),
         &network::NetworkSettings {
+            role: config.role,
             mdns: config.mdns,
             kademlia: config.kademlia,
             max_connections: config.max_connections,
@@ -205,6 +227,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
             inbox: inbox_rx,
             events: event_tx.clone(),
             listen: listen_tx,
+            services: services_tx,
             vendor: vendor_tx.clone(),
             vendor_task,
         },
@@ -214,6 +237,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         metrics,
         bootstrap: config.bootstrap.clone(),
         profile_interval: config.profile_interval,
+        role: config.role,
+        services,
     };
     tokio::spawn(async move {
         event_loop.run().await;
@@ -228,6 +253,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         vendor_name: config.vendor.as_ref().map(|v| v.name.clone()),
         vendor: vendor_tx.map(|inbox| inbox.sender()),
         listen: listen_rx,
+        services: services_rx,
+        role: config.role,
         done: done_rx,
     })
 }

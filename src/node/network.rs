@@ -1,40 +1,27 @@
 //! The libp2p stack of a node: transports, the combined behaviour and its configuration.
 //!
-//! TCP + Noise + Yamux and QUIC; identify and ping; mDNS (optional); Kademlia in server mode;
-//! relay client, DCUtR and AutoNAT so a laptop behind NAT stays reachable; connection limits
-//! (gossipsub keeps every connection open whatever the idle timeout); gossipsub with
+//! TCP + Noise + Yamux and QUIC; identify and ping; mDNS (optional); Kademlia (server mode
+//! on service nodes, client mode on light ones); relay client, DCUtR and AutoNAT; connection
+//! limits (gossipsub keeps every connection open whatever the idle timeout); gossipsub with
 //! anonymous authenticity, the envelope hash as message id, explicit validation and peer
-//! scoring; request-response for direct messages.
+//! scoring; request-response for the service protocols (light push, mailbox, mailbox push),
+//! served by service nodes and only used by light ones.
 
 use std::time::Duration;
 
+use crate::config::Role;
+use crate::proto::service::{
+    LIGHT_PUSH_PROTOCOL, LightPushRequest, LightPushResponse, MAILBOX_PROTOCOL,
+    MAILBOX_PUSH_PROTOCOL, MAX_ITEMS_PER_FETCH, MailboxItem, MailboxRequest, MailboxResponse,
+    PushAnswer,
+};
+use crate::proto::{DIRECTORY_TOPIC, MessageId, intent_topic, limits, taxonomy};
+use crate::store::mailbox::MAX_SEALED_BYTES;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
     StreamProtocol, Swarm, autonat, connection_limits, dcutr, gossipsub, identify, kad, mdns,
     noise, ping, request_response, tcp, yamux,
 };
-use serde::{Deserialize, Serialize};
-
-use crate::proto::{DIRECT_PROTOCOL, DIRECTORY_TOPIC, MessageId, intent_topic, limits, taxonomy};
-
-/// A direct message: the envelope bytes, carried as one CBOR byte string.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DirectRequest(#[serde(with = "serde_bytes")] pub Vec<u8>);
-
-/// The error code of a direct response that asks the sender to try again later: the
-/// receiver could not store the message just now (`proto/README.md`, "Network names").
-pub const UNAVAILABLE: &str = "unavailable";
-
-/// The answer to a direct message: stored, or refused with the rejection code, or
-/// [`UNAVAILABLE`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DirectResponse {
-    /// True if the receiver stored the message (or had it already).
-    pub ok: bool,
-    /// The rejection code when `ok` is false.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
 
 pub use combined::{Behaviour, BehaviourEvent};
 
@@ -49,15 +36,22 @@ mod combined {
         request_response,
     };
 
-    use super::{DirectRequest, DirectResponse};
+    use crate::proto::service::{
+        LightPushRequest, LightPushResponse, MailboxItem, MailboxRequest, MailboxResponse,
+        PushAnswer,
+    };
 
     /// Every protocol a node speaks, as one behaviour.
     #[derive(NetworkBehaviour)]
     pub struct Behaviour {
         /// Broadcast kinds.
         pub gossipsub: gossipsub::Behaviour,
-        /// Direct kinds.
-        pub direct: request_response::cbor::Behaviour<DirectRequest, DirectResponse>,
+        /// Light push: served by service nodes, used by light ones.
+        pub light_push: request_response::cbor::Behaviour<LightPushRequest, LightPushResponse>,
+        /// Mailboxes: served by service nodes; vendors deposit, owners fetch.
+        pub mailbox: request_response::cbor::Behaviour<MailboxRequest, MailboxResponse>,
+        /// A mailbox pushes new items to their connected owner.
+        pub mailbox_push: request_response::cbor::Behaviour<MailboxItem, PushAnswer>,
         /// Peer routing, when enabled.
         pub kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
         /// Exchange of listen addresses and protocols.
@@ -80,6 +74,8 @@ mod combined {
 /// Settings the swarm is built with.
 #[derive(Debug, Clone)]
 pub struct NetworkSettings {
+    /// Service node or light node.
+    pub role: Role,
     /// Discover peers with mDNS.
     pub mdns: bool,
     /// Find more peers with Kademlia beyond the ones dialed.
@@ -145,12 +141,54 @@ fn gossipsub_behaviour(heartbeat: Duration) -> Result<gossipsub::Behaviour, Stri
     Ok(behaviour)
 }
 
-/// The codec of the direct protocol: how requests and responses are framed and decoded,
-/// with their size limits.
-pub fn direct_codec() -> request_response::cbor::codec::Codec<DirectRequest, DirectResponse> {
+/// Most bytes of a mailbox response: a full fetch answer of the largest items.
+pub const MAX_MAILBOX_RESPONSE_BYTES: u64 = (MAX_ITEMS_PER_FETCH * (MAX_SEALED_BYTES + 128)) as u64;
+/// Most bytes of a mailbox request: a deposit of the largest item, or a full fetch.
+pub const MAX_MAILBOX_REQUEST_BYTES: u64 = 256 * 1024;
+
+/// The codec of light push, with its size limits.
+pub fn light_push_codec()
+-> request_response::cbor::codec::Codec<LightPushRequest, LightPushResponse> {
     request_response::cbor::codec::Codec::default()
         .set_request_size_maximum(limits::MAX_ENVELOPE_BYTES as u64 + 64)
-        .set_response_size_maximum(4096)
+        .set_response_size_maximum(1024)
+}
+
+/// The codec of mailboxes, with their size limits.
+pub fn mailbox_codec() -> request_response::cbor::codec::Codec<MailboxRequest, MailboxResponse> {
+    request_response::cbor::codec::Codec::default()
+        .set_request_size_maximum(MAX_MAILBOX_REQUEST_BYTES)
+        .set_response_size_maximum(MAX_MAILBOX_RESPONSE_BYTES)
+}
+
+/// The codec of mailbox push, with its size limits.
+pub fn mailbox_push_codec() -> request_response::cbor::codec::Codec<MailboxItem, PushAnswer> {
+    request_response::cbor::codec::Codec::default()
+        .set_request_size_maximum(MAX_SEALED_BYTES as u64 + 256)
+        .set_response_size_maximum(64)
+}
+
+/// A request-response behaviour for `protocol`: served by service nodes when `served`,
+/// only used otherwise.
+fn service_protocol<Req, Resp>(
+    codec: request_response::cbor::codec::Codec<Req, Resp>,
+    protocol: &'static str,
+    served: bool,
+) -> request_response::cbor::Behaviour<Req, Resp>
+where
+    Req: Send + Clone + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    Resp: Send + Clone + serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    let support = if served {
+        request_response::ProtocolSupport::Full
+    } else {
+        request_response::ProtocolSupport::Outbound
+    };
+    request_response::cbor::Behaviour::with_codec(
+        codec,
+        [(StreamProtocol::new(protocol), support)],
+        request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+    )
 }
 
 /// Builds the swarm for `keypair`.
@@ -171,23 +209,24 @@ pub fn build_swarm(
         .with_behaviour(|key, relay| {
             let peer_id = key.public().to_peer_id();
             let gossipsub = gossipsub_behaviour(settings.heartbeat)?;
-            let direct = request_response::cbor::Behaviour::with_codec(
-                direct_codec(),
-                [(
-                    StreamProtocol::new(DIRECT_PROTOCOL),
-                    request_response::ProtocolSupport::Full,
-                )],
-                request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
-            );
+            let service = settings.role == Role::Service;
+            let light_push = service_protocol(light_push_codec(), LIGHT_PUSH_PROTOCOL, service);
+            let mailbox = service_protocol(mailbox_codec(), MAILBOX_PROTOCOL, service);
+            // Every node takes pushes for its own queues.
+            let mailbox_push = service_protocol(mailbox_push_codec(), MAILBOX_PUSH_PROTOCOL, true);
             let kad = settings.kademlia.then(|| {
                 let mut kad = kad::Behaviour::with_config(
                     peer_id,
                     kad::store::MemoryStore::new(peer_id),
-                    kad::Config::new(StreamProtocol::new("/vrm/1/kad")),
+                    kad::Config::new(StreamProtocol::new("/vrm/2/kad")),
                 );
-                // A laptop is rarely confirmed publicly reachable; serve the DHT anyway so
-                // small networks of laptops can route.
-                kad.set_mode(Some(kad::Mode::Server));
+                // Service nodes serve the DHT whatever AutoNAT says (a small network of them
+                // must route); light nodes only ask, so they are never stored as contacts.
+                kad.set_mode(Some(if service {
+                    kad::Mode::Server
+                } else {
+                    kad::Mode::Client
+                }));
                 kad
             });
             let mdns = if settings.mdns {
@@ -200,12 +239,16 @@ pub fn build_swarm(
             };
             Ok(Behaviour {
                 gossipsub,
-                direct,
+                light_push,
+                mailbox,
+                mailbox_push,
                 kad: Toggle::from(kad),
-                identify: identify::Behaviour::new(identify::Config::new(
-                    "/vrm/1".into(),
-                    key.public(),
-                )),
+                // A neutral agent string; light nodes tell no one where they listen.
+                identify: identify::Behaviour::new(
+                    identify::Config::new("/vrm/2".into(), key.public())
+                        .with_agent_version("vrm".into())
+                        .with_hide_listen_addrs(!service),
+                ),
                 ping: ping::Behaviour::new(ping::Config::new()),
                 mdns: Toggle::from(mdns),
                 relay,
@@ -224,15 +267,22 @@ pub fn build_swarm(
     Ok(swarm)
 }
 
-/// Subscribes to every intent topic and the directory, each with its score parameters.
-/// Every node relays every intent topic (a sparse network only stays connected if everyone
-/// forwards); vendors act only on the categories they serve.
-pub fn subscribe_all(gossipsub: &mut gossipsub::Behaviour) {
-    let topics = taxonomy::categories()
-        .iter()
-        .map(|c| intent_topic(&c.id))
-        .chain([DIRECTORY_TOPIC.to_owned()]);
-    for name in topics {
+/// Subscribes to the topics of `role`, each with its score parameters. A service node joins
+/// every intent topic and the directory (a sparse network only stays connected if everyone
+/// forwards; vendors act only on the categories they serve). A light node joins the
+/// directory alone: vendor profiles are few and public, and no intent passes through it.
+pub fn subscribe(gossipsub: &mut gossipsub::Behaviour, role: Role) {
+    let intent_topics = match role {
+        Role::Service => taxonomy::categories()
+            .iter()
+            .map(|c| intent_topic(&c.id))
+            .collect(),
+        Role::Light => Vec::new(),
+    };
+    for name in intent_topics
+        .into_iter()
+        .chain([DIRECTORY_TOPIC.to_owned()])
+    {
         let topic = gossipsub::IdentTopic::new(name.clone());
         if let Err(e) = gossipsub.subscribe(&topic) {
             tracing::warn!("cannot subscribe to {name}: {e}");

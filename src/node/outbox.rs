@@ -8,6 +8,12 @@
 //! waits `2^attempts` seconds (at most [`MAX_BACKOFF_SECS`]); an entry is given up when it
 //! expires, with what that means for its [`Subject`] (an offer is marked expired).
 //!
+//! Offers go to mailboxes, and a mailbox that does not answer is backed off as a whole: all
+//! entries for it wait together (so a thousand intents naming one dead address cost the
+//! vendor one attempt per backoff step, not a thousand), and after
+//! [`MAX_MAILBOX_FAILURES`] failed rounds in a row every entry for it is given up as
+//! refused with `mailbox-unreachable`.
+//!
 //! The planner never writes an entry back. An entry that disappeared from the store (a
 //! withdrawal removed the intent's publication) is dropped when it comes up, whatever the
 //! planner still had in mind for it: a retry cannot resurrect it.
@@ -15,16 +21,22 @@
 use std::collections::HashMap;
 
 use libp2p::{Multiaddr, PeerId};
+use serde_bytes::ByteBuf;
 use tracing::{debug, info, warn};
 
 use super::action::{Action, Publisher, Trigger};
 use super::events::{NodeEvent, Stats};
-use super::network::{DirectResponse, UNAVAILABLE};
-use crate::proto::MessageId;
+use crate::proto::sealed::{OFFER_INFO, seal};
+use crate::proto::service::{MailboxRequest, retry_later};
+use crate::proto::{MessageId, ReplyTo};
 use crate::store::{Delivery, Outgoing, Route, Store, StoreError, Subject};
 
 /// Longest wait between two delivery attempts, in seconds.
 pub const MAX_BACKOFF_SECS: u64 = 30;
+/// Failed rounds in a row after which a mailbox is given up, with every entry for it.
+pub const MAX_MAILBOX_FAILURES: u32 = 8;
+/// The refusal code of an entry whose mailbox was given up.
+pub const MAILBOX_UNREACHABLE: &str = "mailbox-unreachable";
 
 /// Wait before attempt `attempts + 1`.
 pub fn backoff_secs(attempts: u32) -> u64 {
@@ -67,6 +79,8 @@ pub enum Due {
     Send,
     /// Leave it.
     Wait,
+    /// Its mailbox was given up: so is it.
+    Unreachable,
 }
 
 /// Whether `plan` is due at `now`: a request in flight waits for its answer (an offer
@@ -81,7 +95,8 @@ pub fn due(plan: &Plan, now: u64, trigger: &Trigger) -> Due {
     }
     let urgent = match (trigger, &plan.item.route) {
         (Trigger::Topic(t), Route::Gossip { topic }) => t == topic,
-        (Trigger::Peer(p), Route::Direct { peer, .. }) => p.to_bytes() == peer.as_slice(),
+        (Trigger::ServiceNode, Route::Gossip { .. }) => true,
+        (Trigger::Peer(p), Route::Mailbox(reply)) => p.to_bytes() == reply.mailbox.as_slice(),
         _ => false,
     };
     if urgent || plan.next_attempt <= now {
@@ -91,10 +106,21 @@ pub fn due(plan: &Plan, now: u64, trigger: &Trigger) -> Due {
     }
 }
 
+/// How a mailbox has been answering.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct MailboxState {
+    /// Failed rounds in a row.
+    failures: u32,
+    /// No entry for it is tried before this time, unless it connects.
+    next_attempt: u64,
+}
+
 /// The outbox planner.
 #[derive(Debug, Default)]
 pub struct Outbox {
     plans: HashMap<MessageId, Plan>,
+    /// Mailboxes that failed, by peer id bytes; forgotten once one answers.
+    mailboxes: HashMap<ByteBuf, MailboxState>,
 }
 
 impl Outbox {
@@ -105,7 +131,10 @@ impl Outbox {
             .into_iter()
             .map(|item| (item.id, Plan::new(item)))
             .collect();
-        Ok(Outbox { plans })
+        Ok(Outbox {
+            plans,
+            mailboxes: HashMap::new(),
+        })
     }
 
     /// Plans a new entry (already in the store).
@@ -134,20 +163,72 @@ impl Outbox {
         let mut decided: Vec<(MessageId, Due)> = self
             .plans
             .iter()
-            .map(|(id, plan)| (*id, due(plan, now, trigger)))
+            .map(|(id, plan)| {
+                (
+                    *id,
+                    self.mailbox_due(plan, due(plan, now, trigger), now, trigger),
+                )
+            })
             .filter(|(_, d)| *d != Due::Wait)
             .collect();
         decided.sort_by_key(|(id, _)| *id);
         for (id, due) in decided {
             let result = match due {
                 Due::Expired => self.expire(store, &id, &mut actions),
-                _ => self.attempt(store, &id, now, &mut actions),
+                Due::Unreachable => self.give_up(store, &id, &mut actions),
+                Due::Send => self.attempt(store, &id, now, &mut actions),
+                Due::Wait => Ok(()),
             };
             if let Err(e) = result {
                 warn!("outbox entry {id}: {e}");
             }
         }
         actions
+    }
+
+    /// `entry_due` held against the state of the entry's mailbox: a mailbox given up gives
+    /// up its entries, and one in backoff holds them back until it connects.
+    fn mailbox_due(&self, plan: &Plan, entry_due: Due, now: u64, trigger: &Trigger) -> Due {
+        let Route::Mailbox(reply) = &plan.item.route else {
+            return entry_due;
+        };
+        let Some(state) = self.mailboxes.get(&reply.mailbox) else {
+            return entry_due;
+        };
+        let connected =
+            matches!(trigger, Trigger::Peer(p) if p.to_bytes() == reply.mailbox.as_slice());
+        match entry_due {
+            Due::Send if state.failures >= MAX_MAILBOX_FAILURES => Due::Unreachable,
+            Due::Send if state.next_attempt > now && !connected => Due::Wait,
+            other => other,
+        }
+    }
+
+    fn give_up(
+        &mut self,
+        store: &Store,
+        id: &MessageId,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), StoreError> {
+        let Some(plan) = self.plans.remove(id) else {
+            return Ok(());
+        };
+        info!("giving up {id}: its mailbox did not answer {MAX_MAILBOX_FAILURES} times in a row");
+        store.outbox_remove(id)?;
+        if let Subject::Offer { intent } = plan.item.subject {
+            store.set_delivery(
+                &intent,
+                id,
+                Delivery::Refused {
+                    code: MAILBOX_UNREACHABLE.into(),
+                },
+            )?;
+        }
+        actions.push(Action::Emit(NodeEvent::OfferRefused {
+            offer: id.to_hex(),
+            code: MAILBOX_UNREACHABLE.into(),
+        }));
+        Ok(())
     }
 
     fn expire(
@@ -210,22 +291,19 @@ impl Outbox {
                 bytes,
                 by: Publisher::Outbox(*id),
             }),
-            Route::Direct { peer, addrs } => {
-                let Ok(peer) = PeerId::from_bytes(&peer) else {
-                    warn!("dropping {id}: its peer id is unreadable");
+            Route::Mailbox(reply) => {
+                let Some((peer, addr, request)) = deposit(&reply, &bytes) else {
+                    warn!("dropping {id}: its reply path is unusable");
                     self.plans.remove(id);
                     return store.outbox_remove(id);
                 };
                 if let Some(plan) = self.plans.get_mut(id) {
                     plan.in_flight = true;
                 }
-                actions.push(Action::Send {
+                actions.push(Action::Deposit {
                     peer,
-                    addrs: addrs
-                        .iter()
-                        .filter_map(|a| Multiaddr::try_from(a.to_vec()).ok())
-                        .collect(),
-                    bytes,
+                    addr,
+                    request,
                     outgoing: *id,
                 });
             }
@@ -264,20 +342,26 @@ impl Outbox {
         })]
     }
 
-    /// The receiving node answered a direct entry: delivered, or refused with a code
-    /// (either way the entry is done), or unavailable for now (tried again after the
-    /// backoff).
+    /// The mailbox answered a deposit: stored, or refused with a code (either way the
+    /// entry is done), or refused for now (`retry_later`: tried again after the backoff).
     pub fn answered(
         &mut self,
         store: &Store,
         stats: &Stats,
         id: &MessageId,
-        response: DirectResponse,
+        answer: Result<(), String>,
         now: u64,
     ) -> Vec<Action> {
-        if !response.ok && response.error.as_deref() == Some(UNAVAILABLE) {
-            info!("{id}: the receiving node could not store it now; will retry");
-            self.failed(id);
+        if let Some(Route::Mailbox(reply)) = self.plans.get(id).map(|p| &p.item.route) {
+            self.mailboxes.remove(&reply.mailbox);
+        }
+        if let Err(code) = &answer
+            && retry_later(code)
+        {
+            info!("{id}: the mailbox cannot take it now ({code}); will retry");
+            if let Some(plan) = self.plans.get_mut(id) {
+                plan.in_flight = false;
+            }
             return Vec::new();
         }
         let Some(plan) = self.plans.remove(id) else {
@@ -286,22 +370,24 @@ impl Outbox {
         if let Err(e) = store.outbox_remove(id) {
             warn!("outbox: {e}");
         }
-        let (event, delivery) = if response.ok {
-            stats.bump("offers-delivered");
-            (
-                NodeEvent::OfferDelivered { offer: id.to_hex() },
-                Delivery::Delivered { at: now },
-            )
-        } else {
-            let code = response.error.unwrap_or_default();
-            info!("offer {id} refused by the person's node: {code}");
-            (
-                NodeEvent::OfferRefused {
-                    offer: id.to_hex(),
-                    code: code.clone(),
-                },
-                Delivery::Refused { code },
-            )
+        let (event, delivery) = match answer {
+            Ok(()) => {
+                stats.bump("offers-delivered");
+                (
+                    NodeEvent::OfferDelivered { offer: id.to_hex() },
+                    Delivery::Delivered { at: now },
+                )
+            }
+            Err(code) => {
+                info!("offer {id} refused by the mailbox: {code}");
+                (
+                    NodeEvent::OfferRefused {
+                        offer: id.to_hex(),
+                        code: code.clone(),
+                    },
+                    Delivery::Refused { code },
+                )
+            }
         };
         if let Subject::Offer { intent } = plan.item.subject
             && let Err(e) = store.set_delivery(&intent, id, delivery)
@@ -311,12 +397,38 @@ impl Outbox {
         vec![Action::Emit(event)]
     }
 
-    /// A direct request failed without an answer: try again after the backoff.
-    pub fn failed(&mut self, id: &MessageId) {
-        if let Some(plan) = self.plans.get_mut(id) {
-            plan.in_flight = false;
+    /// A request failed without an answer: try again after the backoff. For a deposit, the
+    /// mailbox failed one more round (several entries failing together count once).
+    pub fn failed(&mut self, id: &MessageId, now: u64) {
+        let Some(plan) = self.plans.get_mut(id) else {
+            return;
+        };
+        plan.in_flight = false;
+        if let Route::Mailbox(reply) = &plan.item.route {
+            let state = self.mailboxes.entry(reply.mailbox.clone()).or_default();
+            if state.next_attempt <= now {
+                state.failures += 1;
+                state.next_attempt = now + backoff_secs(state.failures);
+            }
         }
     }
+}
+
+/// The deposit of an entry's envelope `bytes` to the mailbox named by `reply`: sealed to the
+/// reply key, with the queue id as associated data. `None` if the reply path is unusable
+/// (the intent's rules make sure it is not).
+fn deposit(reply: &ReplyTo, bytes: &[u8]) -> Option<(PeerId, Multiaddr, MailboxRequest)> {
+    let peer = PeerId::from_bytes(&reply.mailbox).ok()?;
+    let addr = Multiaddr::try_from(reply.addr.to_vec()).ok()?;
+    let sealed = seal(&reply.key, OFFER_INFO, &reply.queue, bytes).ok()?;
+    Some((
+        peer,
+        addr,
+        MailboxRequest::Deposit {
+            queue: reply.queue.clone(),
+            sealed: sealed.into(),
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -331,22 +443,24 @@ mod tests {
                 intent: IntentId::from([n; 16]),
             },
             route: Route::Gossip {
-                topic: "/vrm/1/intent/books".into(),
+                topic: "/vrm/2/intent/books".into(),
             },
             expires,
         }
     }
 
-    fn direct_item(n: u8, peer: &PeerId, expires: u64) -> Outgoing {
+    fn mailbox_item(n: u8, mailbox: &PeerId, expires: u64) -> Outgoing {
         Outgoing {
             id: MessageId([n; 32]),
             subject: Subject::Offer {
                 intent: IntentId::from([n; 16]),
             },
-            route: Route::Direct {
-                peer: peer.to_bytes().into(),
-                addrs: vec![],
-            },
+            route: Route::Mailbox(ReplyTo {
+                mailbox: mailbox.to_bytes().into(),
+                addr: Multiaddr::empty().to_vec().into(),
+                queue: vec![n; 16].into(),
+                key: vec![9; 32].into(),
+            }),
             expires,
         }
     }
@@ -366,8 +480,8 @@ mod tests {
         plan.next_attempt = 108;
         assert_eq!(due(&plan, 107, &Trigger::Timer), Due::Wait);
         assert_eq!(due(&plan, 108, &Trigger::Timer), Due::Send);
-        let its_topic = Trigger::Topic("/vrm/1/intent/books".into());
-        let other_topic = Trigger::Topic("/vrm/1/intent/travel".into());
+        let its_topic = Trigger::Topic("/vrm/2/intent/books".into());
+        let other_topic = Trigger::Topic("/vrm/2/intent/travel".into());
         assert_eq!(due(&plan, 101, &its_topic), Due::Send);
         assert_eq!(due(&plan, 101, &other_topic), Due::Wait);
         assert_eq!(
@@ -378,9 +492,9 @@ mod tests {
     }
 
     #[test]
-    fn a_direct_entry_in_flight_waits_and_its_peer_hurries_it_otherwise() {
+    fn a_mailbox_entry_in_flight_waits_and_its_mailbox_connecting_hurries_it_otherwise() {
         let peer = PeerId::random();
-        let mut plan = Plan::new(direct_item(2, &peer, 1_000));
+        let mut plan = Plan::new(mailbox_item(2, &peer, 1_000));
         plan.next_attempt = 500;
         assert_eq!(due(&plan, 100, &Trigger::Peer(peer)), Due::Send);
         assert_eq!(due(&plan, 100, &Trigger::Peer(PeerId::random())), Due::Wait);
@@ -398,7 +512,7 @@ mod tests {
     #[test]
     fn each_entry_expires_at_its_own_time() {
         let a = Plan::new(gossip_item(1, 100));
-        let b = Plan::new(direct_item(2, &PeerId::random(), 200));
+        let b = Plan::new(mailbox_item(2, &PeerId::random(), 200));
         assert_eq!(due(&a, 99, &Trigger::Timer), Due::Send);
         assert_eq!(due(&a, 100, &Trigger::Timer), Due::Expired);
         assert_eq!(due(&b, 100, &Trigger::Timer), Due::Send);

@@ -1,9 +1,14 @@
 //! Peers: what connections, identify and mDNS tell the node about who is where. It feeds
 //! peer routing, dials what mDNS finds, tells the outbox when a peer it waits for arrives,
-//! and reports connections as events.
+//! reports connections as events, and keeps the list of connected service nodes.
 
-use libp2p::{Multiaddr, PeerId};
+use std::collections::HashMap;
+
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use tracing::{debug, info};
+
+use crate::proto::service::MAILBOX_PROTOCOL;
 
 use super::action::{Action, Trigger};
 use super::events::NodeEvent;
@@ -49,6 +54,100 @@ pub fn discovered(
     actions
 }
 
+/// The connected service nodes (peers that serve mailboxes), each with the address this
+/// node knows it by: where a light node publishes, and the mailboxes its intents can name.
+/// While none is connected, the bootstrap peers stand in as mailboxes (a laptop casts
+/// offline; the intent goes out once one answers).
+#[derive(Debug, Default)]
+pub struct ServiceNodes {
+    /// Bootstrap peers (addresses with a `/p2p/` part).
+    bootstrap: Vec<(PeerId, Multiaddr)>,
+    /// Connected service nodes and their address, if one is known.
+    nodes: HashMap<PeerId, Option<Multiaddr>>,
+    /// The address each connected peer was dialed at.
+    dialed: HashMap<PeerId, Multiaddr>,
+}
+
+impl ServiceNodes {
+    /// Service nodes known from the bootstrap addresses (those that name their peer).
+    pub fn with_bootstrap(addrs: &[Multiaddr]) -> ServiceNodes {
+        let bootstrap = addrs
+            .iter()
+            .filter_map(|addr| match addr.iter().last() {
+                Some(Protocol::P2p(peer)) => Some((peer, without_peer_id(addr))),
+                _ => None,
+            })
+            .collect();
+        ServiceNodes {
+            bootstrap,
+            ..ServiceNodes::default()
+        }
+    }
+
+    /// A connection to `peer` opened; we dialed it at `dialed`, if we did.
+    pub fn connected(&mut self, peer: PeerId, dialed: Option<&Multiaddr>) {
+        if let Some(addr) = dialed {
+            self.dialed.insert(peer, without_peer_id(addr));
+        }
+    }
+
+    /// Identify told us what `peer` speaks and where it listens. True if it is a service
+    /// node we did not know yet.
+    pub fn identified(
+        &mut self,
+        peer: PeerId,
+        protocols: &[StreamProtocol],
+        listen: &[Multiaddr],
+    ) -> bool {
+        if !protocols.iter().any(|p| p.as_ref() == MAILBOX_PROTOCOL) {
+            return false;
+        }
+        let addr = self
+            .dialed
+            .get(&peer)
+            .cloned()
+            .or_else(|| listen.first().map(without_peer_id));
+        self.nodes.insert(peer, addr).is_none()
+    }
+
+    /// The last connection to `peer` closed.
+    pub fn disconnected(&mut self, peer: &PeerId) {
+        self.nodes.remove(peer);
+        self.dialed.remove(peer);
+    }
+
+    /// Whether `peer` is a connected service node.
+    pub fn contains(&self, peer: &PeerId) -> bool {
+        self.nodes.contains_key(peer)
+    }
+
+    /// The connected service nodes.
+    pub fn peers(&self) -> Vec<PeerId> {
+        self.nodes.keys().copied().collect()
+    }
+
+    /// Possible mailboxes: the connected service nodes with a known address, or while
+    /// there are none, the bootstrap peers.
+    pub fn mailboxes(&self) -> Vec<(PeerId, Multiaddr)> {
+        let connected: Vec<(PeerId, Multiaddr)> = self
+            .nodes
+            .iter()
+            .filter_map(|(peer, addr)| Some((*peer, addr.clone()?)))
+            .collect();
+        if connected.is_empty() {
+            self.bootstrap.clone()
+        } else {
+            connected
+        }
+    }
+}
+
+fn without_peer_id(addr: &Multiaddr) -> Multiaddr {
+    addr.iter()
+        .filter(|p| !matches!(p, Protocol::P2p(_)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +177,50 @@ mod tests {
         assert_eq!(actions.len(), 2);
         assert!(matches!(&actions[0], Action::LearnAddress(p, _) if *p == new));
         assert!(matches!(&actions[1], Action::Dial(a) if *a == addr));
+    }
+
+    #[test]
+    fn a_service_node_is_known_by_the_address_it_was_dialed_at_until_it_leaves() {
+        let mut nodes = ServiceNodes::default();
+        let (service, light) = (PeerId::random(), PeerId::random());
+        let dialed: Multiaddr = format!("/ip4/127.0.0.1/tcp/4001/p2p/{service}")
+            .parse()
+            .unwrap();
+        let listen: Multiaddr = "/ip4/10.0.0.1/tcp/4001".parse().unwrap();
+        let mailbox = [StreamProtocol::new(MAILBOX_PROTOCOL)];
+        let listen = [listen];
+        nodes.connected(service, Some(&dialed));
+        nodes.connected(light, None);
+        assert!(nodes.identified(service, &mailbox, &listen));
+        assert!(!nodes.identified(service, &mailbox, &listen), "known");
+        assert!(!nodes.identified(light, &[StreamProtocol::new("/ipfs/ping/1.0.0")], &[]));
+        let tcp: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+        assert_eq!(nodes.mailboxes(), vec![(service, tcp)]);
+        assert!(nodes.contains(&service) && !nodes.contains(&light));
+        nodes.disconnected(&service);
+        assert!(nodes.mailboxes().is_empty() && nodes.peers().is_empty());
+    }
+
+    #[test]
+    fn bootstrap_peers_stand_in_as_mailboxes_while_no_service_node_is_connected() {
+        let boot = PeerId::random();
+        let addr: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+        let anonymous: Multiaddr = "/ip4/127.0.0.1/tcp/4002".parse().unwrap();
+        let mut nodes =
+            ServiceNodes::with_bootstrap(&[addr.clone().with(Protocol::P2p(boot)), anonymous]);
+        assert_eq!(
+            nodes.mailboxes(),
+            vec![(boot, addr)],
+            "only those naming their peer"
+        );
+        assert!(
+            nodes.peers().is_empty(),
+            "not connected: nothing to publish through"
+        );
+        let service = PeerId::random();
+        let dialed: Multiaddr = "/ip4/127.0.0.1/tcp/4003".parse().unwrap();
+        nodes.connected(service, Some(&dialed));
+        nodes.identified(service, &[StreamProtocol::new(MAILBOX_PROTOCOL)], &[]);
+        assert_eq!(nodes.mailboxes(), vec![(service, dialed)]);
     }
 }

@@ -10,7 +10,7 @@ use tracing::{debug, warn};
 
 use super::action::{Action, Publisher};
 use crate::config::VendorConfig;
-use crate::proto::{DIRECTORY_TOPIC, ReplyTo, VendorProfile, limits};
+use crate::proto::{DIRECTORY_TOPIC, NodeAddress, VendorProfile, limits};
 use crate::store::Store;
 use crate::vendor_role;
 
@@ -37,7 +37,7 @@ impl ProfilePublisher {
     /// A fresh signed profile naming this node's `peer` and `listen` addresses: stored as
     /// our own, and to publish.
     pub fn publish(&self, store: &Store, peer: &PeerId, listen: &[Multiaddr], now: u64) -> Action {
-        let reply_to = ReplyTo {
+        let reply_to = NodeAddress {
             peer: peer.to_bytes().into(),
             addrs: listen
                 .iter()

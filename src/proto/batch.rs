@@ -141,7 +141,7 @@ fn cofactored_equation_holds(item: &Unverified) -> bool {
 mod tests {
     use super::*;
     use crate::proto::Envelope;
-    use crate::proto::envelope::{encode_wire, signing_input};
+    use crate::proto::envelope::{VERSION, encode_wire, signing_input};
     use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
     use ed25519_dalek::{Signer, SigningKey};
     use proptest::prelude::*;
@@ -199,7 +199,7 @@ mod tests {
         identity[0] = 1;
         let mut sig = [0u8; 64];
         sig[..32].copy_from_slice(&identity);
-        let weak = encode_wire(1, "vendor-profile", &body, &identity, &sig);
+        let weak = encode_wire(VERSION, "vendor-profile", &body, &identity, &sig);
         let good = sealed(3);
         let results = verify_all(vec![parse(&good), parse(&weak), parse(&good)]);
         assert!(results[0].is_ok() && results[2].is_ok());
@@ -275,14 +275,14 @@ mod tests {
         let mut sig = [0u8; 64];
         sig[..32].copy_from_slice(&r_bytes);
         sig[32..].copy_from_slice(s.as_bytes());
-        let wire = encode_wire(1, "vendor-profile", &body, a.as_bytes(), &sig);
+        let wire = encode_wire(VERSION, "vendor-profile", &body, a.as_bytes(), &sig);
         let results = verify_all(vec![parse(&wire)]);
         assert!(matches!(results[0], Err(DecodeError::AmbiguousSignature)));
         // An honest signature over the same input is fine, and a plain forgery is bad.
         let honest = key.sign(&input).to_bytes();
         assert!(
             verify_all(vec![parse(&encode_wire(
-                1,
+                VERSION,
                 "vendor-profile",
                 &body,
                 a.as_bytes(),
@@ -292,7 +292,7 @@ mod tests {
         );
         let mut forged = honest;
         forged[40] ^= 1;
-        let forged = encode_wire(1, "vendor-profile", &body, a.as_bytes(), &forged);
+        let forged = encode_wire(VERSION, "vendor-profile", &body, a.as_bytes(), &forged);
         assert!(matches!(
             verify_all(vec![parse(&forged)])[0],
             Err(DecodeError::BadSignature)

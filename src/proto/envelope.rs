@@ -2,7 +2,7 @@
 //!
 //! Wire form: a CBOR map `{"v": 1, "kind": tstr, "body": bstr, "signer": bstr, "sig": bstr}`
 //! in exactly that key order, definite lengths, shortest integers. The signature is Ed25519 by
-//! `signer` over `"vrm/1/" || kind || 0x00 || body`. The body is carried, signed and checked
+//! `signer` over `"vrm/2/" || kind || 0x00 || body`. The body is carried, signed and checked
 //! as the exact bytes sent: nothing is re-encoded to verify. The id of a message is the
 //! SHA-256 of the envelope bytes; because only the canonical encoding is accepted, one
 //! signed message has exactly one id.
@@ -18,9 +18,9 @@ use super::kinds::{Body, Kind, Payload};
 use super::limits;
 
 /// The protocol version this node speaks.
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 /// The prefix of every signing input.
-pub const SIGNING_PREFIX: &[u8] = b"vrm/1/";
+pub const SIGNING_PREFIX: &[u8] = b"vrm/2/";
 
 /// SHA-256 of an envelope's bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -8,6 +8,8 @@ pub mod error;
 pub mod json;
 pub mod kinds;
 pub mod limits;
+pub mod sealed;
+pub mod service;
 pub mod taxonomy;
 pub mod validate;
 
@@ -17,14 +19,11 @@ pub use kinds::*;
 
 /// Gossipsub topic of intents (and their withdrawals) in a top-level category.
 pub fn intent_topic(category: &str) -> String {
-    format!("/vrm/1/intent/{category}")
+    format!("/vrm/2/intent/{category}")
 }
 
 /// Gossipsub topic of vendor profiles.
-pub const DIRECTORY_TOPIC: &str = "/vrm/1/directory";
-
-/// Request-response protocol for direct messages (offers and later the relationship kinds).
-pub const DIRECT_PROTOCOL: &str = "/vrm/1/direct";
+pub const DIRECTORY_TOPIC: &str = "/vrm/2/directory";
 
 /// Decodes, verifies and checks a message from the network at time `now`.
 pub fn decode_and_check(bytes: &[u8], now: u64) -> Result<(Envelope, Payload), Rejection> {

@@ -211,23 +211,6 @@ impl Store {
         Ok(purged)
     }
 
-    /// Schema 2 → 3: builds the expiry index of the intents. A record that does not read
-    /// is left out (and so kept), with a warning.
-    pub(super) fn index_intents_v2(&self) -> Result<(), StoreError> {
-        let t = self.trees()?;
-        for kv in t.intents.iter() {
-            let (key, value) = kv?;
-            match decode::<IntentRecord>("intents", &value).and_then(stored_intent) {
-                Ok(stored) => {
-                    t.intents_by_expiry
-                        .insert(expiry_key(stored.intent.expires, &stored.intent.id), &[])?;
-                }
-                Err(e) => tracing::warn!("intent {} not indexed: {e}", hex::encode(&key)),
-            }
-        }
-        Ok(())
-    }
-
     /// Marks a received intent withdrawn by its caster. Returns false if it is not stored.
     pub fn record_withdrawal(&self, id: &IntentId, now: u64) -> Result<bool, StoreError> {
         let t = self.trees()?;

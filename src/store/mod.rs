@@ -10,6 +10,9 @@
 //! | `seen`         | message id (32)                        | forget-after time, u64 BE |
 //! | `seen_by_time` | forget-after time (8, BE) ‖ message id | empty                   |
 //! | `intents_by_expiry` | intent expiry (8, BE) ‖ intent id (16) | empty              |
+//! | `mailbox_queues` | queue id (16)                        | expiry, u64 BE          |
+//! | `mailbox_items` | queue id (16) ‖ item id (32)          | item record             |
+//! | `mailbox_by_expiry` | queue expiry (8, BE) ‖ queue id (16) | empty              |
 //! | `meta`         | name                                   | e.g. schema version     |
 //!
 //! The rest of the node never sees a tree or a record: it calls typed operations named after
@@ -34,10 +37,12 @@
 //! disk error (a full disk) the store closes and reopens itself once writes work again.
 
 mod intents;
+pub mod mailbox;
 pub mod models;
 mod offers;
 pub mod outbox;
 mod profiles;
+mod protocol_v1;
 mod records;
 mod repair;
 mod seen;
@@ -62,7 +67,7 @@ pub use models::{
 pub use outbox::Outgoing;
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 /// Why the store failed.
@@ -232,6 +237,14 @@ struct Trees {
     /// Intents (and with them their offers) by expiry, so expired ones are purged
     /// without a scan.
     intents_by_expiry: sled::Tree,
+    /// Service nodes: open mailbox queues, their items, and queues by expiry.
+    mailbox_queues: sled::Tree,
+    mailbox_items: sled::Tree,
+    mailbox_by_expiry: sled::Tree,
+    /// Bytes of sealed items in `mailbox_items` (read at open, kept up to date).
+    mailbox_bytes: AtomicU64,
+    /// Mailbox operations check bounds and then write: one at a time.
+    mailbox_lock: Mutex<()>,
     meta: sled::Tree,
     /// sled's log file, for `fdatasync` after its flush.
     log: File,
@@ -243,7 +256,13 @@ struct Trees {
 impl Trees {
     fn open(dir: &Path, cache_bytes: u64) -> Result<Trees, StoreError> {
         let db = open_sled(&dir.join("db"), cache_bytes)?;
+        let mailbox_items = db.open_tree("mailbox_items")?;
         Ok(Trees {
+            mailbox_queues: db.open_tree("mailbox_queues")?,
+            mailbox_bytes: AtomicU64::new(mailbox::stored_bytes(&mailbox_items)?),
+            mailbox_items,
+            mailbox_by_expiry: db.open_tree("mailbox_by_expiry")?,
+            mailbox_lock: Mutex::new(()),
             intents: db.open_tree("intents")?,
             offers: db.open_tree("offers")?,
             profiles: db.open_tree("profiles")?,
@@ -281,7 +300,7 @@ impl Trees {
         Ok(hasher.finalize().into())
     }
 
-    fn named(&self) -> [(&'static str, &sled::Tree); 8] {
+    fn named(&self) -> [(&'static str, &sled::Tree); 11] {
         [
             ("intents", &self.intents),
             ("offers", &self.offers),
@@ -290,6 +309,9 @@ impl Trees {
             ("seen", &self.seen),
             ("seen_by_time", &self.seen_by_time),
             ("intents_by_expiry", &self.intents_by_expiry),
+            ("mailbox_queues", &self.mailbox_queues),
+            ("mailbox_items", &self.mailbox_items),
+            ("mailbox_by_expiry", &self.mailbox_by_expiry),
             ("meta", &self.meta),
         ]
     }
@@ -493,18 +515,16 @@ impl Store {
 
     /// Brings the schema from `found` (not newer) up to [`SCHEMA_VERSION`].
     fn upgrade(&self, found: Option<u32>) -> Result<(), StoreError> {
-        match found {
-            Some(SCHEMA_VERSION) => return Ok(()),
-            // Version 1 stored attempts in outbox entries and kept no time index of the
-            // replay memory.
-            Some(1) => {
-                self.migrate_outbox_v1()?;
-                self.index_seen_v1()?;
-                self.index_intents_v2()?;
-            }
-            // Version 2 kept intents and offers for ever: no expiry index.
-            Some(2) => self.index_intents_v2()?,
-            _ => {}
+        if found == Some(SCHEMA_VERSION) {
+            return Ok(());
+        }
+        // Versions up to 3 hold records of protocol 1, which nothing here reads any more.
+        if found.is_some() {
+            self.move_protocol_v1_aside()?;
+        }
+        // Version 1 kept no time index of the replay memory.
+        if found == Some(1) {
+            self.index_seen_v1()?;
         }
         let t = self.trees()?;
         t.meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;

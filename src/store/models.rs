@@ -2,9 +2,8 @@
 //! These are read models; nothing outside the store builds or writes a record.
 
 use serde::{Deserialize, Serialize};
-use serde_bytes::ByteBuf;
 
-use crate::proto::{Envelope, Intent, IntentId, Offer, VendorProfile};
+use crate::proto::{Envelope, Intent, IntentId, Offer, ReplyTo, VendorProfile};
 
 /// Who an intent or offer belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,11 +136,6 @@ pub enum Route {
         /// The topic.
         topic: String,
     },
-    /// Sent by request-response to one peer.
-    Direct {
-        /// The peer id bytes.
-        peer: ByteBuf,
-        /// Addresses to dial it at.
-        addrs: Vec<ByteBuf>,
-    },
+    /// Sealed to a one-time key and left in a mailbox queue (an intent's reply path).
+    Mailbox(ReplyTo),
 }

@@ -117,10 +117,7 @@ pub(super) fn offer_delivery(intent: &Intent, offer: &Envelope) -> Outgoing {
     Outgoing {
         id: offer.id(),
         subject: Subject::Offer { intent: intent.id },
-        route: Route::Direct {
-            peer: intent.reply_to.peer.clone(),
-            addrs: intent.reply_to.addrs.clone(),
-        },
+        route: Route::Mailbox(intent.reply_to.clone()),
         expires: intent.expires,
     }
 }

@@ -4,9 +4,9 @@
 //! outbox planner's business, in memory; the store only keeps what must survive a restart.
 
 use super::models::{Route, Subject};
-use super::records::{OutboxRecord, OutboxRecordV1};
-use super::{Store, StoreError, decode, encode, fixed_key};
-use crate::proto::{Envelope, MessageId, Payload};
+use super::records::OutboxRecord;
+use super::{Store, StoreError, decode, fixed_key};
+use crate::proto::{Envelope, MessageId};
 
 /// An outgoing message as the planner sees it: everything but the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,41 +84,4 @@ impl Store {
     pub fn outbox_len(&self) -> usize {
         self.trees().map_or(0, |t| t.outbox.len())
     }
-
-    /// Schema 1 → 2: entries gain their subject (read from the envelope) and lose their
-    /// attempt counters.
-    pub(super) fn migrate_outbox_v1(&self) -> Result<(), StoreError> {
-        let t = self.trees()?;
-        for kv in t.outbox.iter() {
-            let (key, value) = kv?;
-            let Some(record) = migrated_v1(&value) else {
-                tracing::warn!("dropping unreadable outbox entry {}", hex::encode(&key));
-                t.outbox.remove(key)?;
-                continue;
-            };
-            t.outbox.insert(key, encode(&record))?;
-        }
-        Ok(())
-    }
-}
-
-/// A schema 1 outbox entry as schema 2 writes it, if it reads.
-fn migrated_v1(value: &[u8]) -> Option<OutboxRecord> {
-    let old: OutboxRecordV1 = decode("outbox", value).ok()?;
-    let envelope = Envelope::decode(&old.envelope).ok()?;
-    let subject = match envelope.payload().ok()? {
-        Payload::Intent(intent) => Subject::Intent { intent: intent.id },
-        Payload::IntentWithdraw(w) => Subject::Intent { intent: w.intent },
-        Payload::Offer(offer) => Subject::Offer {
-            intent: offer.intent,
-        },
-        // Never queued by any version.
-        Payload::VendorProfile(_) => return None,
-    };
-    Some(OutboxRecord {
-        envelope: old.envelope,
-        subject,
-        route: old.route,
-        expires: old.expires,
-    })
 }

@@ -46,11 +46,3 @@ pub(super) struct OutboxRecord {
     /// Give up after this time (unix seconds).
     pub expires: u64,
 }
-
-/// Schema 1's outbox entry, read only to migrate it.
-#[derive(Deserialize)]
-pub(super) struct OutboxRecordV1 {
-    pub envelope: ByteBuf,
-    pub route: Route,
-    pub expires: u64,
-}

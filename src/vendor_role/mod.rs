@@ -13,7 +13,7 @@ use ed25519_dalek::SigningKey;
 use crate::config::VendorConfig;
 use crate::proto::validate::{check_offer, check_offer_for_intent};
 use crate::proto::{
-    Envelope, Intent, Offer, OfferItem, Price, ReplyTo, ValidationError, VendorProfile,
+    Envelope, Intent, NodeAddress, Offer, OfferItem, Price, ValidationError, VendorProfile,
 };
 use catalog::{Catalog, NoMatch};
 use responder::ResponderOffer;
@@ -161,7 +161,12 @@ pub fn seal_offer(
 
 /// The vendor's signed profile for the directory: who it is, what it serves, which terms it
 /// accepts, and where its node listens.
-pub fn profile(vendor: &VendorConfig, key: &SigningKey, reply_to: ReplyTo, now: u64) -> Envelope {
+pub fn profile(
+    vendor: &VendorConfig,
+    key: &SigningKey,
+    reply_to: NodeAddress,
+    now: u64,
+) -> Envelope {
     let profile = VendorProfile {
         name: vendor.name.clone(),
         categories: vendor.categories.clone(),

@@ -9,8 +9,12 @@
 //! let v = net.restart(v, &[]).await;         // same data, same address
 //! ```
 //!
+//! Persons here are service nodes unless their spec says [`Spec::light`], so that exact
+//! topologies relay the way the tests draw them; light persons are what a laptop runs.
+//!
 //! Ready means: every node is connected to exactly its neighbours, and has each of them in
-//! its gossip mesh. The node has no accessor for subscriptions or the mesh, so the wait reads
+//! its gossip mesh (an edge to a light node: connected, and the light node knows the other
+//! as a service node). The node has no accessor for subscriptions or the mesh, so the wait reads
 //! the gossipsub score the node reports for each peer. With the node's scoring parameters
 //! that score is positive only once the peer has spent time in the node's mesh (or first
 //! delivered a valid message), and a peer joins the mesh as soon as the node processes its
@@ -24,7 +28,7 @@ use std::time::Duration;
 
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
-use vrm::config::VendorConfig;
+use vrm::config::{MailboxConfig, Role, VendorConfig};
 use vrm::identity::Identity;
 use vrm::node::{NodeConfig, NodeHandle};
 
@@ -38,6 +42,7 @@ pub struct TestNode {
     pub dir: PathBuf,
     pub addr: Multiaddr,
     pub vendor: Option<VendorConfig>,
+    pub role: Role,
 }
 
 /// Something done to a data directory before its node starts.
@@ -48,6 +53,7 @@ pub struct Spec {
     name: String,
     vendor: Option<(String, VendorConfig)>,
     prepare: Option<Prepare>,
+    role: Role,
 }
 
 impl Spec {
@@ -55,6 +61,12 @@ impl Spec {
     /// before the node starts: to leave a state there that another run could have left.
     pub fn before_start(mut self, prepare: impl FnOnce(&Path) + Send + 'static) -> Spec {
         self.prepare = Some(Box::new(prepare));
+        self
+    }
+
+    /// A light node: joins no mesh, publishes through service nodes.
+    pub fn light(mut self) -> Spec {
+        self.role = Role::Light;
         self
     }
 }
@@ -65,6 +77,7 @@ pub fn person(name: &str) -> Spec {
         name: name.into(),
         vendor: None,
         prepare: None,
+        role: Role::Service,
     }
 }
 
@@ -83,6 +96,7 @@ pub fn vendor_with(name: &str, catalog: &str, config: VendorConfig) -> Spec {
         name: name.into(),
         vendor: Some((catalog.into(), config)),
         prepare: None,
+        role: Role::Service,
     }
 }
 
@@ -135,12 +149,15 @@ impl Net {
             dir,
             mut addr,
             vendor,
+            role,
         } = node;
         handle.shutdown().await;
         self.started.retain(|h| h.peer_id() != handle.peer_id());
         drop(handle);
         addr.pop(); // the /p2p/ part
-        let again = self.launch(&name, &dir, vendor, addr, addrs(dial)).await;
+        let again = self
+            .launch(&name, &dir, vendor, role, addr, addrs(dial))
+            .await;
         joined(&again, dial).await;
         again
     }
@@ -183,7 +200,7 @@ impl Net {
             prepare(&dir);
         }
         let listen = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
-        self.launch(&spec.name, &dir, config, listen, bootstrap)
+        self.launch(&spec.name, &dir, config, spec.role, listen, bootstrap)
             .await
     }
 
@@ -192,11 +209,14 @@ impl Net {
         name: &str,
         dir: &Path,
         vendor: Option<VendorConfig>,
+        role: Role,
         listen: Multiaddr,
         bootstrap: Vec<Multiaddr>,
     ) -> TestNode {
         let config = NodeConfig {
             data_dir: dir.to_owned(),
+            role,
+            mailbox: MailboxConfig::default(),
             listen: vec![listen],
             bootstrap,
             mdns: false,
@@ -222,6 +242,7 @@ impl Net {
             handle,
             dir: dir.to_owned(),
             vendor,
+            role,
         }
     }
 }
@@ -273,9 +294,14 @@ async fn settled(node: &TestNode, neighbours: &[&TestNode]) {
     assert_eq!(peers, expected, "{}'s peers", node.name);
 }
 
-/// Waits until `node` has `peer` in its gossip mesh (see the module comment).
+/// Waits until `node` has `peer` in its gossip mesh (see the module comment); on an edge
+/// to a light node, until they are connected and the light one knows the other as a
+/// service node.
 async fn in_mesh(node: &TestNode, peer: &TestNode) {
     let id = peer.handle.peer_id().to_string();
+    if node.role == Role::Light || peer.role == Role::Light {
+        return light_edge(node, peer).await;
+    }
     eventually(
         &format!("{} has {} in its gossip mesh", node.name, peer.name),
         || async {
@@ -284,6 +310,20 @@ async fn in_mesh(node: &TestNode, peer: &TestNode) {
                 .iter()
                 .any(|p| p.peer == id && p.score.is_some_and(|s| s > 0.0))
                 .then_some(())
+        },
+    )
+    .await
+}
+
+async fn light_edge(node: &TestNode, peer: &TestNode) {
+    let id = peer.handle.peer_id();
+    eventually(
+        &format!("{} is connected to {}", node.name, peer.name),
+        || async {
+            let peers = node.handle.peers().await.unwrap();
+            let connected = peers.iter().any(|p| p.peer == id.to_string());
+            let known = node.role != Role::Light || node.handle.service_nodes().contains(&id);
+            (connected && known).then_some(())
         },
     )
     .await

@@ -5,6 +5,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// The bootstrap address of a service node that is never there (nothing listens on the
+/// discard port of loopback): a person's node names it as its mailbox and casts offline,
+/// the intents waiting in its outbox.
+pub const AWAY_SERVICE_NODE: &str =
+    "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWAHoEkEqnKzM5PXFygh2movVBCSX3k8tDsT2cneU68Gyt";
+
 /// A `vrm daemon` child process whose output lines are collected.
 pub struct Daemon {
     child: Child,

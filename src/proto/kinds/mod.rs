@@ -165,9 +165,48 @@ pub struct Term {
     pub required: bool,
 }
 
-/// Where offers for an intent go: a libp2p peer id and some of its addresses.
+/// Where offers for an intent go: a mailbox on a service node, a one-time queue there and
+/// a one-time key to seal them to. Nothing in it names the person's node, and no part of it
+/// is used for two intents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyTo {
+    /// The mailbox's service node: its peer id, binary.
+    pub mailbox: ByteBuf,
+    /// The one address vendors dial the mailbox at, a binary multiaddr.
+    pub addr: ByteBuf,
+    /// The one-time queue id at the mailbox (16 bytes).
+    pub queue: ByteBuf,
+    /// The one-time X25519 public key offers are sealed to (32 bytes, `proto/README.md`).
+    pub key: ByteBuf,
+}
+
+impl ReplyTo {
+    /// The reply path to queue `queue` of the mailbox on `mailbox` at `addr`, sealed to `key`.
+    pub fn new(
+        mailbox: &libp2p::PeerId,
+        addr: &libp2p::Multiaddr,
+        queue: [u8; 16],
+        key: [u8; 32],
+    ) -> ReplyTo {
+        ReplyTo {
+            mailbox: mailbox.to_bytes().into(),
+            addr: addr.to_vec().into(),
+            queue: queue.to_vec().into(),
+            key: key.to_vec().into(),
+        }
+    }
+
+    /// A well-formed reply path to a mailbox that exists nowhere.
+    #[cfg(test)]
+    pub(crate) fn nowhere() -> ReplyTo {
+        let addr = "/ip4/127.0.0.1/tcp/9".parse().expect("a multiaddr");
+        ReplyTo::new(&libp2p::PeerId::random(), &addr, [7; 16], [9; 32])
+    }
+}
+
+/// Where a public node (a vendor's) can be reached: its peer id and some addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAddress {
     /// The peer id, in its binary (multihash) form.
     pub peer: ByteBuf,
     /// Multiaddrs in their binary form.

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Body, Kind, ReplyTo};
+use super::{Body, Kind, NodeAddress};
 
 /// A vendor's public profile, gossiped on the directory topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,7 +22,7 @@ pub struct VendorProfile {
     pub created: u64,
     /// Where the vendor node can be reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reply_to: Option<ReplyTo>,
+    pub reply_to: Option<NodeAddress>,
 }
 
 impl Body for VendorProfile {

@@ -19,8 +19,10 @@ pub use profile::check_profile;
 use ed25519_dalek::VerifyingKey;
 
 use super::error::ValidationError as E;
-use super::kinds::{Payload, Price, ReplyTo};
+use super::kinds::{NodeAddress, Payload, Price, ReplyTo};
 use super::limits::*;
+use super::sealed::KEY_BYTES;
+use super::service::QUEUE_BYTES;
 use super::taxonomy;
 
 /// Checks any payload against the rules of its kind at time `now` (unix seconds).
@@ -103,24 +105,59 @@ fn check_term_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Result<(), E> {
     Ok(())
 }
 
+fn check_peer_id(field: &'static str, bytes: &[u8]) -> Result<(), E> {
+    libp2p::PeerId::from_bytes(bytes)
+        .map(|_| ())
+        .map_err(|_| E::InvalidField {
+            field,
+            reason: "not a libp2p peer id",
+        })
+}
+
+fn check_multiaddr(field: &'static str, bytes: &[u8]) -> Result<(), E> {
+    if bytes.len() > MAX_ADDR_BYTES || libp2p::Multiaddr::try_from(bytes.to_vec()).is_err() {
+        return Err(E::InvalidField {
+            field,
+            reason: "not a multiaddr",
+        });
+    }
+    Ok(())
+}
+
+fn check_length(
+    field: &'static str,
+    bytes: &[u8],
+    len: usize,
+    reason: &'static str,
+) -> Result<(), E> {
+    if bytes.len() != len {
+        return Err(E::InvalidField { field, reason });
+    }
+    Ok(())
+}
+
 fn check_reply_to(reply_to: &ReplyTo) -> Result<(), E> {
-    libp2p::PeerId::from_bytes(&reply_to.peer).map_err(|_| E::InvalidField {
-        field: "reply_to.peer",
-        reason: "not a libp2p peer id",
-    })?;
-    if reply_to.addrs.len() > MAX_ADDRS {
+    check_peer_id("reply_to.mailbox", &reply_to.mailbox)?;
+    check_multiaddr("reply_to.addr", &reply_to.addr)?;
+    check_length(
+        "reply_to.queue",
+        &reply_to.queue,
+        QUEUE_BYTES,
+        "not 16 bytes",
+    )?;
+    check_length("reply_to.key", &reply_to.key, KEY_BYTES, "not 32 bytes")
+}
+
+fn check_node_address(node: &NodeAddress) -> Result<(), E> {
+    check_peer_id("reply_to.peer", &node.peer)?;
+    if node.addrs.len() > MAX_ADDRS {
         return Err(E::InvalidField {
             field: "reply_to.addrs",
             reason: "too many addresses",
         });
     }
-    for addr in &reply_to.addrs {
-        if addr.len() > MAX_ADDR_BYTES || libp2p::Multiaddr::try_from(addr.to_vec()).is_err() {
-            return Err(E::InvalidField {
-                field: "reply_to.addrs",
-                reason: "not a multiaddr",
-            });
-        }
+    for addr in &node.addrs {
+        check_multiaddr("reply_to.addrs", addr)?;
     }
     Ok(())
 }

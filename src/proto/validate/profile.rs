@@ -1,6 +1,8 @@
 //! Rules for a vendor profile.
 
-use super::{check_category, check_created, check_len, check_reply_to, check_term_ids, check_text};
+use super::{
+    check_category, check_created, check_len, check_node_address, check_term_ids, check_text,
+};
 use crate::proto::error::ValidationError as E;
 use crate::proto::kinds::VendorProfile;
 use crate::proto::limits::*;
@@ -18,7 +20,7 @@ pub fn check_profile(profile: &VendorProfile, now: u64) -> Result<(), E> {
     check_len("contact", &profile.contact, MAX_TEXT_BYTES)?;
     check_term_ids(profile.accepted_terms.iter().map(String::as_str))?;
     match &profile.reply_to {
-        Some(reply_to) => check_reply_to(reply_to),
+        Some(node) => check_node_address(node),
         None => Ok(()),
     }
 }

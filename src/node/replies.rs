@@ -1,0 +1,225 @@
+//! The person's side of mailboxes: offers to the person's intents wait, sealed, in one-time
+//! queues on service nodes the intents name. This handler knows each open intent's queue
+//! (derived from the root secret, nothing stored), opens the queues and fetches what waits
+//! whenever a mailbox connects and every [`FETCH_EVERY`], dials a mailbox it is not
+//! connected to, opens each item with the intent's reply key and stores it through the same
+//! rules as any offer. An item stored (or refused for good) is acknowledged with the next
+//! fetch, which then goes out at once; one that met a store error is not, and comes again.
+//! A withdrawn intent's queue is fetched until it expires too: late offers are refused and
+//! leave the mailbox, instead of waiting there for nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use tracing::{debug, info, warn};
+
+use super::action::{Action, settle};
+use super::events::Stats;
+use super::ingest;
+use crate::identity::Identity;
+use crate::proto::sealed::OFFER_INFO;
+use crate::proto::service::{
+    Claim, ITEM_ID_BYTES, MAX_CLAIMS, MailboxItem, MailboxRequest, PushAnswer,
+};
+use crate::proto::{Intent, IntentId};
+use crate::store::mailbox::QueueId;
+use crate::store::{Store, StoreError};
+
+/// How often every mailbox holding our queues is asked for what waits.
+pub const FETCH_EVERY: Duration = Duration::from_secs(15);
+
+/// One open intent's reply path.
+#[derive(Debug, Clone)]
+struct OpenQueue {
+    intent: IntentId,
+    mailbox: PeerId,
+    addr: Multiaddr,
+    token: [u8; 32],
+    expires: u64,
+}
+
+/// The person's open queues and what to acknowledge in them.
+pub struct Replies {
+    identity: Arc<Identity>,
+    queues: HashMap<QueueId, OpenQueue>,
+    to_ack: HashMap<QueueId, Vec<[u8; ITEM_ID_BYTES]>>,
+}
+
+impl Replies {
+    /// The queues of the person's open intents in `store`.
+    pub fn load(store: &Store, identity: Arc<Identity>, now: u64) -> Result<Replies, StoreError> {
+        let mut replies = Replies {
+            identity,
+            queues: HashMap::new(),
+            to_ack: HashMap::new(),
+        };
+        for (expires, id) in store.own_open_intents()? {
+            if expires > now
+                && let Some(stored) = store.intent(&id)?
+            {
+                replies.watch(&stored.intent);
+            }
+        }
+        Ok(replies)
+    }
+
+    /// Watches the queue of an intent the person cast. False if its reply path is not one
+    /// this node derived (it is then never fetched).
+    pub fn watch(&mut self, intent: &Intent) -> bool {
+        let reply = self.identity.reply(&intent.id);
+        let queue = reply.queue();
+        let path = &intent.reply_to;
+        let (Ok(mailbox), Ok(addr)) = (
+            PeerId::from_bytes(&path.mailbox),
+            Multiaddr::try_from(path.addr.to_vec()),
+        ) else {
+            return false;
+        };
+        if path.queue.as_slice() != queue || path.key.as_slice() != reply.key.public() {
+            warn!(
+                "intent {}: its reply path is not ours",
+                hex::encode(*intent.id)
+            );
+            return false;
+        }
+        self.queues.insert(
+            queue,
+            OpenQueue {
+                intent: intent.id,
+                mailbox,
+                addr,
+                token: reply.token,
+                expires: intent.expires,
+            },
+        );
+        true
+    }
+
+    /// The periodic round: a fetch from every connected mailbox holding our queues, and a
+    /// dial of each one not connected.
+    pub fn fetch_all(&mut self, now: u64, connected: impl Fn(&PeerId) -> bool) -> Vec<Action> {
+        self.drop_expired(now);
+        let mut mailboxes: HashMap<PeerId, Multiaddr> = HashMap::new();
+        for queue in self.queues.values() {
+            mailboxes.insert(queue.mailbox, queue.addr.clone());
+        }
+        let mut actions = Vec::new();
+        for (peer, addr) in mailboxes {
+            if connected(&peer) {
+                actions.extend(self.fetch_from(&peer, now));
+            } else {
+                debug!("dialing mailbox {peer} to fetch");
+                actions.push(Action::Dial(addr.with(Protocol::P2p(peer))));
+            }
+        }
+        actions
+    }
+
+    /// The fetch from one mailbox (it just connected, or we have acknowledgements for it):
+    /// every open queue there, with what to acknowledge, in requests of at most
+    /// [`MAX_CLAIMS`] claims.
+    pub fn fetch_from(&mut self, peer: &PeerId, now: u64) -> Vec<Action> {
+        self.drop_expired(now);
+        let claims: Vec<Claim> = self
+            .queues
+            .iter()
+            .filter(|(_, q)| q.mailbox == *peer)
+            .map(|(queue, q)| Claim {
+                token: q.token.to_vec().into(),
+                expires: q.expires,
+                ack: self
+                    .to_ack
+                    .remove(queue)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|id| id.to_vec().into())
+                    .collect(),
+            })
+            .collect();
+        claims
+            .chunks(MAX_CLAIMS)
+            .map(|chunk| Action::Fetch {
+                peer: *peer,
+                request: MailboxRequest::Fetch {
+                    claims: chunk.to_vec(),
+                },
+            })
+            .collect()
+    }
+
+    /// Items a mailbox gave us for our queues. Those stored or refused are acknowledged by
+    /// a fetch that goes out at once (and gets what else waits).
+    pub fn received(
+        &mut self,
+        store: &Store,
+        stats: &Stats,
+        peer: &PeerId,
+        items: Vec<MailboxItem>,
+        now: u64,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let mut acked = false;
+        for item in items {
+            if let Some((queue, id)) = self.take(store, stats, peer, &item, now, &mut actions) {
+                self.to_ack.entry(queue).or_default().push(id);
+                acked = true;
+            }
+        }
+        if acked {
+            actions.extend(self.fetch_from(peer, now));
+        }
+        actions
+    }
+
+    /// An item the mailbox pushed: the answer says whether it may drop it.
+    pub fn pushed(
+        &mut self,
+        store: &Store,
+        stats: &Stats,
+        peer: &PeerId,
+        item: &MailboxItem,
+        now: u64,
+    ) -> (PushAnswer, Vec<Action>) {
+        let mut actions = Vec::new();
+        let stored = self
+            .take(store, stats, peer, item, now, &mut actions)
+            .is_some();
+        (PushAnswer { stored }, actions)
+    }
+
+    /// Opens and stores one item; its queue and id if it is settled (stored, or refused for
+    /// good) and may leave the mailbox.
+    fn take(
+        &self,
+        store: &Store,
+        stats: &Stats,
+        peer: &PeerId,
+        item: &MailboxItem,
+        now: u64,
+        actions: &mut Vec<Action>,
+    ) -> Option<(QueueId, [u8; ITEM_ID_BYTES])> {
+        let queue = QueueId::try_from(item.queue.as_slice()).ok()?;
+        let id = <[u8; ITEM_ID_BYTES]>::try_from(item.id.as_slice()).ok()?;
+        let open = self.queues.get(&queue)?;
+        let key = self.identity.reply(&open.intent).key;
+        let Ok(bytes) = key.open(OFFER_INFO, &queue, &item.sealed) else {
+            info!(
+                "an item in the queue of intent {} does not open: dropped",
+                hex::encode(*open.intent)
+            );
+            stats.bump("mailbox-item-unreadable");
+            return Some((queue, id));
+        };
+        let outcome = ingest::reply(store, &bytes, now);
+        let settled = outcome.is_ok();
+        settle(outcome, peer, stats, actions);
+        settled.then_some((queue, id))
+    }
+
+    fn drop_expired(&mut self, now: u64) {
+        self.queues.retain(|_, q| q.expires > now);
+    }
+}

@@ -1,0 +1,168 @@
+//! The protocols a service node serves to others (`proto/README.md`, "Service protocols"):
+//! light push, for nodes that publish without joining a mesh, and mailboxes, where vendors
+//! leave sealed offers in one-time queues that only the queue's owner can fetch. Each is
+//! request-response with CBOR messages; the types here are their wire form.
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
+
+/// Request-response protocol of light push.
+pub const LIGHT_PUSH_PROTOCOL: &str = "/vrm/2/light-push";
+/// Request-response protocol of mailboxes (deposit and fetch).
+pub const MAILBOX_PROTOCOL: &str = "/vrm/2/mailbox";
+/// Request-response protocol a mailbox pushes new items to a connected owner with.
+pub const MAILBOX_PUSH_PROTOCOL: &str = "/vrm/2/mailbox-push";
+
+/// Length of a queue id, in bytes.
+pub const QUEUE_BYTES: usize = 16;
+/// Length of a queue's fetch token, in bytes.
+pub const TOKEN_BYTES: usize = 32;
+/// Length of an item id (SHA-256 of the sealed bytes), in bytes.
+pub const ITEM_ID_BYTES: usize = 32;
+/// Most claims in one fetch, and most acknowledgements in one claim.
+pub const MAX_CLAIMS: usize = 64;
+/// Most items in one fetch answer (fetch again while `more` is true).
+pub const MAX_ITEMS_PER_FETCH: usize = 16;
+
+/// The queue id a fetch token opens: the first 16 bytes of SHA-256("vrm/2/queue" || token).
+/// Depositors know the queue (it is in the intent), only the owner knows the token.
+pub fn queue_of(token: &[u8]) -> [u8; QUEUE_BYTES] {
+    let digest = Sha256::new()
+        .chain_update(b"vrm/2/queue")
+        .chain_update(token)
+        .finalize();
+    let mut queue = [0u8; QUEUE_BYTES];
+    queue.copy_from_slice(&digest[..QUEUE_BYTES]);
+    queue
+}
+
+/// The id of a deposited item: SHA-256 of its sealed bytes.
+pub fn item_id(sealed: &[u8]) -> [u8; ITEM_ID_BYTES] {
+    Sha256::digest(sealed).into()
+}
+
+/// The refusal of a node that could not store or handle a request just now (its store
+/// failed): the sender keeps the message and tries again.
+pub const UNAVAILABLE: &str = "unavailable";
+/// The refusal of a light push that reached no peer (the sender tries another node).
+pub const NO_PEERS: &str = "no-peers";
+/// The refusal of a request over the sender's rate limit.
+pub const RATE_LIMITED: &str = "rate-limited";
+
+/// Whether a refusal `code` from a mailbox means "not now" (the depositor tries again after
+/// its backoff) rather than "never". A queue may be opened a moment after its intent went
+/// out, and a full queue or mailbox may drain.
+pub fn retry_later(code: &str) -> bool {
+    matches!(
+        code,
+        UNAVAILABLE | RATE_LIMITED | "unknown-queue" | "queue-full" | "mailbox-full"
+    )
+}
+
+/// A signed envelope handed to a service node to publish on a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LightPushRequest {
+    /// The gossipsub topic (an intent topic).
+    pub topic: String,
+    /// The envelope bytes.
+    pub envelope: ByteBuf,
+}
+
+/// The answer to a light push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LightPushResponse {
+    /// Published (or already known): `peers` peers of the topic got it from this node.
+    Published {
+        /// Peers the message was sent to.
+        peers: u32,
+    },
+    /// Not published, with the reason (a rejection code, or a service refusal).
+    Refused {
+        /// Why.
+        code: String,
+    },
+}
+
+/// A request to a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MailboxRequest {
+    /// Leave a sealed message in a queue.
+    Deposit {
+        /// The queue id, from the intent's reply path.
+        queue: ByteBuf,
+        /// The sealed message.
+        sealed: ByteBuf,
+    },
+    /// The owner's fetch: opens each claimed queue (if new), drops the items it
+    /// acknowledges, and returns what still waits.
+    Fetch {
+        /// One claim per queue.
+        claims: Vec<Claim>,
+    },
+}
+
+/// The owner's claim on one queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    /// The fetch token; the queue is [`queue_of`] it.
+    pub token: ByteBuf,
+    /// When the queue and what it holds may be dropped (unix seconds; the intent's expiry).
+    pub expires: u64,
+    /// Items received and stored by the owner: the mailbox drops them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ack: Vec<ByteBuf>,
+}
+
+/// One item waiting in a queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxItem {
+    /// The queue it waits in.
+    pub queue: ByteBuf,
+    /// Its id ([`item_id`]).
+    pub id: ByteBuf,
+    /// The sealed message.
+    pub sealed: ByteBuf,
+}
+
+/// A mailbox's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MailboxResponse {
+    /// The deposit is on the mailbox's disk.
+    Deposited,
+    /// What waits in the claimed queues.
+    Items {
+        /// At most [`MAX_ITEMS_PER_FETCH`] items.
+        items: Vec<MailboxItem>,
+        /// More items wait: fetch again.
+        more: bool,
+    },
+    /// Refused, with a code from `proto/README.md` ("unknown-queue", "mailbox-full", …).
+    Refused {
+        /// Why.
+        code: String,
+    },
+}
+
+/// The owner's answer to a pushed item: `true` once it is stored (the mailbox drops it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushAnswer {
+    /// Stored by the owner.
+    pub stored: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_id_follows_from_its_token_and_only_one_way() {
+        let token = [3u8; TOKEN_BYTES];
+        assert_eq!(queue_of(&token), queue_of(&token));
+        assert_ne!(queue_of(&token), queue_of(&[4u8; TOKEN_BYTES]));
+        assert_ne!(&queue_of(&token)[..], &token[..QUEUE_BYTES]);
+    }
+}
