@@ -373,7 +373,7 @@ fn main() {
     );
     v.invalid(
         "protocol-1-intent",
-        "An intent of protocol version 1 (its reply path named the person's node): refused by version.",
+        "An envelope that says protocol version 1 (whose intents named the person's node): refused by its version, whatever its body.",
         "intent",
         &forge(1, "intent", "intent", &full_intent(), &persona()),
         &persona(),

@@ -2,26 +2,30 @@
 //!
 //! A node one person runs on a laptop. It casts the person's signed intentions on a libp2p
 //! gossip network; vendor nodes (the same binary in the vendor role) answer with signed
-//! offers sent straight back. Every node keeps its own history in its own sled store.
+//! offers, sealed to a one-time key and left in a mailbox the intent names, so no vendor
+//! learns who the person is. Every node keeps its own history in its own sled store.
 //!
 //! ## Layout
 //!
 //! - [`proto`]: the wire protocol as pure code: the signed [`proto::Envelope`], the kinds by
 //!   family (`kinds/{intent,offer,profile}.rs`) with their rules beside them
-//!   (`validate/`), limits, the category taxonomy, batch verification. No I/O. `proto/` at
+//!   (`validate/`), limits, the category taxonomy, batch verification, sealing (HPKE) and
+//!   the service protocols' messages. No I/O. `proto/` at
 //!   the top of the repository is the same protocol written down for other implementations
 //!   (CDDL, test vectors).
 //! - [`identity`]: key files and the personas derived from the person's root secret.
 //! - [`store`]: the one owner of sled. The rest of the node calls its typed operations
 //!   (`cast`, `withdraw_own`, `receive_intent`, `record_offer_made`, …) and reads its read
 //!   models ([`store::StoredIntent`], …); records and trees stay inside. One file per
-//!   concern: intents, offers, profiles, outbox, replay memory.
+//!   concern: intents, offers, profiles, outbox, replay memory, early withdrawals,
+//!   mailboxes.
 //! - [`config`]: reads `config.toml`. [`atomic_file`]: files written whole or not at all.
 //! - [`node`]: the running node. [`node::event_loop`] owns the libp2p swarm and only
 //!   dispatches; each protocol has its handler, which owns its state and returns
 //!   [`node::action::Action`]s: [`node::gossip`] (intake, batches, verdicts),
-//!   [`node::direct`] (request-response), [`node::outbox`] (delivery plan, backoff,
-//!   expiry), [`node::expiry`], [`node::peers`], [`node::profile`]. The vendor role runs in
+//!   [`node::light_push`] and [`node::mailbox`] (what service nodes serve),
+//!   [`node::replies`] (the person's mailbox queues), [`node::outbox`] (delivery plan,
+//!   backoff, expiry), [`node::expiry`], [`node::peers`], [`node::profile`]. The vendor role runs in
 //!   its own task, [`node::answering`]. [`node::ingest`] holds the rules for messages from
 //!   the network as plain functions; [`node::NodeHandle`] is what everything else talks to.
 //! - [`vendor_role`]: the vendor's rules as plain code: the catalog and its matching, the

@@ -248,3 +248,94 @@ fn a_batch_rejects_only_the_forgery_and_stores_the_rest_durably() {
     }
     assert!(reopened.intent(&[4; 16].into()).unwrap().is_none());
 }
+
+/// A service node checks a light push as gossip: a valid intent is relayed on its topic
+/// (and stored), a bad one refused with its rejection code. A flood from one client is
+/// refused past its burst while another client's push still goes out.
+#[test]
+fn light_pushes_are_checked_like_gossip_and_a_flood_from_one_client_is_limited() {
+    use vrm::node::events::Stats;
+    use vrm::node::light_push::{CLIENT_BURST, LightPush, Served};
+    use vrm::proto::service::LightPushRequest;
+
+    let (_dir, store) = store();
+    let stats = Stats::default();
+    let mut service = LightPush::new(served());
+    let now = std::time::Instant::now();
+    let push = |n: u8, topic: &str| LightPushRequest {
+        topic: topic.into(),
+        envelope: Envelope::seal(&intent(n, "room"), &key(n))
+            .as_bytes()
+            .to_vec()
+            .into(),
+    };
+    let (flooder, other) = (libp2p::PeerId::random(), libp2p::PeerId::random());
+    let travel = intent_topic("travel");
+    let mut serve =
+        |peer, request: LightPushRequest| service.serve(&store, &stats, &peer, request, NOW, now).0;
+    assert_eq!(
+        serve(flooder, push(1, &intent_topic("books"))),
+        Served::Refused("wrong-route".into()),
+        "an intent on another category's topic"
+    );
+    for n in 2..=CLIENT_BURST as u8 {
+        assert!(
+            matches!(serve(flooder, push(n, &travel)), Served::Relay { ref topic, .. } if *topic == travel),
+            "push {n} within the burst"
+        );
+    }
+    assert_eq!(
+        serve(flooder, push(200, &travel)),
+        Served::Refused("rate-limited".into())
+    );
+    assert!(matches!(
+        serve(other, push(201, &travel)),
+        Served::Relay { .. }
+    ));
+    assert!(
+        store.intent(&IntentId::from([2; 16])).unwrap().is_some(),
+        "stored as received"
+    );
+    assert!(
+        store.intent(&IntentId::from([200; 16])).unwrap().is_none(),
+        "refused before any work"
+    );
+}
+
+/// Neither gossip nor light push keeps order: a withdrawal that overtakes its intent is
+/// relayed and remembered, and the intent, when it comes, is stored withdrawn and not
+/// answered. A withdrawal by someone else than the caster is remembered for no one.
+#[test]
+fn a_withdrawal_that_overtakes_its_intent_still_withdraws_it() {
+    let (_dir, store) = store();
+    let topic = intent_topic("travel");
+    let withdraw = |id: u8, signer: u8| {
+        let w = IntentWithdraw {
+            intent: [id; 16].into(),
+            created: NOW,
+        };
+        Envelope::seal(&w, &key(signer))
+    };
+    let early = ingest::gossip(&store, &served(), &topic, withdraw(1, 1).as_bytes(), NOW).unwrap();
+    assert_eq!(
+        early.verdict,
+        Verdict::Accept,
+        "relayed for the nodes that hold it"
+    );
+    let env = Envelope::seal(&intent(1, "room"), &key(1));
+    let late = ingest::gossip(&store, &served(), &topic, env.as_bytes(), NOW).unwrap();
+    assert_eq!(late.verdict, Verdict::Accept);
+    assert!(
+        matches!(late.effect, Some(Effect::IntentWithdrawn { .. })),
+        "not answered: {:?}",
+        late.effect
+    );
+    assert!(store.is_withdrawn(&IntentId::from([1; 16])).unwrap());
+
+    // A stranger's early withdrawal does not withdraw the caster's intent.
+    ingest::gossip(&store, &served(), &topic, withdraw(2, 9).as_bytes(), NOW).unwrap();
+    let env = Envelope::seal(&intent(2, "room"), &key(2));
+    let stored = ingest::gossip(&store, &served(), &topic, env.as_bytes(), NOW).unwrap();
+    assert!(matches!(stored.effect, Some(Effect::IntentToAnswer { .. })));
+    assert!(!store.is_withdrawn(&IntentId::from([2; 16])).unwrap());
+}

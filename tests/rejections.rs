@@ -619,6 +619,11 @@ fn a_reply_path_names_one_mailbox_address_a_16_byte_queue_and_a_32_byte_key() {
         intent_code(|i| i.reply_to.addr = vec![0xff, 0xff].into()),
         "invalid-field"
     );
+    assert_eq!(
+        intent_code(|i| i.reply_to.addr = vec![].into()),
+        "invalid-field",
+        "no address at all"
+    );
     for (len, code) in [
         (15, "invalid-field"),
         (16, "accepted"),

@@ -186,23 +186,80 @@ fn the_service_vectors_hold() {
         hex_of(&v["queue_of"]["queue_hex"])
     );
 
-    fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(bytes: &[u8]) {
-        let value: T = ciborium::from_reader(bytes).expect("decodes");
-        let mut again = Vec::new();
-        ciborium::into_writer(&value, &mut again).unwrap();
-        assert_eq!(again, bytes);
+    // Each message decodes from its bytes, and the node's own codec (the one on the wire)
+    // writes exactly those bytes again.
+    use futures::executor::block_on;
+    use libp2p::StreamProtocol;
+    use libp2p::request_response::Codec;
+    use vrm::node::network::{light_push_codec, mailbox_codec, mailbox_push_codec};
+    macro_rules! check {
+        ($codec:expr, $protocol:expr, $read:ident, $write:ident, $bytes:expr) => {{
+            let protocol = StreamProtocol::new($protocol);
+            let mut codec = $codec;
+            let message =
+                block_on(codec.$read(&protocol, &mut $bytes.as_slice())).expect("decodes");
+            let mut written = Vec::new();
+            block_on(codec.$write(&protocol, &mut written, message)).unwrap();
+            assert_eq!(written, $bytes);
+        }};
     }
     let messages = v["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 10);
     for m in messages {
         let bytes = hex_of(&m["cbor_hex"]);
         match m["name"].as_str().unwrap() {
-            "light-push-request" => round_trip::<LightPushRequest>(&bytes),
-            n if n.starts_with("light-push-") => round_trip::<LightPushResponse>(&bytes),
-            "mailbox-deposit" | "mailbox-fetch" => round_trip::<MailboxRequest>(&bytes),
-            "mailbox-push" => round_trip::<MailboxItem>(&bytes),
-            "mailbox-push-answer" => round_trip::<PushAnswer>(&bytes),
-            _ => round_trip::<MailboxResponse>(&bytes),
+            "light-push-request" => {
+                check!(
+                    light_push_codec(),
+                    LIGHT_PUSH_PROTOCOL,
+                    read_request,
+                    write_request,
+                    bytes
+                )
+            }
+            n if n.starts_with("light-push-") => {
+                check!(
+                    light_push_codec(),
+                    LIGHT_PUSH_PROTOCOL,
+                    read_response,
+                    write_response,
+                    bytes
+                )
+            }
+            "mailbox-deposit" | "mailbox-fetch" => {
+                check!(
+                    mailbox_codec(),
+                    MAILBOX_PROTOCOL,
+                    read_request,
+                    write_request,
+                    bytes
+                )
+            }
+            "mailbox-push" => {
+                check!(
+                    mailbox_push_codec(),
+                    MAILBOX_PUSH_PROTOCOL,
+                    read_request,
+                    write_request,
+                    bytes
+                )
+            }
+            "mailbox-push-answer" => {
+                check!(
+                    mailbox_push_codec(),
+                    MAILBOX_PUSH_PROTOCOL,
+                    read_response,
+                    write_response,
+                    bytes
+                )
+            }
+            _ => check!(
+                mailbox_codec(),
+                MAILBOX_PROTOCOL,
+                read_response,
+                write_response,
+                bytes
+            ),
         }
     }
 }

@@ -34,7 +34,7 @@ use super::events::{NodeEvent, Stats};
 use super::expiry::Expiry;
 use super::gossip::GossipIntake;
 use super::handle::{Command, PeerInfo};
-use super::light_push::{self, LightPush};
+use super::light_push::{self, LightPush, Served};
 use super::mailbox::MailboxService;
 use super::network::{Behaviour, BehaviourEvent};
 use super::outbox::Outbox;
@@ -415,29 +415,34 @@ impl EventLoop {
         }
     }
 
-    /// Publishes a light-pushed message as our own: the answer says how many peers got it.
+    /// Publishes a light-pushed message as our own: the answer says how many peers got it,
+    /// this node among them when its vendor role answers the topic.
     fn relay(&mut self, topic: String, bytes: Vec<u8>) -> LightPushResponse {
+        let ourselves = usize::from(self.handlers.light_push.answers(&topic));
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
         let topic = gossipsub::IdentTopic::new(topic);
-        match gossipsub.publish(topic.clone(), bytes) {
+        let others = match gossipsub.publish(topic.clone(), bytes) {
             Ok(_) | Err(gossipsub::PublishError::Duplicate) => {
                 let hash = topic.hash();
-                let peers = gossipsub.mesh_peers(&hash).count().max(
+                gossipsub.mesh_peers(&hash).count().max(
                     gossipsub
                         .all_peers()
                         .filter(|(_, topics)| topics.contains(&&hash))
                         .count(),
-                );
-                LightPushResponse::Published {
-                    peers: u32::try_from(peers).unwrap_or(u32::MAX),
-                }
+                )
             }
             Err(e) => {
                 debug!("a light push could not be published: {e}");
-                LightPushResponse::Refused {
-                    code: NO_PEERS.into(),
-                }
+                0
             }
+        };
+        match others + ourselves {
+            0 => LightPushResponse::Refused {
+                code: NO_PEERS.into(),
+            },
+            peers => LightPushResponse::Published {
+                peers: u32::try_from(peers).unwrap_or(u32::MAX),
+            },
         }
     }
 
@@ -549,16 +554,28 @@ impl EventLoop {
                         request, channel, ..
                     },
                 ..
-            } => self.handlers.light_push.serve(
-                &self.store,
-                &self.stats,
-                self.handlers.gossip.served(),
-                &peer,
-                request,
-                channel,
-                unix_now(),
-                Instant::now(),
-            ),
+            } => {
+                let (served, mut actions) = self.handlers.light_push.serve(
+                    &self.store,
+                    &self.stats,
+                    &peer,
+                    request,
+                    unix_now(),
+                    Instant::now(),
+                );
+                actions.push(match served {
+                    Served::Relay { topic, bytes } => Action::Relay {
+                        topic,
+                        bytes,
+                        channel,
+                    },
+                    Served::Refused(code) => Action::RespondLightPush {
+                        channel,
+                        response: LightPushResponse::Refused { code },
+                    },
+                });
+                actions
+            }
             Event::Message {
                 message:
                     Message::Response {

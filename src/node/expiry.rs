@@ -46,7 +46,8 @@ impl Expiry {
     }
 
     /// Announces the watched intents expired by `now` (unless withdrawn), and purges the
-    /// replay memory and the intents expired for long enough when it is time.
+    /// replay memory, the intents expired for long enough, early withdrawals and expired
+    /// mailbox queues when it is time.
     pub fn tick(&mut self, store: &Store, now: u64) -> Vec<Action> {
         let mut actions = Vec::new();
         while let Some(&(expires, id)) = self.watched.first() {
@@ -69,6 +70,12 @@ impl Expiry {
             }
             if let Err(e) = store.purge_expired(now.saturating_sub(self.keep_expired)) {
                 warn!("purging expired intents: {e}");
+            }
+            if let Err(e) = store.purge_early_withdrawals(now) {
+                warn!("purging early withdrawals: {e}");
+            }
+            if let Err(e) = store.mailbox_purge(now) {
+                warn!("purging expired mailbox queues: {e}");
             }
         }
         actions
@@ -150,5 +157,40 @@ mod tests {
         );
         expiry.tick(&store, 2_110);
         assert!(store.intent(&intent.id).unwrap().is_none(), "then purged");
+    }
+
+    #[test]
+    fn expired_mailbox_queues_and_early_withdrawals_go_at_the_purge() {
+        use crate::store::mailbox::{MailboxLimits, QueueClaim};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let limits = MailboxLimits::default();
+        let claim = QueueClaim {
+            queue: [4; 16],
+            expires: 1_000,
+            ack: vec![],
+        };
+        store
+            .mailbox_fetch(&[claim], 100, &limits, 16)
+            .unwrap()
+            .unwrap();
+        store
+            .mailbox_deposit(&[4; 16], b"sealed", 100, &limits)
+            .unwrap()
+            .unwrap();
+        let early = IntentId::from([5; 16]);
+        assert!(
+            store
+                .remember_early_withdrawal(&early, &[6; 32], 1_000)
+                .unwrap()
+        );
+        let mut expiry = Expiry::default();
+        expiry.tick(&store, 999);
+        assert_eq!(store.mailbox_counts().items, 1, "not expired yet");
+        assert!(store.withdrawn_early(&early, &[6; 32]).unwrap());
+        expiry.tick(&store, 999 + PURGE_EVERY_SECS);
+        assert_eq!(store.mailbox_counts().queues, 0);
+        assert_eq!(store.mailbox_counts().items, 0);
+        assert!(!store.withdrawn_early(&early, &[6; 32]).unwrap());
     }
 }

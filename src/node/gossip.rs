@@ -38,11 +38,6 @@ impl GossipIntake {
         }
     }
 
-    /// The categories this node answers as a vendor.
-    pub fn served(&self) -> &[String] {
-        &self.served
-    }
-
     /// Queues a message for the next batch, or refuses it at once when its forwarder is
     /// over its rate.
     pub fn received(

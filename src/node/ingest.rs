@@ -200,6 +200,14 @@ fn gossip_rules(
             // For the categories it serves, a vendor's intents are its replay memory: one
             // sled write per intent, not two.
             match store.receive_intent(&envelope, &intent, now)? {
+                ReceivedIntent::Stored
+                    if store.withdrawn_early(&intent.id, &envelope.signer().to_bytes())? =>
+                {
+                    store.record_withdrawal(&intent.id, now)?;
+                    Ok(Outcome::accept(Some(Effect::IntentWithdrawn {
+                        id: intent.id,
+                    })))
+                }
                 ReceivedIntent::Stored => {
                     *staged = true;
                     Ok(Outcome::accept(Some(Effect::IntentToAnswer {
@@ -222,7 +230,10 @@ fn gossip_rules(
                 return Ok(Outcome::verdict(Verdict::Ignore("replay")));
             }
             let Some(held) = store.intent(&withdraw.intent)? else {
-                // Not ours to judge: relay it for the nodes that hold the intent.
+                // Not ours to judge: relay it for the nodes that hold the intent, and
+                // remember it in case the intent comes after it.
+                let signer = envelope.signer().to_bytes();
+                store.remember_early_withdrawal(&withdraw.intent, &signer, forget_after)?;
                 return Ok(Outcome::accept(None));
             };
             if held.envelope.signer() != envelope.signer() {

@@ -7,14 +7,14 @@
 
 use std::time::Instant;
 
-use libp2p::{PeerId, request_response::ResponseChannel};
+use libp2p::PeerId;
 use rand::seq::IndexedRandom;
 
 use super::action::{Action, settle};
 use super::events::Stats;
 use super::ingest::{self, Verdict};
-use crate::proto::MessageId;
-use crate::proto::service::{LightPushRequest, LightPushResponse, RATE_LIMITED, UNAVAILABLE};
+use crate::proto::service::{LightPushRequest, RATE_LIMITED, UNAVAILABLE};
+use crate::proto::{MessageId, intent_topic};
 use crate::ratelimit::RateLimiter;
 use crate::store::Store;
 
@@ -23,19 +23,13 @@ pub const CLIENT_RATE: f64 = 5.0;
 /// Burst of light pushes one client may make.
 pub const CLIENT_BURST: u32 = 20;
 
-/// The service side's limits; the client side needs no state (its requests in flight are
-/// tracked with the node's other requests).
+/// The service side: the categories this node answers itself, and the clients' limits.
+/// The client side needs no state (its requests in flight are tracked with the node's other
+/// requests).
 #[derive(Debug)]
 pub struct LightPush {
+    served: Vec<String>,
     clients: RateLimiter<PeerId>,
-}
-
-impl Default for LightPush {
-    fn default() -> Self {
-        LightPush {
-            clients: RateLimiter::new(CLIENT_RATE, CLIENT_BURST),
-        }
-    }
 }
 
 /// Light node: the light push of outbox entry `outgoing` on `topic` to one of `services`,
@@ -57,46 +51,69 @@ pub fn hand_over(
     })
 }
 
+/// What a service node does with a light push.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Served {
+    /// Publish it on its topic as our own, and answer how many peers got it.
+    Relay {
+        /// The topic.
+        topic: String,
+        /// The envelope bytes.
+        bytes: Vec<u8>,
+    },
+    /// Answer with this refusal code.
+    Refused(String),
+}
+
 impl LightPush {
-    /// Service node: a light push from `peer`. Refused over the client's rate limit, when
-    /// our store fails, or by the message's rules; otherwise relayed on its topic (also when
-    /// we had it already: the client learns how many peers have it).
-    #[allow(clippy::too_many_arguments)]
+    /// The service side of a node whose vendor role answers `served` (empty otherwise).
+    pub fn new(served: Vec<String>) -> Self {
+        LightPush {
+            served,
+            clients: RateLimiter::new(CLIENT_RATE, CLIENT_BURST),
+        }
+    }
+
+    /// Whether this node answers the intents of `topic` itself (it then counts as one of
+    /// the peers that got a message published there).
+    pub fn answers(&self, topic: &str) -> bool {
+        self.served
+            .iter()
+            .any(|category| intent_topic(category) == topic)
+    }
+
+    /// Service node: a light push from `peer`, and what storing it changed. Refused over the
+    /// client's rate limit, when our store fails, or by the message's rules; otherwise
+    /// relayed on its topic (also when we had it already: the client learns how many peers
+    /// have it).
     pub fn serve(
         &mut self,
         store: &Store,
         stats: &Stats,
-        served: &[String],
         peer: &PeerId,
         request: LightPushRequest,
-        channel: ResponseChannel<LightPushResponse>,
         now: u64,
         instant: Instant,
-    ) -> Vec<Action> {
-        let refuse = |code: &str, channel| Action::RespondLightPush {
-            channel,
-            response: LightPushResponse::Refused { code: code.into() },
-        };
+    ) -> (Served, Vec<Action>) {
         if !self.clients.allow(peer, instant) {
             stats.bump("light-push-rate-limited");
-            return vec![refuse(RATE_LIMITED, channel)];
+            return (Served::Refused(RATE_LIMITED.into()), Vec::new());
         }
-        let outcome = ingest::gossip(store, served, &request.topic, &request.envelope, now);
+        let outcome = ingest::gossip(store, &self.served, &request.topic, &request.envelope, now);
         let stored_or_refused = outcome.is_ok();
         let mut actions = Vec::new();
         let verdict = settle(outcome, peer, stats, &mut actions);
-        actions.push(match verdict {
-            _ if !stored_or_refused => refuse(UNAVAILABLE, channel),
-            Verdict::Reject(rejection) => refuse(rejection.code(), channel),
+        let served = match verdict {
+            _ if !stored_or_refused => Served::Refused(UNAVAILABLE.into()),
+            Verdict::Reject(rejection) => Served::Refused(rejection.code().into()),
             Verdict::Accept | Verdict::Ignore(_) => {
                 stats.bump("light-push-served");
-                Action::Relay {
+                Served::Relay {
                     topic: request.topic,
                     bytes: request.envelope.into_vec(),
-                    channel,
                 }
             }
-        });
-        actions
+        };
+        (served, actions)
     }
 }

@@ -177,3 +177,90 @@ fn decode_claims(claims: &[crate::proto::service::Claim]) -> Option<Vec<QueueCla
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::service::Claim;
+
+    const NOW: u64 = 1_800_000_000;
+
+    #[test]
+    fn a_depositor_over_its_rate_is_refused_while_others_deposit_and_the_owner_fetches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let stats = Stats::default();
+        let config = MailboxConfig {
+            deposits_per_sec: 1.0,
+            deposit_burst: 2,
+            ..MailboxConfig::default()
+        };
+        let mut mailbox = MailboxService::new(&config);
+        let (owner, flooder, vendor) = (PeerId::random(), PeerId::random(), PeerId::random());
+        let token = [5u8; TOKEN_BYTES];
+        let queue = queue_of(&token);
+        let instant = Instant::now();
+        let fetch = |ack: Vec<[u8; ITEM_ID_BYTES]>| MailboxRequest::Fetch {
+            claims: vec![Claim {
+                token: token.to_vec().into(),
+                expires: NOW + 600,
+                ack: ack.into_iter().map(|id| id.to_vec().into()).collect(),
+            }],
+        };
+        let (opened, _) = mailbox.request(&store, &stats, &owner, fetch(vec![]), NOW, instant);
+        assert_eq!(
+            opened,
+            MailboxResponse::Items {
+                items: vec![],
+                more: false
+            }
+        );
+        let deposit = |n: u8| MailboxRequest::Deposit {
+            queue: queue.to_vec().into(),
+            sealed: vec![n; 60].into(),
+        };
+        let mut answers = Vec::new();
+        for n in 0..3 {
+            answers.push(mailbox.request(&store, &stats, &flooder, deposit(n), NOW, instant));
+        }
+        assert_eq!(answers[0].0, MailboxResponse::Deposited);
+        assert!(
+            matches!(&answers[0].1, Some(Action::Push { peer, .. }) if *peer == owner),
+            "pushed to the owner who fetched it"
+        );
+        assert_eq!(answers[1].0, MailboxResponse::Deposited);
+        assert_eq!(answers[2].0, refused(RATE_LIMITED));
+        let (answer, _) = mailbox.request(&store, &stats, &vendor, deposit(9), NOW, instant);
+        assert_eq!(
+            answer,
+            MailboxResponse::Deposited,
+            "another depositor is not held back"
+        );
+        let (items, _) = mailbox.request(&store, &stats, &owner, fetch(vec![]), NOW, instant);
+        let MailboxResponse::Items { items, .. } = items else {
+            panic!("items")
+        };
+        assert_eq!(items.len(), 3);
+        let acked = items
+            .iter()
+            .map(|item| <[u8; ITEM_ID_BYTES]>::try_from(item.id.as_slice()).unwrap())
+            .collect();
+        let (rest, _) = mailbox.request(&store, &stats, &owner, fetch(acked), NOW, instant);
+        assert_eq!(
+            rest,
+            MailboxResponse::Items {
+                items: vec![],
+                more: false
+            }
+        );
+        let bad = MailboxRequest::Fetch {
+            claims: vec![Claim {
+                token: vec![1; 31].into(),
+                expires: NOW + 600,
+                ack: vec![],
+            }],
+        };
+        let (answer, _) = mailbox.request(&store, &stats, &owner, bad, NOW, instant);
+        assert_eq!(answer, refused(BAD_REQUEST));
+    }
+}

@@ -180,12 +180,12 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         .map(|v| v.categories.clone())
         .unwrap_or_default();
     let handlers = Handlers {
-        gossip: gossip::GossipIntake::new(served),
+        gossip: gossip::GossipIntake::new(served.clone()),
         outbox: outbox::Outbox::load(&store)?,
         expiry: expiry::Expiry::load(&store, unix_now(), config.keep_expired.as_secs())?,
         profile,
         requests: requests::Requests::default(),
-        light_push: light_push::LightPush::default(),
+        light_push: light_push::LightPush::new(served.clone()),
         mailbox: (config.role == Role::Service)
             .then(|| mailbox::MailboxService::new(&config.mailbox)),
         replies: replies::Replies::load(&store, identity.clone(), unix_now())?,

@@ -13,6 +13,7 @@
 //! | `mailbox_queues` | queue id (16)                        | expiry, u64 BE          |
 //! | `mailbox_items` | queue id (16) ‖ item id (32)          | item record             |
 //! | `mailbox_by_expiry` | queue expiry (8, BE) ‖ queue id (16) | empty              |
+//! | `early_withdrawals` | intent id (16)                    | signer, forget-after    |
 //! | `meta`         | name                                   | e.g. schema version     |
 //!
 //! The rest of the node never sees a tree or a record: it calls typed operations named after
@@ -36,6 +37,7 @@
 //! `clean-stop`) and finishes or undoes what a crash left half written (`repair`). After a
 //! disk error (a full disk) the store closes and reopens itself once writes work again.
 
+mod early;
 mod intents;
 pub mod mailbox;
 pub mod models;
@@ -237,6 +239,8 @@ struct Trees {
     /// Intents (and with them their offers) by expiry, so expired ones are purged
     /// without a scan.
     intents_by_expiry: sled::Tree,
+    /// Withdrawals that came before their intents.
+    early_withdrawals: sled::Tree,
     /// Service nodes: open mailbox queues, their items, and queues by expiry.
     mailbox_queues: sled::Tree,
     mailbox_items: sled::Tree,
@@ -258,6 +262,7 @@ impl Trees {
         let db = open_sled(&dir.join("db"), cache_bytes)?;
         let mailbox_items = db.open_tree("mailbox_items")?;
         Ok(Trees {
+            early_withdrawals: db.open_tree("early_withdrawals")?,
             mailbox_queues: db.open_tree("mailbox_queues")?,
             mailbox_bytes: AtomicU64::new(mailbox::stored_bytes(&mailbox_items)?),
             mailbox_items,
@@ -300,7 +305,7 @@ impl Trees {
         Ok(hasher.finalize().into())
     }
 
-    fn named(&self) -> [(&'static str, &sled::Tree); 11] {
+    fn named(&self) -> [(&'static str, &sled::Tree); 12] {
         [
             ("intents", &self.intents),
             ("offers", &self.offers),
@@ -309,6 +314,7 @@ impl Trees {
             ("seen", &self.seen),
             ("seen_by_time", &self.seen_by_time),
             ("intents_by_expiry", &self.intents_by_expiry),
+            ("early_withdrawals", &self.early_withdrawals),
             ("mailbox_queues", &self.mailbox_queues),
             ("mailbox_items", &self.mailbox_items),
             ("mailbox_by_expiry", &self.mailbox_by_expiry),

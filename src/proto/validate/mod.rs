@@ -115,7 +115,10 @@ fn check_peer_id(field: &'static str, bytes: &[u8]) -> Result<(), E> {
 }
 
 fn check_multiaddr(field: &'static str, bytes: &[u8]) -> Result<(), E> {
-    if bytes.len() > MAX_ADDR_BYTES || libp2p::Multiaddr::try_from(bytes.to_vec()).is_err() {
+    if bytes.is_empty()
+        || bytes.len() > MAX_ADDR_BYTES
+        || libp2p::Multiaddr::try_from(bytes.to_vec()).is_err()
+    {
         return Err(E::InvalidField {
             field,
             reason: "not a multiaddr",

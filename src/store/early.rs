@@ -1,0 +1,73 @@
+//! Withdrawals that came before their intent. Neither gossip nor light push keeps order, so
+//! a withdrawal can overtake the intent it withdraws; it is relayed, and remembered here
+//! (intent id → the withdrawal's signer) until the intent could no longer be valid, so the
+//! intent, if it comes after all, is stored as withdrawn and never answered. At most
+//! [`MAX_EARLY_WITHDRAWALS`] are kept: past that, one more is relayed but not remembered.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, decode, encode};
+use crate::proto::IntentId;
+
+/// Most withdrawals remembered ahead of their intents.
+pub const MAX_EARLY_WITHDRAWALS: usize = 10_000;
+
+#[derive(Serialize, Deserialize)]
+struct EarlyWithdrawal {
+    signer: [u8; 32],
+    forget_after: u64,
+}
+
+impl Store {
+    /// Remembers that `signer` withdrew `intent`, which this node does not hold, until
+    /// `forget_after`. False when the memory is full. It does not wait for the disk: a
+    /// crash forgets it, as it forgets the gossip in flight.
+    pub fn remember_early_withdrawal(
+        &self,
+        intent: &IntentId,
+        signer: &[u8; 32],
+        forget_after: u64,
+    ) -> Result<bool, StoreError> {
+        let t = self.trees()?;
+        if t.early_withdrawals.len() >= MAX_EARLY_WITHDRAWALS {
+            return Ok(false);
+        }
+        let value = EarlyWithdrawal {
+            signer: *signer,
+            forget_after,
+        };
+        t.early_withdrawals.insert(**intent, encode(&value))?;
+        Ok(true)
+    }
+
+    /// Whether `signer` withdrew `intent` before it arrived.
+    pub fn withdrawn_early(
+        &self,
+        intent: &IntentId,
+        signer: &[u8; 32],
+    ) -> Result<bool, StoreError> {
+        let t = self.trees()?;
+        match t.early_withdrawals.get(**intent)? {
+            Some(value) => {
+                let early: EarlyWithdrawal = decode("early_withdrawals", &value)?;
+                Ok(early.signer == *signer)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Forgets the early withdrawals whose time has come. Returns how many.
+    pub fn purge_early_withdrawals(&self, now: u64) -> Result<usize, StoreError> {
+        let t = self.trees()?;
+        let mut purged = 0;
+        for kv in t.early_withdrawals.iter() {
+            let (key, value) = kv?;
+            let early: EarlyWithdrawal = decode("early_withdrawals", &value)?;
+            if early.forget_after <= now {
+                t.early_withdrawals.remove(key)?;
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+}
