@@ -161,3 +161,26 @@ fn completions_and_help() {
     let out = vrm(root.path(), &["intent", "cast", "--help"]);
     assert!(stdout(&out).contains("--max-price"));
 }
+
+/// `vrm demo` as a newcomer runs it: five real nodes, the sample intent, an offer from each
+/// of the three vendors, then (with `--exit-after-offers`) a clean exit.
+#[test]
+fn the_demo_shows_an_offer_from_each_vendor() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vrm"))
+        .args(["demo", "--exit-after-offers"])
+        .env_remove("VRM_DATA_DIR")
+        .output()
+        .expect("vrm runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for vendor in ["Casa do Pátio", "Hotel Miradouro", "Alfama Hostel"] {
+        assert!(
+            stdout.contains(&format!("Offer from {vendor}")),
+            "no offer from {vendor}: {stdout}"
+        );
+    }
+}

@@ -1,5 +1,5 @@
-//! `vrm demo`: a person and three vendors as real nodes on loopback, in a temporary
-//! directory; a sample intent; offers printed as they arrive; the person's web page open
+//! `vrm demo`: a person, a service node and three vendors as real nodes on loopback, in a
+//! temporary directory; a sample intent; offers printed as they arrive; the person's web page open
 //! until Ctrl-C.
 
 use std::net::SocketAddr;
@@ -46,10 +46,19 @@ async fn start_node(
     bootstrap: Vec<libp2p::Multiaddr>,
 ) -> anyhow::Result<NodeHandle> {
     let mut config = NodeConfig::from_config(dir.to_owned(), &Config::default())?;
+    config.role = crate::config::RoleChoice::Auto.resolve(vendor.is_some());
+    config.vendor = vendor;
+    start_configured(config, bootstrap).await
+}
+
+/// Starts a node on loopback, without mDNS, dialing `bootstrap`.
+async fn start_configured(
+    mut config: NodeConfig,
+    bootstrap: Vec<libp2p::Multiaddr>,
+) -> anyhow::Result<NodeHandle> {
     config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
     config.bootstrap = bootstrap;
     config.mdns = false;
-    config.vendor = vendor;
     crate::node::start(config).await
 }
 
@@ -73,13 +82,25 @@ pub fn run(api: SocketAddr, exit_after_offers: bool) -> anyhow::Result<()> {
 
 async fn demo(root: &Path, api: SocketAddr, exit_after_offers: bool) -> anyhow::Result<()> {
     println!(
-        "Starting a person and three vendors on this machine (data in {}) …",
+        "Starting a service node, three vendors and a person on this machine (data in {}) …",
         root.display()
     );
-    // The vendors are service nodes, wired to the first; the person's light node connects
-    // to all three, publishes through them and gets its offers from a mailbox on one.
+    // A service node that is no vendor's: the person's light node connects to it alone,
+    // publishes through it and keeps its mailbox there, so no vendor learns who it is. The
+    // vendors, service nodes too, connect to it.
+    let hub_dir = root.join("service");
+    std::fs::create_dir_all(&hub_dir)?;
+    Identity::create(&hub_dir, false)?;
+    let mut hub_config = NodeConfig::from_config(hub_dir.clone(), &Config::default())?;
+    hub_config.role = crate::config::Role::Service;
+    let hub_node = start_configured(hub_config, vec![]).await?;
+    let hub = vec![first_addr(&hub_node).await?];
+    // The person first, so the vendors' profiles, published as they start, reach it.
+    let person_dir = root.join("person");
+    std::fs::create_dir_all(&person_dir)?;
+    Identity::create(&person_dir, false)?;
+    let person = start_node(&person_dir, None, hub.clone()).await?;
     let mut vendors: Vec<NodeHandle> = Vec::new();
-    let mut hub = Vec::new();
     for (i, (name, title, price, min_price)) in VENDORS.iter().enumerate() {
         let dir = root.join(format!("vendor-{i}"));
         std::fs::create_dir_all(&dir)?;
@@ -92,20 +113,8 @@ async fn demo(root: &Path, api: SocketAddr, exit_after_offers: bool) -> anyhow::
             accepted_terms: vec!["no-tracking".into(), "no-resale".into()],
             ..VendorConfig::default()
         };
-        let vendor = start_node(&dir, Some(config), hub.clone()).await?;
-        if hub.is_empty() {
-            hub.push(first_addr(&vendor).await?);
-        }
-        vendors.push(vendor);
+        vendors.push(start_node(&dir, Some(config), hub.clone()).await?);
     }
-    let mut vendor_addrs = Vec::new();
-    for vendor in &vendors {
-        vendor_addrs.push(first_addr(vendor).await?);
-    }
-    let person_dir = root.join("person");
-    std::fs::create_dir_all(&person_dir)?;
-    Identity::create(&person_dir, false)?;
-    let person = start_node(&person_dir, None, vendor_addrs).await?;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
@@ -121,22 +130,21 @@ async fn demo(root: &Path, api: SocketAddr, exit_after_offers: bool) -> anyhow::
     let bound = bound_rx.await.context("the demo API did not start")?;
     let token = std::fs::read_to_string(person_dir.join(crate::api::COOKIE_FILE))?;
 
-    // Ready when the person knows the three vendors as service nodes and each vendor has
-    // the others in its gossip mesh (a positive score).
+    // Ready when the person knows its service node and the vendors' profiles, and each
+    // vendor has the service node in its gossip mesh (a positive score).
     for _ in 0..200 {
         let mut meshed = 0;
         for vendor in &vendors {
             let peers = vendor.peers().await?;
-            if peers
-                .iter()
-                .filter(|p| p.score.is_some_and(|s| s > 0.0))
-                .count()
-                >= 1
-            {
+            if peers.iter().any(|p| p.score.is_some_and(|s| s > 0.0)) {
                 meshed += 1;
             }
         }
-        if person.service_nodes().len() >= VENDORS.len() && meshed == VENDORS.len() {
+        let profiles = person.profiles()?.len();
+        if !person.service_nodes().is_empty()
+            && meshed == VENDORS.len()
+            && profiles == VENDORS.len()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -219,7 +227,7 @@ async fn demo(root: &Path, api: SocketAddr, exit_after_offers: bool) -> anyhow::
     }
     let _ = stop_tx.send(());
     let _ = server.await;
-    for node in vendors.iter().chain([&person]) {
+    for node in vendors.iter().chain([&person, &hub_node]) {
         node.shutdown().await;
     }
     Ok(())

@@ -44,7 +44,8 @@ pub enum Command {
     },
     /// Run the node in the foreground (initialises the data directory on first run).
     Daemon(DaemonArgs),
-    /// Try vrm: one person and three vendors on this machine, a sample intent, live offers.
+    /// Try vrm: a person, a service node and three vendors on this machine, a sample intent,
+    /// live offers.
     Demo {
         /// API address of the demo person's node.
         #[arg(long, default_value = "127.0.0.1:0")]

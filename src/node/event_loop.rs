@@ -205,7 +205,8 @@ impl EventLoop {
                 bytes,
                 by: Publisher::Outbox(id),
             } if self.role == Role::Light => {
-                let services = self.services.peers();
+                let vendors = self.store.vendor_nodes().unwrap_or_default();
+                let services = peers::prefer_non_vendors(self.services.peers(), |p| *p, &vendors);
                 return match light_push::hand_over(&services, topic, bytes, id) {
                     Some(action) => vec![action],
                     None => self.handlers.outbox.published(

@@ -203,7 +203,7 @@ impl NodeHandle {
         let reply = self.identity.reply(&id);
         let stand_in = ReplyTo::new(
             &self.peer_id(),
-            &Multiaddr::empty(),
+            &Multiaddr::from(std::net::Ipv4Addr::UNSPECIFIED),
             reply.queue(),
             reply.key.public(),
         );
@@ -236,8 +236,10 @@ impl NodeHandle {
             .iter()
             .filter(|(_, addr)| addr.to_vec().len() <= limits::MAX_ADDR_BYTES)
             .collect();
-        let (mailbox, addr) = usable
+        let vendors = self.store.vendor_nodes()?;
+        let (mailbox, addr) = super::peers::prefer_non_vendors(usable, |c| c.0, &vendors)
             .choose(&mut rand::rng())
+            .copied()
             .ok_or(NodeError::NoMailbox)?;
         let reply = self.identity.reply(id);
         Ok(ReplyTo::new(

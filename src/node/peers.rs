@@ -2,11 +2,11 @@
 //! peer routing, dials what mDNS finds, tells the outbox when a peer it waits for arrives,
 //! reports connections as events, and keeps the list of connected service nodes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::proto::service::MAILBOX_PROTOCOL;
 
@@ -142,6 +142,25 @@ impl ServiceNodes {
     }
 }
 
+/// The candidates not known as vendors' nodes, or all of them when every one is (with a
+/// warning: the vendor that serves the intent can then tell it is this node's).
+pub fn prefer_non_vendors<T>(
+    candidates: Vec<T>,
+    peer: impl Fn(&T) -> PeerId,
+    vendors: &HashSet<PeerId>,
+) -> Vec<T> {
+    let (vendor_nodes, neutral): (Vec<T>, Vec<T>) = candidates
+        .into_iter()
+        .partition(|c| vendors.contains(&peer(c)));
+    if neutral.is_empty() && !vendor_nodes.is_empty() {
+        warn!(
+            "the only service nodes connected are vendors' nodes: the one that serves this intent can tell it is yours; connect to a service node that is not a vendor's"
+        );
+        return vendor_nodes;
+    }
+    neutral
+}
+
 fn without_peer_id(addr: &Multiaddr) -> Multiaddr {
     addr.iter()
         .filter(|p| !matches!(p, Protocol::P2p(_)))
@@ -222,5 +241,18 @@ mod tests {
         nodes.connected(service, Some(&dialed));
         nodes.identified(service, &[StreamProtocol::new(MAILBOX_PROTOCOL)], &[]);
         assert_eq!(nodes.mailboxes(), vec![(service, dialed)]);
+    }
+
+    #[test]
+    fn vendors_nodes_are_chosen_only_when_no_other_service_node_is_there() {
+        let (a, b, v) = (PeerId::random(), PeerId::random(), PeerId::random());
+        let vendors: HashSet<PeerId> = [v].into();
+        let mut some = prefer_non_vendors(vec![a, v, b], |p| *p, &vendors);
+        some.sort();
+        let mut want = vec![a, b];
+        want.sort();
+        assert_eq!(some, want);
+        assert_eq!(prefer_non_vendors(vec![v], |p| *p, &vendors), vec![v]);
+        assert!(prefer_non_vendors(Vec::<PeerId>::new(), |p| *p, &vendors).is_empty());
     }
 }

@@ -69,3 +69,17 @@ fn stored_profile_created(bytes: &[u8]) -> Result<u64, StoreError> {
     let (_, profile) = open_stored::<VendorProfile>(&record.envelope)?;
     Ok(profile.created)
 }
+
+impl Store {
+    /// The nodes vendors' profiles name as theirs: a person's node keeps its mailboxes and
+    /// light pushes off them where it can (a vendor holding a person's queues could tell
+    /// which intents are that person's).
+    pub fn vendor_nodes(&self) -> Result<std::collections::HashSet<libp2p::PeerId>, StoreError> {
+        Ok(self
+            .profiles()?
+            .into_iter()
+            .filter_map(|stored| stored.profile.reply_to)
+            .filter_map(|node| libp2p::PeerId::from_bytes(&node.peer).ok())
+            .collect())
+    }
+}
