@@ -6,6 +6,10 @@
 //!   `ingest_one_by_one` is the same without batching (a quiet topic);
 //! - `store_ack`: acknowledged (flushed) intent writes per second through the store, against
 //!   raw sled insert + flush in the same run.
+//! - `mailbox_deposit`: offers sealed (HPKE) and deposited in a service node's mailbox, each
+//!   on disk before it is acknowledged, one queue per intent, against the same raw sled
+//!   insert + flush; then the resident memory of the process holding them
+//!   (`VRM_BENCH_MAILBOX_N`, default 100,000).
 //!
 //! Run: `scripts/bench.sh` (or `cargo bench --bench core`). `VRM_BENCH_N` sets the count (20,000).
 
@@ -225,4 +229,81 @@ fn main() {
         raw_rate,
         json!({"n": n}),
     );
+    mailbox(&envelopes, now, raw_rate);
+}
+
+/// Deposits per second into a mailbox (sealing included), and the memory it then takes.
+fn mailbox(envelopes: &[Envelope], now: u64, raw_rate: f64) {
+    use vrm::proto::sealed::{OFFER_INFO, ReplyKey, seal};
+    use vrm::store::mailbox::{MailboxLimits, QueueClaim};
+
+    let n: usize = std::env::var("VRM_BENCH_MAILBOX_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), 64 << 20).expect("store");
+    let limits = MailboxLimits {
+        max_queues: n as u64,
+        max_items_per_queue: 32,
+        max_bytes: 4 << 30,
+    };
+    let key = ReplyKey::derive(&[7; 32]);
+    let queue = |i: usize| {
+        let mut q = [0u8; 16];
+        q[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        q
+    };
+    for chunk in (0..n).collect::<Vec<_>>().chunks(64) {
+        let claims: Vec<QueueClaim> = chunk
+            .iter()
+            .map(|&i| QueueClaim {
+                queue: queue(i),
+                expires: now + 86_400,
+                ack: vec![],
+            })
+            .collect();
+        store
+            .mailbox_fetch(&claims, now, &limits, 0)
+            .expect("store")
+            .expect("opens");
+    }
+    let rss_before = rss_kib();
+    let started = Instant::now();
+    for i in 0..n {
+        let plaintext = envelopes[i % envelopes.len()].as_bytes();
+        let sealed = seal(&key.public(), OFFER_INFO, &queue(i), plaintext).expect("seals");
+        store
+            .mailbox_deposit(&queue(i), &sealed, now, &limits)
+            .expect("store")
+            .expect("deposited");
+    }
+    line(
+        "mailbox_deposit",
+        per_sec(n, started),
+        "deposits/s",
+        "sled_insert_flush",
+        raw_rate,
+        json!({"n": n, "sealed_bytes_total": store.mailbox_counts().bytes}),
+    );
+    line(
+        "mailbox_rss",
+        rss_kib() as f64 / 1024.0,
+        "MiB",
+        "rss_before_deposits",
+        rss_before as f64 / 1024.0,
+        json!({"n": n, "items": store.mailbox_counts().items, "cache_mib": 64}),
+    );
+}
+
+/// This process's resident memory, in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }

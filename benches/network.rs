@@ -3,6 +3,10 @@
 //! one vendor in five, printed as JSON lines with p50/p90/p99. Baseline, measured in the same
 //! run: one raw gossipsub hop between two bare libp2p swarms; for context, also the one-hop
 //! time from a vrm cast to the intent being stored by a directly connected vendor.
+//! `latency_light_cast_to_first_offer` is the same from a light node (a person's laptop)
+//! attached to two of the network's nodes: light push to one of them, gossip, then the offer
+//! sealed into a mailbox there and pushed back; the raw request-response round trip of two
+//! bare swarms is given beside it for the two extra hops.
 //!
 //! Throughput: intents cast across 20 nodes (four vendors) at `VRM_BENCH_RATE` (750) per
 //! second for `VRM_BENCH_THROUGHPUT_SECS` (60; 0 skips it), then in 10 s steps from 1000/s up
@@ -23,7 +27,7 @@ use vrm::node::{CastRequest, NodeConfig, NodeEvent, NodeHandle};
 use vrm::proto::{Constraints, Price};
 
 struct Net {
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
     nodes: Vec<NodeHandle>,
     vendors: Vec<usize>,
 }
@@ -33,6 +37,16 @@ async fn node(
     i: usize,
     vendor: bool,
     bootstrap: Vec<libp2p::Multiaddr>,
+) -> NodeHandle {
+    node_with_role(root, i, vendor, bootstrap, Role::Service).await
+}
+
+async fn node_with_role(
+    root: &std::path::Path,
+    i: usize,
+    vendor: bool,
+    bootstrap: Vec<libp2p::Multiaddr>,
+    role: Role,
 ) -> NodeHandle {
     let dir = root.join(format!("n{i}"));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -46,8 +60,7 @@ async fn node(
     }
     let config = NodeConfig {
         data_dir: dir,
-        // Every bench node relays, as the bench's topologies are drawn.
-        role: Role::Service,
+        role,
         mailbox: MailboxConfig::default(),
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")],
         bootstrap,
@@ -103,7 +116,7 @@ async fn network(size: usize) -> Net {
     // Let connections, subscriptions and meshes settle.
     tokio::time::sleep(Duration::from_secs(3)).await;
     Net {
-        _root: root,
+        root,
         nodes,
         vendors,
     }
@@ -168,6 +181,76 @@ async fn one_hop_baseline(casts: usize) -> f64 {
     }
     for n in [&person, &vendor] {
         n.shutdown().await;
+    }
+    times.sort_by(f64::total_cmp);
+    percentile(&times, 0.5)
+}
+
+/// p50 of one raw request-response round trip in milliseconds: two bare libp2p swarms (TCP,
+/// Noise, yamux, CBOR request-response, nothing of vrm) on loopback, 600-byte requests one at
+/// a time over an open connection, as a light push or a mailbox deposit goes.
+async fn raw_request_response_rtt(requests: usize) -> f64 {
+    use libp2p::futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+    use libp2p::{StreamProtocol, noise, request_response, tcp, yamux};
+
+    type Rr = request_response::cbor::Behaviour<Vec<u8>, bool>;
+    fn swarm() -> libp2p::Swarm<Rr> {
+        libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .expect("tcp")
+            .with_behaviour(|_| {
+                Rr::new(
+                    [(
+                        StreamProtocol::new("/raw-rr"),
+                        request_response::ProtocolSupport::Full,
+                    )],
+                    request_response::Config::default(),
+                )
+            })
+            .expect("behaviour")
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build()
+    }
+    let (mut a, mut b) = (swarm(), swarm());
+    b.listen_on("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
+        .expect("listen");
+    let addr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = b.select_next_some().await {
+            break address;
+        }
+    };
+    let b_id = *b.local_peer_id();
+    a.dial(addr).expect("dial");
+    loop {
+        tokio::select! {
+            e = a.select_next_some() => if matches!(e, SwarmEvent::ConnectionEstablished { .. }) { break },
+            _ = b.select_next_some() => {}
+        }
+    }
+    let mut times = Vec::new();
+    for _ in 0..requests {
+        let started = Instant::now();
+        a.behaviour_mut().send_request(&b_id, vec![0u8; 600]);
+        let answered = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                tokio::select! {
+                    e = a.select_next_some() => if matches!(e, SwarmEvent::Behaviour(request_response::Event::Message { message: request_response::Message::Response { .. }, .. })) { break },
+                    e = b.select_next_some() => if let SwarmEvent::Behaviour(request_response::Event::Message { message: request_response::Message::Request { channel, .. }, .. }) = e {
+                        let _ = b.behaviour_mut().send_response(channel, true);
+                    },
+                }
+            }
+        })
+        .await;
+        if answered.is_ok() {
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
     }
     times.sort_by(f64::total_cmp);
     percentile(&times, 0.5)
@@ -395,48 +478,107 @@ async fn main() {
         }
     }
     let baseline = raw_gossipsub_hop(casts.max(50)).await;
+    let rr_rtt = raw_request_response_rtt(casts.max(50)).await;
     let vrm_hop = one_hop_baseline(casts).await;
     for size in sizes {
         let net = network(size).await;
         let persons: Vec<usize> = (0..size).filter(|i| !net.vendors.contains(i)).collect();
-        let mut times = Vec::new();
-        let mut missed = 0;
-        for n in 0..casts {
-            let caster = &net.nodes[persons[(n * 31) % persons.len()]];
-            let mut events = caster.subscribe();
-            let started = Instant::now();
-            caster.cast(cast(n)).await.expect("cast");
-            if wait_for(&mut events, |e| {
-                matches!(e, NodeEvent::OfferReceived { .. })
-            })
-            .await
-            {
-                times.push(started.elapsed().as_secs_f64() * 1000.0);
-            } else {
-                missed += 1;
-            }
+        let casters: Vec<&NodeHandle> = (0..casts)
+            .map(|n| &net.nodes[persons[(n * 31) % persons.len()]])
+            .collect();
+        let (times, missed) = cast_to_first_offer(&casters).await;
+        report(
+            "latency_cast_to_first_offer",
+            &times,
+            missed,
+            baseline,
+            vrm_hop,
+            &net,
+            size,
+            json!({}),
+        );
+        // A light node attached to two service nodes that are not vendors.
+        let light = node_with_role(
+            net.root.path(),
+            size,
+            false,
+            vec![addr(&net.nodes[0]).await, addr(&net.nodes[1]).await],
+            Role::Light,
+        )
+        .await;
+        while light.service_nodes().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        times.sort_by(f64::total_cmp);
-        let p50 = percentile(&times, 0.5);
-        let round = |x: f64| (x * 100.0).round() / 100.0;
-        println!(
-            "{}",
-            json!({
-                "bench": "latency_cast_to_first_offer",
+        let (times, missed) = cast_to_first_offer(&vec![&light; casts]).await;
+        report(
+            "latency_light_cast_to_first_offer",
+            &times,
+            missed,
+            baseline,
+            vrm_hop,
+            &net,
+            size,
+            json!({"raw_request_response_rtt_ms": (rr_rtt * 100.0).round() / 100.0}),
+        );
+        light.shutdown().await;
+        shut_down(net).await;
+    }
+}
+
+/// Casts once from each of `casters` in turn: the sorted times to the first offer, in ms,
+/// and how many casts got none in time.
+async fn cast_to_first_offer(casters: &[&NodeHandle]) -> (Vec<f64>, usize) {
+    let mut times = Vec::new();
+    let mut missed = 0;
+    for (n, caster) in casters.iter().enumerate() {
+        let mut events = caster.subscribe();
+        let started = Instant::now();
+        caster.cast(cast(n)).await.expect("cast");
+        if wait_for(&mut events, |e| {
+            matches!(e, NodeEvent::OfferReceived { .. })
+        })
+        .await
+        {
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        } else {
+            missed += 1;
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    (times, missed)
+}
+
+/// One latency line.
+#[allow(clippy::too_many_arguments)]
+fn report(
+    bench: &str,
+    times: &[f64],
+    missed: usize,
+    baseline: f64,
+    vrm_hop: f64,
+    net: &Net,
+    size: usize,
+    extra: serde_json::Value,
+) {
+    let p50 = percentile(times, 0.5);
+    let round = |x: f64| (x * 100.0).round() / 100.0;
+    let mut line = json!({
+                "bench": bench,
                 "value": round(p50),
                 "unit": "ms (p50)",
-                "p90": round(percentile(&times, 0.9)),
-                "p99": round(percentile(&times, 0.99)),
+                "p90": round(percentile(times, 0.9)),
+                "p99": round(percentile(times, 0.99)),
                 "baseline": "raw_gossipsub_hop_p50",
                 "baseline_value": round(baseline),
                 "ratio": round(p50 / baseline),
                 "vrm_one_hop_p50": round(vrm_hop),
                 "nodes": size,
                 "vendors": net.vendors.len(),
-                "casts": casts,
+                "casts": times.len() + missed,
                 "missed": missed,
-            })
-        );
-        shut_down(net).await;
+    });
+    if let (Some(o), Some(extra)) = (line.as_object_mut(), extra.as_object()) {
+        o.extend(extra.clone());
     }
+    println!("{line}");
 }

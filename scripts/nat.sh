@@ -11,7 +11,8 @@
 # Checks that nothing from the public side can open a connection into either home (the
 # routes exist; only the NAT's rules stop it), that P casts, that V gets the intent and
 # answers, and that the offer reaches P through its mailbox on S, with no connection
-# between P and V. Prints one JSON line; exits 1 if anything failed.
+# between P and V, and P's PeerId nowhere in V's log or data directory. Prints one JSON
+# line; exits 1 if anything failed.
 #
 #   scripts/nat.sh            VRM_BIN=target/debug/vrm (default)
 set -euo pipefail
@@ -141,6 +142,8 @@ ms=$(($(date +%s%3N) - start_ms))
 p_id=$(peer_id p)
 together=$(vrm "$h2" v peers --json | jq --arg p "$p_id" '[.[] | select(.peer == $p)] | length')
 [ "$together" -eq 0 ] || fail "the vendor is connected to the person's node"
+! grep -q "$p_id" "$work/v.log" || fail "the vendor's log names the person's node"
+! grep -rqa "$p_id" "$work/v" || fail "the vendor's data directory holds the person's PeerId"
 printf '{"nat":"ok","inbound_blocked":%s,"offers":%d,"cast_to_offer_ms":%d,"vendor_connected_to_person":false}\n' \
   "$inbound_blocked" "$offers" "$ms"
 rm -rf "$work"

@@ -53,7 +53,8 @@ pub struct Config {
 pub struct NetworkConfig {
     /// `service`, `light`, or `auto` (service on vendor nodes, light otherwise).
     pub role: RoleChoice,
-    /// Multiaddrs to listen on; empty means TCP and QUIC on all interfaces at `port`.
+    /// Multiaddrs to listen on; empty means TCP and QUIC on all interfaces at `port` on a
+    /// service node, and nowhere on a light node.
     pub listen: Vec<String>,
     /// Port used by the default listen addresses (0 picks a free one).
     pub port: u16,

@@ -234,6 +234,8 @@ pub struct PeerView {
     pub peer: String,
     /// Gossipsub score.
     pub score: Option<f64>,
+    /// Whether it is a service node (serves light push and mailboxes).
+    pub service: bool,
 }
 
 /// The node at a glance.

@@ -217,9 +217,10 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
 /// `vrm peers`
 pub fn peers(dir: &Path, json: bool) -> anyhow::Result<()> {
     let peers: Vec<PeerView> = Client::from_data_dir(dir)?.get("/peers")?;
-    show_list(&peers, json, &["peer", "score"], |p| {
+    show_list(&peers, json, &["peer", "role", "score"], |p| {
         vec![
             p.peer.clone(),
+            if p.service { "service" } else { "light" }.into(),
             p.score.map(|x| format!("{x:.1}")).unwrap_or_default(),
         ]
     });

@@ -398,6 +398,7 @@ impl EventLoop {
                     .map(|peer| PeerInfo {
                         peer: peer.to_string(),
                         score: gossipsub.peer_score(peer),
+                        service: self.services.contains(peer),
                     })
                     .collect();
                 let _ = reply.send(peers);

@@ -71,6 +71,8 @@ pub struct PeerInfo {
     pub peer: String,
     /// Its gossipsub score, if scored.
     pub score: Option<f64>,
+    /// Whether it serves light push and mailboxes.
+    pub service: bool,
 }
 
 /// What the person wants to cast.

@@ -66,6 +66,21 @@ const COUNTERS: &[(&str, &str, &str)] = &[
         "responder-failed",
         "Runs of the vendor's program that failed",
     ),
+    (
+        "mailbox_deposits",
+        "mailbox-deposited",
+        "Items deposited in the mailbox this node keeps",
+    ),
+    (
+        "light_pushes_served",
+        "light-push-served",
+        "Light pushes relayed for light nodes",
+    ),
+    (
+        "light_pushes_rate_limited",
+        "light-push-rate-limited",
+        "Light pushes refused over their client's rate",
+    ),
 ];
 
 impl Collector for NodeCollector {
@@ -98,6 +113,37 @@ impl Collector for NodeCollector {
                 MetricType::Gauge,
             )?
             .encode_gauge(&(self.store.outbox_len() as i64))?;
+        let held = self.store.mailbox_counts();
+        for (name, help, value) in [
+            ("vrm_mailbox_queues", "Open mailbox queues", held.queues),
+            (
+                "vrm_mailbox_items",
+                "Items waiting in the mailbox",
+                held.items,
+            ),
+            (
+                "vrm_mailbox_bytes",
+                "Bytes of items waiting in the mailbox",
+                held.bytes,
+            ),
+        ] {
+            encoder
+                .encode_descriptor(name, help, None, MetricType::Gauge)?
+                .encode_gauge(&i64::try_from(value).unwrap_or(i64::MAX))?;
+        }
+        let mut refused = encoder.encode_descriptor(
+            "vrm_mailbox_refused",
+            "Mailbox requests refused, by code",
+            None,
+            MetricType::Counter,
+        )?;
+        for (key, value) in &counts {
+            if let Some(code) = key.strip_prefix("mailbox-refused:") {
+                refused
+                    .encode_family(&[("code", code)])?
+                    .encode_counter::<NoLabelSet, _, u64>(value, None)?;
+            }
+        }
         Ok(())
     }
 }

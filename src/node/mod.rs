@@ -90,7 +90,11 @@ impl NodeConfig {
     /// The node configuration from a data directory's `config.toml` (flags override later).
     pub fn from_config(data_dir: PathBuf, config: &Config) -> anyhow::Result<NodeConfig> {
         let port = config.network.port;
-        let listen = if config.network.listen.is_empty() {
+        let role = config.network.role.resolve(config.vendor.is_some());
+        // A light node needs no inbound connection: by default it listens nowhere.
+        let listen = if config.network.listen.is_empty() && role == Role::Light {
+            Vec::new()
+        } else if config.network.listen.is_empty() {
             vec![
                 format!("/ip4/0.0.0.0/tcp/{port}"),
                 format!("/ip4/0.0.0.0/udp/{port}/quic-v1"),
@@ -100,7 +104,7 @@ impl NodeConfig {
         };
         Ok(NodeConfig {
             data_dir,
-            role: config.network.role.resolve(config.vendor.is_some()),
+            role,
             listen: parse_addrs(&listen).context("[network] listen")?,
             bootstrap: parse_addrs(&config.network.bootstrap).context("[network] bootstrap")?,
             mdns: config.network.mdns,

@@ -71,6 +71,9 @@ mod combined {
     }
 }
 
+/// Most connections a light node accepts that it did not open (peers on the local network).
+pub const LIGHT_MAX_INCOMING: u32 = 8;
+
 /// Settings the swarm is built with.
 #[derive(Debug, Clone)]
 pub struct NetworkSettings {
@@ -257,6 +260,11 @@ pub fn build_swarm(
                 limits: connection_limits::Behaviour::new(
                     connection_limits::ConnectionLimits::default()
                         .with_max_established(Some(settings.max_connections))
+                        // A light node takes few connections it did not open itself.
+                        .with_max_established_incoming(Some(match settings.role {
+                            Role::Service => settings.max_connections,
+                            Role::Light => LIGHT_MAX_INCOMING,
+                        }))
                         .with_max_established_per_peer(Some(2))
                         .with_max_pending_incoming(Some(64)),
                 ),

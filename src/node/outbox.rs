@@ -204,37 +204,43 @@ impl Outbox {
         }
     }
 
+    /// Gives up an entry whose mailbox was given up: its offer is marked refused.
     fn give_up(
         &mut self,
         store: &Store,
         id: &MessageId,
         actions: &mut Vec<Action>,
     ) -> Result<(), StoreError> {
-        let Some(plan) = self.plans.remove(id) else {
-            return Ok(());
-        };
         info!("giving up {id}: its mailbox did not answer {MAX_MAILBOX_FAILURES} times in a row");
-        store.outbox_remove(id)?;
-        if let Subject::Offer { intent } = plan.item.subject {
-            store.set_delivery(
-                &intent,
-                id,
-                Delivery::Refused {
-                    code: MAILBOX_UNREACHABLE.into(),
-                },
-            )?;
-        }
-        actions.push(Action::Emit(NodeEvent::OfferRefused {
+        let code = MAILBOX_UNREACHABLE.to_owned();
+        let event = NodeEvent::OfferRefused {
             offer: id.to_hex(),
-            code: MAILBOX_UNREACHABLE.into(),
-        }));
-        Ok(())
+            code: code.clone(),
+        };
+        self.drop_entry(store, id, Delivery::Refused { code }, event, actions)
     }
 
+    /// Gives up an entry whose time is over: an offer is marked expired.
     fn expire(
         &mut self,
         store: &Store,
         id: &MessageId,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), StoreError> {
+        let event = NodeEvent::OutboxExpired {
+            message: id.to_hex(),
+        };
+        self.drop_entry(store, id, Delivery::Expired, event, actions)
+    }
+
+    /// Removes an entry from the plan and the store, records what became of its offer and
+    /// tells the program.
+    fn drop_entry(
+        &mut self,
+        store: &Store,
+        id: &MessageId,
+        delivery: Delivery,
+        event: NodeEvent,
         actions: &mut Vec<Action>,
     ) -> Result<(), StoreError> {
         let Some(plan) = self.plans.remove(id) else {
@@ -242,11 +248,9 @@ impl Outbox {
         };
         store.outbox_remove(id)?;
         if let Subject::Offer { intent } = plan.item.subject {
-            store.set_delivery(&intent, id, Delivery::Expired)?;
+            store.set_delivery(&intent, id, delivery)?;
         }
-        actions.push(Action::Emit(NodeEvent::OutboxExpired {
-            message: id.to_hex(),
-        }));
+        actions.push(Action::Emit(event));
         Ok(())
     }
 

@@ -33,6 +33,7 @@ pub(in crate::api) async fn peers(
             .map(|p| PeerView {
                 peer: p.peer,
                 score: p.score,
+                service: p.service,
             })
             .collect(),
     ))
