@@ -63,6 +63,8 @@ pub enum Action {
         peer: PeerId,
         /// The fetch.
         request: MailboxRequest,
+        /// Queued once the mailbox has answered: a new intent's publication.
+        then: Option<Box<Outgoing>>,
     },
     /// Answer a mailbox request (service nodes).
     RespondMailbox {

@@ -276,13 +276,20 @@ impl EventLoop {
                 let requests = &mut self.handlers.requests.mailbox;
                 requests.sent(id, MailboxCall::Deposit(outgoing));
             }
-            Action::Fetch { peer, request } => {
+            Action::Fetch {
+                peer,
+                request,
+                then,
+            } => {
                 let id = self
                     .swarm
                     .behaviour_mut()
                     .mailbox
                     .send_request(&peer, request);
-                self.handlers.requests.mailbox.sent(id, MailboxCall::Fetch);
+                self.handlers
+                    .requests
+                    .mailbox
+                    .sent(id, MailboxCall::Fetch(then));
             }
             Action::LightPush {
                 peer,
@@ -373,18 +380,10 @@ impl EventLoop {
         match command {
             Command::Cast(queued, intent) => {
                 self.handlers.expiry.watch(intent.id, queued.expires);
-                // Open the queue before the intent goes out, where the mailbox is connected
-                // (otherwise the next fetch round dials it).
-                let replies = &mut self.handlers.replies;
-                let mut actions = Vec::new();
-                if replies.watch(&intent)
-                    && let Ok(mailbox) = PeerId::from_bytes(&intent.reply_to.mailbox)
-                    && self.swarm.is_connected(&mailbox)
-                {
-                    actions.extend(replies.fetch_from(&mailbox, unix_now()));
-                }
-                actions.push(Action::Queue(queued));
-                self.execute(actions);
+                let connected = PeerId::from_bytes(&intent.reply_to.mailbox)
+                    .is_ok_and(|mailbox| self.swarm.is_connected(&mailbox));
+                let action = self.handlers.replies.open(&intent, queued, connected);
+                self.execute(vec![action]);
             }
             Command::Withdrawn { queued, unqueued } => {
                 self.handlers.outbox.forget(&unqueued);
@@ -654,13 +653,17 @@ impl EventLoop {
                 (Some(MailboxCall::Deposit(outgoing)), response) => {
                     deposit_answer(outgoing, response)
                 }
-                (Some(MailboxCall::Fetch), MailboxResponse::Items { items, .. }) => {
+                (Some(MailboxCall::Fetch(then)), MailboxResponse::Items { items, .. }) => {
                     let replies = &mut self.handlers.replies;
-                    replies.received(&self.store, &self.stats, &peer, items, now)
+                    let mut actions = replies.received(&self.store, &self.stats, &peer, items, now);
+                    actions.extend(then.map(|queued| Action::Queue(*queued)));
+                    actions
                 }
-                (Some(MailboxCall::Fetch), response) => {
+                (Some(MailboxCall::Fetch(then)), response) => {
                     debug!("mailbox {peer} answered a fetch with {response:?}");
-                    Vec::new()
+                    then.map(|queued| Action::Queue(*queued))
+                        .into_iter()
+                        .collect()
                 }
                 (None, _) => Vec::new(),
             },
@@ -674,9 +677,11 @@ impl EventLoop {
                     debug!("depositing {outgoing} at {peer} failed: {error}; will retry");
                     vec![Action::Unanswered(outgoing)]
                 }
-                Some(MailboxCall::Fetch) => {
+                Some(MailboxCall::Fetch(then)) => {
                     debug!("fetching from {peer} failed: {error}");
-                    Vec::new()
+                    then.map(|queued| Action::Queue(*queued))
+                        .into_iter()
+                        .collect()
                 }
                 None => Vec::new(),
             },

@@ -26,7 +26,7 @@ use crate::proto::service::{
 };
 use crate::proto::{Intent, IntentId};
 use crate::store::mailbox::QueueId;
-use crate::store::{Store, StoreError};
+use crate::store::{Outgoing, Store, StoreError};
 
 /// How often every mailbox holding our queues is asked for what waits.
 pub const FETCH_EVERY: Duration = Duration::from_secs(15);
@@ -146,8 +146,31 @@ impl Replies {
                 request: MailboxRequest::Fetch {
                     claims: chunk.to_vec(),
                 },
+                then: None,
             })
             .collect()
+    }
+
+    /// Watches a new intent's queue and opens it at its mailbox, if connected: the fetch
+    /// that opens it carries `publication`, which goes out once the mailbox has answered, so
+    /// no vendor's offer can reach the mailbox before the queue exists. Otherwise the
+    /// publication goes out at once and the next round opens the queue.
+    pub fn open(&mut self, intent: &Intent, publication: Outgoing, connected: bool) -> Action {
+        let reply = self.identity.reply(&intent.id);
+        match PeerId::from_bytes(&intent.reply_to.mailbox) {
+            Ok(peer) if self.watch(intent) && connected => Action::Fetch {
+                peer,
+                request: MailboxRequest::Fetch {
+                    claims: vec![Claim {
+                        token: reply.token.to_vec().into(),
+                        expires: intent.expires,
+                        ack: Vec::new(),
+                    }],
+                },
+                then: Some(Box::new(publication)),
+            },
+            _ => Action::Queue(publication),
+        }
     }
 
     /// Items a mailbox gave us for our queues. Those stored or refused are acknowledged by
@@ -221,5 +244,59 @@ impl Replies {
 
     fn drop_expired(&mut self, now: u64) {
         self.queues.retain(|_, q| q.expires > now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::service::queue_of;
+    use crate::proto::{Constraints, MessageId, ReplyTo};
+    use crate::store::{Route, Subject};
+
+    /// A new intent's publication waits for the fetch that opens its queue, where the
+    /// mailbox is connected: no vendor's deposit can come before the queue exists.
+    #[test]
+    fn a_new_intent_goes_out_once_its_queue_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = Arc::new(Identity::create(dir.path(), false).unwrap());
+        let store = Store::open(&dir.path().join("store"), 1 << 20).unwrap();
+        let mut replies = Replies::load(&store, identity.clone(), 1_000).unwrap();
+        let id = IntentId::from([3; 16]);
+        let reply = identity.reply(&id);
+        let mailbox = PeerId::random();
+        let addr: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+        let intent = Intent {
+            id,
+            category: "books".into(),
+            subcategory: None,
+            text: "a novel".into(),
+            constraints: Constraints::default(),
+            terms: vec![],
+            created: 1_000,
+            expires: 2_000,
+            reply_to: ReplyTo::new(&mailbox, &addr, reply.queue(), reply.key.public()),
+        };
+        let publication = Outgoing {
+            id: MessageId([3; 32]),
+            subject: Subject::Intent { intent: id },
+            route: Route::Gossip { topic: "t".into() },
+            expires: 2_000,
+        };
+        let Action::Fetch {
+            peer,
+            request: MailboxRequest::Fetch { claims },
+            then: Some(then),
+        } = replies.open(&intent, publication.clone(), true)
+        else {
+            panic!("a fetch that carries the publication")
+        };
+        assert_eq!(peer, mailbox);
+        assert_eq!(queue_of(&claims[0].token), reply.queue());
+        assert_eq!(*then, publication);
+        assert!(matches!(
+            replies.open(&intent, publication.clone(), false),
+            Action::Queue(p) if p == publication
+        ));
     }
 }

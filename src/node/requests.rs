@@ -9,15 +9,17 @@ use libp2p::request_response::OutboundRequestId;
 
 use crate::proto::MessageId;
 use crate::proto::service::ITEM_ID_BYTES;
+use crate::store::Outgoing;
 use crate::store::mailbox::QueueId;
 
 /// What a request to a mailbox was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MailboxCall {
     /// A deposit of this outbox entry.
     Deposit(MessageId),
-    /// A fetch of our own queues.
-    Fetch,
+    /// A fetch of our own queues; once it is answered (or failed), this publication goes
+    /// out (a new intent's queue is open before anyone can answer it).
+    Fetch(Option<Box<Outgoing>>),
 }
 
 /// Requests in flight, `R` the request id (libp2p's in the node, any key in tests) and `T`
