@@ -19,5 +19,5 @@ export CARGO_TARGET_DIR=${VRM_MUTANTS_TARGET:-target/mutants}
 tests=(--lib --test=store --test=outbox --test=ingest --test=vectors --test=rejections --test=proto_props
   --test=fuzz_regressions)
 files=(-f 'src/store/**' -f src/node/ingest.rs -f src/node/outbox.rs -f 'src/proto/**')
-cargo mutants --profile mutants --cap-lints true --timeout 180 "${files[@]}" \
+cargo mutants --profile mutants --cap-lints true --timeout 180 --gitignore true "${files[@]}" \
   "${tests[@]/#/--cargo-arg=}" "$@"

@@ -422,3 +422,38 @@ fn a_mailbox_that_never_answers_costs_a_bounded_number_of_rounds() {
             .is_empty()
     );
 }
+
+/// A new offer for a mailbox that just failed waits for that mailbox's backoff, not its own
+/// (it would otherwise be due at once), unless the mailbox connects.
+#[test]
+fn a_new_offer_waits_for_its_mailboxs_backoff_unless_the_mailbox_connects() {
+    let (_dir, store) = store();
+    let mut outbox = Outbox::default();
+    let shared = intent(1, 86_400).reply_to;
+    let mut first = intent(30, 86_400);
+    first.reply_to = shared.clone();
+    let from = Envelope::seal(&first, &persona(30));
+    let failed = offer(&store, &mut outbox, &first, &from).id();
+    assert_eq!(
+        sent(&outbox.poll(&store, NOW, &Trigger::Timer)),
+        vec![failed]
+    );
+    outbox.failed(&failed, NOW);
+
+    let mut second = intent(31, 86_400);
+    second.reply_to = shared.clone();
+    let from = Envelope::seal(&second, &persona(31));
+    let fresh = offer(&store, &mut outbox, &second, &from).id();
+    assert!(
+        sent(&outbox.poll(&store, NOW, &Trigger::Timer)).is_empty(),
+        "the mailbox is backing off"
+    );
+    let mailbox = libp2p::PeerId::from_bytes(&shared.mailbox).unwrap();
+    let other = libp2p::PeerId::random();
+    assert!(sent(&outbox.poll(&store, NOW, &Trigger::Peer(other))).is_empty());
+    let mut hurried = sent(&outbox.poll(&store, NOW, &Trigger::Peer(mailbox)));
+    hurried.sort();
+    let mut both = vec![failed, fresh];
+    both.sort();
+    assert_eq!(hurried, both, "the mailbox connected");
+}

@@ -493,6 +493,11 @@ mod tests {
             Due::Wait,
             "a peer's arrival does not hurry a gossip entry"
         );
+        assert_eq!(
+            due(&plan, 101, &Trigger::ServiceNode),
+            Due::Send,
+            "a service node's arrival does: a light node publishes through it"
+        );
     }
 
     #[test]
@@ -502,6 +507,11 @@ mod tests {
         plan.next_attempt = 500;
         assert_eq!(due(&plan, 100, &Trigger::Peer(peer)), Due::Send);
         assert_eq!(due(&plan, 100, &Trigger::Peer(PeerId::random())), Due::Wait);
+        assert_eq!(
+            due(&plan, 100, &Trigger::ServiceNode),
+            Due::Wait,
+            "only its own mailbox hurries it"
+        );
         plan.in_flight = true;
         assert_eq!(due(&plan, 600, &Trigger::Peer(peer)), Due::Wait);
         assert_eq!(

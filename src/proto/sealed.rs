@@ -149,6 +149,14 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_message_seals_to_exactly_the_overhead_and_opens() {
+        let key = ReplyKey::derive(&[7; 32]);
+        let sealed = seal(&key.public(), OFFER_INFO, b"q", b"").unwrap();
+        assert_eq!(sealed.len(), SEAL_OVERHEAD);
+        assert_eq!(key.open(OFFER_INFO, b"q", &sealed).unwrap(), b"");
+    }
+
+    #[test]
     fn derivation_is_deterministic_and_each_seal_is_fresh() {
         let a = ReplyKey::derive(&[7; 32]);
         let b = ReplyKey::derive(&[7; 32]);

@@ -71,3 +71,41 @@ impl Store {
         Ok(purged)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn early_withdrawals_are_kept_until_their_time_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let (a, b) = (IntentId::from([1; 16]), IntentId::from([2; 16]));
+        assert!(store.remember_early_withdrawal(&a, &[9; 32], 100).unwrap());
+        assert!(store.remember_early_withdrawal(&b, &[9; 32], 200).unwrap());
+        assert!(store.withdrawn_early(&a, &[9; 32]).unwrap());
+        assert!(
+            !store.withdrawn_early(&a, &[8; 32]).unwrap(),
+            "by its signer only"
+        );
+        assert_eq!(store.purge_early_withdrawals(150).unwrap(), 1);
+        assert!(!store.withdrawn_early(&a, &[9; 32]).unwrap());
+        assert!(store.withdrawn_early(&b, &[9; 32]).unwrap());
+        for n in 0..MAX_EARLY_WITHDRAWALS as u32 - 1 {
+            let mut id = [0u8; 16];
+            id[..4].copy_from_slice(&n.to_be_bytes());
+            id[15] = 7;
+            assert!(
+                store
+                    .remember_early_withdrawal(&IntentId::from(id), &[9; 32], 300)
+                    .unwrap()
+            );
+        }
+        assert!(
+            !store
+                .remember_early_withdrawal(&IntentId::from([3; 16]), &[9; 32], 300)
+                .unwrap(),
+            "full"
+        );
+    }
+}

@@ -367,6 +367,17 @@ mod tests {
             Err(MailboxRefusal::MailboxFull),
             "no third queue"
         );
+        let shrunk = MailboxLimits {
+            max_queues: 1,
+            ..limits
+        };
+        assert!(
+            store
+                .mailbox_fetch(&[claim(a)], NOW, &shrunk, 16)
+                .unwrap()
+                .is_ok(),
+            "a queue already open is fetched even when the bound has shrunk below the count"
+        );
         store
             .mailbox_deposit(&a, b"1234", NOW, &limits)
             .unwrap()
@@ -409,6 +420,112 @@ mod tests {
                 items: 3,
                 bytes: 10
             }
+        );
+    }
+
+    /// The largest sealed item is a sealed envelope of the largest size: accepted, and one
+    /// byte more refused.
+    #[test]
+    fn an_item_may_be_as_large_as_a_sealed_envelope_and_no_larger() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let limits = MailboxLimits::default();
+        let q = [1; QUEUE_BYTES];
+        store
+            .mailbox_fetch(&[claim(q)], NOW, &limits, 16)
+            .unwrap()
+            .unwrap();
+        let largest = MAX_ENVELOPE_BYTES + SEAL_OVERHEAD;
+        assert!(
+            store
+                .mailbox_deposit(&q, &vec![1; largest], NOW, &limits)
+                .unwrap()
+                .is_ok()
+        );
+        assert_eq!(
+            store
+                .mailbox_deposit(&q, &vec![2; largest + 1], NOW, &limits)
+                .unwrap(),
+            Err(MailboxRefusal::TooLarge)
+        );
+    }
+
+    /// A pushed item the owner stored leaves the mailbox, with its bytes.
+    #[test]
+    fn a_pushed_item_the_owner_stored_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let limits = MailboxLimits::default();
+        let q = [1; QUEUE_BYTES];
+        store
+            .mailbox_fetch(&[claim(q)], NOW, &limits, 16)
+            .unwrap()
+            .unwrap();
+        let id = store
+            .mailbox_deposit(&q, b"pushed", NOW, &limits)
+            .unwrap()
+            .unwrap();
+        store
+            .mailbox_deposit(&q, b"other", NOW, &limits)
+            .unwrap()
+            .unwrap();
+        store.mailbox_remove(&q, &id).unwrap();
+        assert_eq!(
+            store.mailbox_counts(),
+            MailboxCounts {
+                queues: 1,
+                items: 1,
+                bytes: 5
+            }
+        );
+    }
+
+    /// The codes are part of the protocol (`proto/README.md`).
+    #[test]
+    fn each_refusal_has_its_wire_code() {
+        let codes: Vec<&str> = [
+            MailboxRefusal::UnknownQueue,
+            MailboxRefusal::QueueFull,
+            MailboxRefusal::MailboxFull,
+            MailboxRefusal::TooLarge,
+            MailboxRefusal::BadExpiry,
+        ]
+        .iter()
+        .map(|r| r.code())
+        .collect();
+        assert_eq!(
+            codes,
+            [
+                "unknown-queue",
+                "queue-full",
+                "mailbox-full",
+                "too-large",
+                "bad-expiry"
+            ]
+        );
+    }
+
+    /// A queue may live as long as an intent may (30 days, plus the clock skew), no longer.
+    #[test]
+    fn a_queue_may_expire_as_late_as_an_intent_and_no_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let limits = MailboxLimits::default();
+        let latest = NOW + MAX_INTENT_LIFETIME_SECS + MAX_CLOCK_SKEW_SECS;
+        let at = |expires| QueueClaim {
+            expires,
+            ..claim([5; QUEUE_BYTES])
+        };
+        assert!(
+            store
+                .mailbox_fetch(&[at(latest)], NOW, &limits, 16)
+                .unwrap()
+                .is_ok()
+        );
+        assert_eq!(
+            store.mailbox_fetch(&[at(NOW)], NOW, &limits, 16).unwrap(),
+            Err(MailboxRefusal::BadExpiry),
+            "already expired"
         );
     }
 
