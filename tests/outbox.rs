@@ -421,6 +421,19 @@ fn a_mailbox_that_never_answers_costs_a_bounded_number_of_rounds() {
             .answered(&store, &stats, &offers[0].1, Ok(()), now)
             .is_empty()
     );
+
+    // The mailbox stays given up: a later offer to it is refused at once, never tried.
+    let mut late = intent(23, 86_400);
+    late.reply_to = intent(1, 86_400).reply_to;
+    let from = Envelope::seal(&late, &persona(23));
+    offer(&store, &mut outbox, &late, &from);
+    assert!(sent(&outbox.poll(&store, now, &Trigger::Timer)).is_empty());
+    assert_eq!(
+        store.offers_for(&late.id).unwrap()[0].delivery,
+        Delivery::Refused {
+            code: MAILBOX_UNREACHABLE.into()
+        }
+    );
 }
 
 /// A new offer for a mailbox that just failed waits for that mailbox's backoff, not its own

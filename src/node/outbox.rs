@@ -35,6 +35,8 @@ use crate::store::{Delivery, Outgoing, Route, Store, StoreError, Subject};
 pub const MAX_BACKOFF_SECS: u64 = 30;
 /// Failed rounds in a row after which a mailbox is given up, with every entry for it.
 pub const MAX_MAILBOX_FAILURES: u32 = 8;
+/// Most failing mailboxes remembered (see [`Outbox::poll`]).
+pub const MAX_REMEMBERED_MAILBOXES: usize = 10_000;
 /// The refusal code of an entry whose mailbox was given up.
 pub const MAILBOX_UNREACHABLE: &str = "mailbox-unreachable";
 
@@ -183,7 +185,29 @@ impl Outbox {
                 warn!("outbox entry {id}: {e}");
             }
         }
+        self.forget_idle_mailboxes();
         actions
+    }
+
+    /// Bounds the memory of failing mailboxes: one no entry waits for is forgotten, unless
+    /// it was given up (a new offer to it is then refused at once), and past
+    /// [`MAX_REMEMBERED_MAILBOXES`] the given-up ones are forgotten too.
+    fn forget_idle_mailboxes(&mut self) {
+        if self.mailboxes.len() <= self.plans.len() {
+            return;
+        }
+        let waited_for: std::collections::HashSet<&ByteBuf> = self
+            .plans
+            .values()
+            .filter_map(|plan| match &plan.item.route {
+                Route::Mailbox(reply) => Some(&reply.mailbox),
+                Route::Gossip { .. } => None,
+            })
+            .collect();
+        let over = self.mailboxes.len() > MAX_REMEMBERED_MAILBOXES;
+        self.mailboxes.retain(|mailbox, state| {
+            waited_for.contains(mailbox) || (!over && state.failures >= MAX_MAILBOX_FAILURES)
+        });
     }
 
     /// `entry_due` held against the state of the entry's mailbox: a mailbox given up gives

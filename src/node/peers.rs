@@ -3,6 +3,7 @@
 //! reports connections as events, and keeps the list of connected service nodes.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
@@ -142,6 +143,10 @@ impl ServiceNodes {
     }
 }
 
+/// The warning that only vendors' nodes are connected is logged at most this often.
+const VENDOR_WARNING_EVERY_SECS: u64 = 60;
+static LAST_VENDOR_WARNING: AtomicU64 = AtomicU64::new(0);
+
 /// The candidates not known as vendors' nodes, or all of them when every one is (with a
 /// warning: the vendor that serves the intent can then tell it is this node's).
 pub fn prefer_non_vendors<T>(
@@ -153,9 +158,13 @@ pub fn prefer_non_vendors<T>(
         .into_iter()
         .partition(|c| vendors.contains(&peer(c)));
     if neutral.is_empty() && !vendor_nodes.is_empty() {
-        warn!(
-            "the only service nodes connected are vendors' nodes: the one that serves this intent can tell it is yours; connect to a service node that is not a vendor's"
-        );
+        let now = crate::clock::unix_now();
+        if now >= LAST_VENDOR_WARNING.load(Ordering::Relaxed) + VENDOR_WARNING_EVERY_SECS {
+            LAST_VENDOR_WARNING.store(now, Ordering::Relaxed);
+            warn!(
+                "the only service nodes connected are vendors' nodes: the one that serves an intent can tell it is yours; connect to a service node that is not a vendor's (logged at most every {VENDOR_WARNING_EVERY_SECS} s)"
+            );
+        }
         return vendor_nodes;
     }
     neutral
