@@ -32,6 +32,10 @@ pids=()
 cleanup() {
   local pid ns
   for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null || true; done
+  # Whatever still runs inside the namespaces (the daemons themselves), then the namespaces.
+  for ns in "$pub" "$r1" "$h1" "$r2" "$h2"; do
+    ip netns pids "$ns" 2> /dev/null | xargs -r kill 2> /dev/null || true
+  done
   wait 2> /dev/null || true
   for ns in "$pub" "$r1" "$h1" "$r2" "$h2"; do ip netns del "$ns" 2> /dev/null || true; done
 }
@@ -94,7 +98,7 @@ vrm() { local ns=$1 node=$2; shift 2; in_ns "$ns" timeout 60 "$bin" --data-dir "
 start() {
   local ns=$1 node=$2 listen=$3
   shift 3
-  in_ns "$ns" "$bin" --data-dir "$work/$node" daemon --no-mdns --listen "$listen" \
+  ip netns exec "$ns" "$bin" --data-dir "$work/$node" daemon --no-mdns --listen "$listen" \
     --api 127.0.0.1:0 "$@" > "$work/$node.log" 2>&1 &
   pids+=($!)
   local i
