@@ -446,7 +446,7 @@ path_withdraw() {
   at_vendor=$(cli v --json vendor intents | jq -r '.[].id' | sort -u | comm -12 - <(sort -u "$acked") | wc -l)
   end_path
   summary withdraw kills="$k" acknowledged="$(count "$acked")" lost="$lost" duplicates="$dups" \
-    failed_starts="$failed" vendor_open="$open" vendor_held="$at_vendor"
+    failed_starts="$failed" vendor_open="$open" vendor_held="$at_vendor" drained_after_s="$waited"
   [ "$lost" -eq 0 ] && [ "$dups" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$open" -eq 0 ]
 }
 

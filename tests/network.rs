@@ -144,6 +144,34 @@ async fn a_cast_no_one_can_hear_yet_reaches_a_vendor_that_connects_later() {
     assert_eq!(received_intents(&v), vec![id]);
 }
 
+/// A light node hands over more than its service node takes in one burst (120 casts, then
+/// their 120 withdrawals, as fast as the handle goes): the light node paces itself, so the
+/// service node refuses none for its rate limit and every withdrawal reaches the vendor
+/// within the pace, none left waiting out a backoff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_nodes_backlog_goes_out_at_its_service_nodes_pace() {
+    let mut net = Net::new();
+    let v = net.add(vendor("v", "books", "9.90"), &[]).await;
+    let p = net.add(person("p").light(), &[&v]).await;
+    let mut ids = Vec::new();
+    for n in 0..120 {
+        ids.push(cast(&p, "books", &format!("book number {n}"), "30").await);
+    }
+    for id in &ids {
+        p.handle.withdraw(id).await.unwrap();
+    }
+    eventually("every withdrawal handed over", || async {
+        (outbox_len(&p) == 0).then_some(())
+    })
+    .await;
+    let open: Vec<_> = received_intents(&v)
+        .into_iter()
+        .filter(|id| !intent_withdrawn(&v, id))
+        .collect();
+    assert!(open.is_empty(), "open at the vendor: {open:?}");
+    assert_eq!(v.handle.stats().get("light-push-rate-limited"), 0);
+}
+
 /// The person and the vendor are never online together: the person casts through its
 /// service node and stops; a vendor that comes later answers into the person's mailbox on
 /// that service node and stops too; the person starts again and finds the offer there.

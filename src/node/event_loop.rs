@@ -34,7 +34,7 @@ use super::events::{NodeEvent, Stats};
 use super::expiry::Expiry;
 use super::gossip::GossipIntake;
 use super::handle::{Command, PeerInfo};
-use super::light_push::{self, LightPush, Served};
+use super::light_push::{LightPush, NotNow, Pacer, Served};
 use super::mailbox::MailboxService;
 use super::network::{Behaviour, BehaviourEvent};
 use super::outbox::Outbox;
@@ -46,6 +46,7 @@ use crate::clock::unix_now;
 use crate::config::Role;
 use crate::proto::service::{
     LightPushResponse, MailboxItem, MailboxRequest, MailboxResponse, NO_PEERS, PushAnswer,
+    RATE_LIMITED,
 };
 use crate::proto::{DIRECTORY_TOPIC, MessageId};
 use crate::store::Store;
@@ -85,8 +86,10 @@ pub struct Handlers {
     pub profile: Option<ProfilePublisher>,
     /// Our requests in flight.
     pub requests: Requests,
-    /// Light push served (the client side is [`light_push::hand_over`]).
+    /// Light push served.
     pub light_push: LightPush,
+    /// Light push sent, on light nodes.
+    pub pacer: Pacer,
     /// The mailbox kept for others, on service nodes.
     pub mailbox: Option<MailboxService>,
     /// The mailbox queues of the person's open intents.
@@ -207,9 +210,14 @@ impl EventLoop {
             } if self.role == Role::Light => {
                 let vendors = self.store.vendor_nodes().unwrap_or_default();
                 let services = peers::prefer_non_vendors(self.services.peers(), |p| *p, &vendors);
-                return match light_push::hand_over(&services, topic, bytes, id) {
-                    Some(action) => vec![action],
-                    None => self.handlers.outbox.published(
+                let pacer = &mut self.handlers.pacer;
+                return match pacer.hand_over(&services, topic, bytes, id, Instant::now()) {
+                    Ok(action) => vec![action],
+                    Err(NotNow::Paced) => {
+                        self.handlers.outbox.postpone(&id, now);
+                        Vec::new()
+                    }
+                    Err(NotNow::NoServiceNode) => self.handlers.outbox.published(
                         &self.store,
                         &self.stats,
                         &id,
@@ -578,6 +586,7 @@ impl EventLoop {
                 actions
             }
             Event::Message {
+                peer,
                 message:
                     Message::Response {
                         request_id,
@@ -590,15 +599,27 @@ impl EventLoop {
                         LightPushResponse::Published { .. } => Ok(()),
                         LightPushResponse::Refused { code } => Err(code),
                     };
+                    let rate_limited = matches!(&result, Err(code) if code == RATE_LIMITED);
+                    self.handlers
+                        .pacer
+                        .finished(&peer, rate_limited, Instant::now());
+                    if rate_limited {
+                        self.handlers.outbox.postpone(&id, unix_now());
+                        return Vec::new();
+                    }
                     let outbox = &mut self.handlers.outbox;
                     outbox.published(&self.store, &self.stats, &id, result)
                 }
                 None => Vec::new(),
             },
             Event::OutboundFailure {
-                request_id, error, ..
+                peer,
+                request_id,
+                error,
+                ..
             } => match self.handlers.requests.light_push.finished(&request_id) {
                 Some(id) => {
+                    self.handlers.pacer.finished(&peer, false, Instant::now());
                     let outbox = &mut self.handlers.outbox;
                     outbox.published(&self.store, &self.stats, &id, Err(error.to_string()))
                 }

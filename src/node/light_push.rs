@@ -3,9 +3,13 @@
 //! message (no one service node sees all of a person's intents). The service node checks
 //! it exactly as gossip (and stores it, as it would a gossiped one), publishes it as its
 //! own message and answers how many peers got it. Clients are rate limited, so a flood from
-//! one costs the others nothing.
+//! one costs the others nothing; the client paces itself to that limit and keeps at most
+//! [`MAX_IN_FLIGHT`] pushes open per service node, so a backlog (a node back after a crash
+//! with hundreds of withdrawals to hand over) drains at the limit's pace instead of being
+//! refused and backed off.
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use rand::seq::IndexedRandom;
@@ -23,33 +27,102 @@ use crate::store::Store;
 pub const CLIENT_RATE: f64 = 20.0;
 /// Burst of light pushes one client may make.
 pub const CLIENT_BURST: u32 = 100;
+/// Burst a client allows itself: smaller than [`CLIENT_BURST`], since a client that
+/// restarted starts full while the service node may still count its earlier pushes.
+pub const CLIENT_PACE_BURST: u32 = 10;
+/// Light pushes a client keeps open per service node (libp2p drops streams past 100).
+pub const MAX_IN_FLIGHT: usize = 16;
+/// How long a client sends nothing to a service node that answered `rate-limited`.
+pub const RATE_LIMITED_PAUSE: Duration = Duration::from_secs(1);
 
 /// The service side: the categories this node answers itself, and the clients' limits.
-/// The client side needs no state (its requests in flight are tracked with the node's other
-/// requests).
 #[derive(Debug)]
 pub struct LightPush {
     served: Vec<String>,
     clients: RateLimiter<PeerId>,
 }
 
-/// Light node: the light push of outbox entry `outgoing` on `topic` to one of `services`,
-/// picked at random; `None` if no service node is connected.
-pub fn hand_over(
-    services: &[PeerId],
-    topic: String,
-    bytes: Vec<u8>,
-    outgoing: MessageId,
-) -> Option<Action> {
-    let peer = *services.choose(&mut rand::rng())?;
-    Some(Action::LightPush {
-        peer,
-        request: LightPushRequest {
-            topic,
-            envelope: bytes.into(),
-        },
-        outgoing,
-    })
+/// The client side, on light nodes: which service node may take a light push now.
+#[derive(Debug)]
+pub struct Pacer {
+    rate: RateLimiter<PeerId>,
+    /// Pushes open per service node (none listed: none open).
+    in_flight: HashMap<PeerId, usize>,
+    /// Service nodes that answered `rate-limited`, and until when they are left alone.
+    paused: HashMap<PeerId, Instant>,
+}
+
+/// Why a light push cannot go out now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotNow {
+    /// No service node is connected: a failed attempt, retried after its backoff (or at
+    /// once when one connects).
+    NoServiceNode,
+    /// Every connected service node has its fill of our pushes: retried at the next tick,
+    /// not counted as an attempt.
+    Paced,
+}
+
+impl Default for Pacer {
+    fn default() -> Self {
+        Pacer {
+            rate: RateLimiter::new(CLIENT_RATE, CLIENT_PACE_BURST),
+            in_flight: HashMap::new(),
+            paused: HashMap::new(),
+        }
+    }
+}
+
+impl Pacer {
+    /// The light push of outbox entry `outgoing` on `topic` to one of `services` that has
+    /// room (open pushes, pace, no pause), picked at random, counted as open.
+    pub fn hand_over(
+        &mut self,
+        services: &[PeerId],
+        topic: String,
+        bytes: Vec<u8>,
+        outgoing: MessageId,
+        now: Instant,
+    ) -> Result<Action, NotNow> {
+        if services.is_empty() {
+            return Err(NotNow::NoServiceNode);
+        }
+        self.paused.retain(|_, until| *until > now);
+        let open: Vec<PeerId> = services
+            .iter()
+            .filter(|peer| {
+                !self.paused.contains_key(peer)
+                    && self.in_flight.get(peer).copied().unwrap_or(0) < MAX_IN_FLIGHT
+            })
+            .copied()
+            .collect();
+        let peer = *open.choose(&mut rand::rng()).ok_or(NotNow::Paced)?;
+        if !self.rate.allow(&peer, now) {
+            return Err(NotNow::Paced);
+        }
+        *self.in_flight.entry(peer).or_default() += 1;
+        Ok(Action::LightPush {
+            peer,
+            request: LightPushRequest {
+                topic,
+                envelope: bytes.into(),
+            },
+            outgoing,
+        })
+    }
+
+    /// A push to `peer` was answered (`rate_limited`: refused for our pace) or failed.
+    pub fn finished(&mut self, peer: &PeerId, rate_limited: bool, now: Instant) {
+        if let Some(open) = self.in_flight.get_mut(peer) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                self.in_flight.remove(peer);
+            }
+        }
+        if rate_limited {
+            self.paused.insert(*peer, now + RATE_LIMITED_PAUSE);
+        }
+    }
 }
 
 /// What a service node does with a light push.
@@ -116,5 +189,62 @@ impl LightPush {
             }
         };
         (served, actions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(pacer: &mut Pacer, services: &[PeerId], now: Instant) -> Result<PeerId, NotNow> {
+        match pacer.hand_over(services, "t".into(), vec![1], MessageId([1; 32]), now)? {
+            Action::LightPush { peer, .. } => Ok(peer),
+            other => panic!("not a light push: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_client_goes_at_the_service_nodes_pace_after_a_short_burst() {
+        let mut pacer = Pacer::default();
+        let service = PeerId::random();
+        let start = Instant::now();
+        for _ in 0..CLIENT_PACE_BURST {
+            assert_eq!(push(&mut pacer, &[service], start), Ok(service));
+            pacer.finished(&service, false, start);
+        }
+        assert_eq!(push(&mut pacer, &[service], start), Err(NotNow::Paced));
+        let one_step = Duration::from_secs_f64(1.0 / CLIENT_RATE);
+        assert_eq!(push(&mut pacer, &[service], start + one_step), Ok(service));
+        assert_eq!(push(&mut pacer, &[], start), Err(NotNow::NoServiceNode));
+    }
+
+    #[test]
+    fn a_client_keeps_at_most_its_share_of_pushes_open_per_service_node() {
+        let mut pacer = Pacer::default();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let mut now = Instant::now();
+        let second = Duration::from_secs(1);
+        for _ in 0..MAX_IN_FLIGHT {
+            assert_eq!(push(&mut pacer, &[a], now), Ok(a));
+            now += second;
+        }
+        assert_eq!(push(&mut pacer, &[a], now), Err(NotNow::Paced), "a is full");
+        assert_eq!(push(&mut pacer, &[a, b], now), Ok(b), "b has room");
+        pacer.finished(&a, false, now);
+        now += second;
+        assert_eq!(push(&mut pacer, &[a], now), Ok(a), "an answer frees a slot");
+    }
+
+    #[test]
+    fn a_service_node_that_answers_rate_limited_is_left_alone_for_a_while() {
+        let mut pacer = Pacer::default();
+        let service = PeerId::random();
+        let now = Instant::now();
+        assert_eq!(push(&mut pacer, &[service], now), Ok(service));
+        pacer.finished(&service, true, now);
+        let almost = now + RATE_LIMITED_PAUSE - Duration::from_millis(1);
+        assert_eq!(push(&mut pacer, &[service], almost), Err(NotNow::Paced));
+        let after = now + RATE_LIMITED_PAUSE;
+        assert_eq!(push(&mut pacer, &[service], after), Ok(service));
     }
 }

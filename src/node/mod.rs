@@ -190,6 +190,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         profile,
         requests: requests::Requests::default(),
         light_push: light_push::LightPush::new(served.clone()),
+        pacer: light_push::Pacer::default(),
         mailbox: (config.role == Role::Service)
             .then(|| mailbox::MailboxService::new(&config.mailbox)),
         replies: replies::Replies::load(&store, identity.clone(), unix_now())?,

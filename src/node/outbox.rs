@@ -370,6 +370,15 @@ impl Outbox {
         })]
     }
 
+    /// An attempt of `id` that could not go out now for reasons of pace, not of delivery: it
+    /// is not counted, and the entry is due again at the next poll.
+    pub fn postpone(&mut self, id: &MessageId, now: u64) {
+        if let Some(plan) = self.plans.get_mut(id) {
+            plan.attempts = plan.attempts.saturating_sub(1);
+            plan.next_attempt = now;
+        }
+    }
+
     /// The mailbox answered a deposit: stored, or refused with a code (either way the
     /// entry is done), or refused for now (`retry_later`: tried again after the backoff).
     pub fn answered(
