@@ -61,6 +61,8 @@ async fn node_with_role(
     let config = NodeConfig {
         data_dir: dir,
         role,
+        auto_role: false,
+        autonat_private_addresses: false,
         mailbox: MailboxConfig::default(),
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")],
         bootstrap,

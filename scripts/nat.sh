@@ -110,8 +110,15 @@ start() {
 }
 peer_id() { grep -o "listening on [^ ]*" "$work/$1.log" | head -1 | sed 's|.*/p2p/||'; }
 
-mkdir -p "$work/v"
+mkdir -p "$work/v" "$work/s" "$work/p"
 "$bin" --data-dir "$work/v" init --vendor "Vendor behind NAT" --category books > /dev/null
+"$bin" --data-dir "$work/s" init > /dev/null
+"$bin" --data-dir "$work/p" init > /dev/null
+# Every address here is private: AutoNAT must count them (P, `role = "auto"`, asks S to dial
+# it back, and S answers such probes).
+for node in s p; do
+  sed -i '/^\[network\]/a autonat_private_addresses = true' "$work/$node/config.toml"
+done
 start "$pub" s /ip4/10.0.0.1/tcp/4001 --role service
 s_addr=/ip4/10.0.0.1/tcp/4001/p2p/$(peer_id s)
 start "$h2" v /ip4/192.168.2.2/tcp/4002 --bootstrap "$s_addr"
@@ -148,6 +155,15 @@ together=$(vrm "$h2" v peers --json | jq --arg p "$p_id" '[.[] | select(.peer ==
 [ "$together" -eq 0 ] || fail "the vendor is connected to the person's node"
 ! grep -q "$p_id" "$work/v.log" || fail "the vendor's log names the person's node"
 ! grep -rqa "$p_id" "$work/v" || fail "the vendor's data directory holds the person's PeerId"
-printf '{"nat":"ok","inbound_blocked":%s,"offers":%d,"cast_to_offer_ms":%d,"vendor_connected_to_person":false}\n' \
-  "$inbound_blocked" "$offers" "$ms"
+# P follows AutoNAT: S's dial-back cannot pass the NAT, so P stays a light node.
+for i in $(seq 400); do
+  grep -q "AutoNAT finds this node" "$work/p.log" && break
+  sleep 0.1
+done
+grep -q "AutoNAT finds this node not reachable from outside (it stays a light node)" "$work/p.log" ||
+  fail "AutoNAT did not find the person behind NAT unreachable: $(grep AutoNAT "$work/p.log")"
+role=$(vrm "$h1" p status --json | jq -r .role)
+[ "$role" = light ] || fail "the person behind NAT runs as a $role node"
+printf '{"nat":"ok","inbound_blocked":%s,"offers":%d,"cast_to_offer_ms":%d,"vendor_connected_to_person":false,"autonat":"private","role":"%s"}\n' \
+  "$inbound_blocked" "$offers" "$ms" "$role"
 rm -rf "$work"

@@ -51,10 +51,12 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NetworkConfig {
-    /// `service`, `light`, or `auto` (service on vendor nodes, light otherwise).
+    /// `service`, `light`, or `auto` (service on vendor nodes; otherwise light, and service
+    /// while AutoNAT finds the node reachable from outside).
     pub role: RoleChoice,
     /// Multiaddrs to listen on; empty means TCP and QUIC on all interfaces at `port` on a
-    /// service node, and nowhere on a light node.
+    /// service node or an `auto` one (AutoNAT must be able to dial it), and nowhere on a
+    /// light node.
     pub listen: Vec<String>,
     /// Port used by the default listen addresses (0 picks a free one).
     pub port: u16,
@@ -66,6 +68,10 @@ pub struct NetworkConfig {
     pub kademlia: bool,
     /// Most established connections.
     pub max_connections: u32,
+    /// AutoNAT also counts private and loopback addresses as reachable, and answers probes
+    /// from them: for a network on one LAN or one machine. Off on the internet, where a
+    /// private address says nothing about reachability.
+    pub autonat_private_addresses: bool,
 }
 
 impl Default for NetworkConfig {
@@ -78,6 +84,7 @@ impl Default for NetworkConfig {
             mdns: true,
             kademlia: true,
             max_connections: 128,
+            autonat_private_addresses: false,
         }
     }
 }
@@ -93,11 +100,21 @@ pub enum Role {
     Light,
 }
 
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Service => "service",
+            Role::Light => "light",
+        })
+    }
+}
+
 /// The `role` key: a role, or `auto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum RoleChoice {
-    /// Service on vendor nodes, light otherwise.
+    /// Service on vendor nodes; otherwise light, and service while AutoNAT finds the node
+    /// reachable from outside.
     Auto,
     /// Always a service node.
     Service,
@@ -106,7 +123,13 @@ pub enum RoleChoice {
 }
 
 impl RoleChoice {
-    /// The role a node with (`vendor`) or without a vendor section takes.
+    /// Whether a node with (`vendor`) or without a vendor section follows AutoNAT: a vendor
+    /// needs the meshes of its categories, so it stays a service node.
+    pub fn follows_autonat(self, vendor: bool) -> bool {
+        self == RoleChoice::Auto && !vendor
+    }
+
+    /// The role a node with (`vendor`) or without a vendor section starts in.
     pub fn resolve(self, vendor: bool) -> Role {
         match self {
             RoleChoice::Service => Role::Service,

@@ -3,9 +3,10 @@
 
 mod common;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::*;
+use vrm::config::Role;
 use vrm::node::NodeEvent;
 use vrm::proto::intent_topic;
 use vrm::store::Delivery;
@@ -170,6 +171,34 @@ async fn a_light_nodes_backlog_goes_out_at_its_service_nodes_pace() {
         .collect();
     assert!(open.is_empty(), "open at the vendor: {open:?}");
     assert_eq!(v.handle.stats().get("light-push-rate-limited"), 0);
+}
+
+/// `role = "auto"`: a node starts light; once AutoNAT (its service node dialing it back)
+/// finds it reachable, it becomes a service node on the same address and serves others: a
+/// light node publishes through it and keeps its mailbox there, and gets its offer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_node_that_autonat_finds_reachable_serves_others() {
+    let mut net = Net::new();
+    let s = net.add(person("s"), &[]).await;
+    let a = net.add(person("a").auto(), &[&s]).await;
+    assert_eq!(a.handle.role(), Role::Light);
+    let before = a.handle.listen_addrs();
+    // AutoNAT's first probe comes 15 s after the node starts.
+    eventually_within(Duration::from_secs(45), "a is a service node", || async {
+        (a.handle.role() == Role::Service).then_some(())
+    })
+    .await;
+    eventually("a listens again, on the same address", || async {
+        (a.handle.listen_addrs() == before).then_some(())
+    })
+    .await;
+    let v = net.add(vendor("v", "books", "9.90"), &[&a]).await;
+    let l = net.add(person("l").light(), &[&a]).await;
+    assert_eq!(l.handle.service_nodes(), vec![a.handle.peer_id()]);
+    let id = cast(&l, "books", "Any Le Guin novel", "30").await;
+    offers_arrive(&l, &id, 1).await;
+    assert_eq!(received_intents(&v), vec![id]);
+    assert!(a.handle.mailbox_counts().queues > 0, "l's mailbox is on a");
 }
 
 /// The person and the vendor are never online together: the person casts through its

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use super::ApiError;
 use super::views::{IntentView, MailboxView, OfferView, StatusView, VendorView};
-use crate::config::Role;
 use crate::node::{NodeError, NodeHandle};
 use crate::proto::IntentId;
 use crate::store::{Origin, StoredIntent};
@@ -23,11 +22,7 @@ pub(super) async fn status(node: &NodeHandle) -> Result<StatusView, ApiError> {
         intents: counts.intents,
         offers: counts.offers,
         outbox: counts.outbox,
-        role: match node.role() {
-            Role::Service => "service",
-            Role::Light => "light",
-        }
-        .into(),
+        role: node.role().to_string(),
         service_nodes: node
             .service_nodes()
             .iter()

@@ -207,6 +207,7 @@ pub fn daemon(dir: &std::path::Path, args: DaemonArgs) -> anyhow::Result<()> {
     }
     if let Some(role) = args.role {
         node_config.role = role.resolve(config.vendor.is_some());
+        node_config.auto_role = role.follows_autonat(config.vendor.is_some());
     }
     node_config.metrics = args.metrics;
     let api_addr =

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, mdns, request_response};
+use libp2p::{Multiaddr, PeerId, Swarm, autonat, gossipsub, identify, mdns, request_response};
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
 
@@ -36,10 +36,11 @@ use super::gossip::GossipIntake;
 use super::handle::{Command, PeerInfo};
 use super::light_push::{LightPush, NotNow, Pacer, Served};
 use super::mailbox::MailboxService;
-use super::network::{Behaviour, BehaviourEvent};
+use super::network::{Behaviour, BehaviourEvent, NetworkSettings};
 use super::outbox::Outbox;
 use super::peers::{self, ServiceNodes};
 use super::profile::ProfilePublisher;
+use super::reachability::Rebuild;
 use super::replies::{FETCH_EVERY, Replies};
 use super::requests::{MailboxCall, Requests};
 use crate::clock::unix_now;
@@ -68,6 +69,8 @@ pub struct Channels {
     pub listen: watch::Sender<Vec<Multiaddr>>,
     /// The connected service nodes that can hold a mailbox, for the handle.
     pub services: watch::Sender<Vec<(PeerId, Multiaddr)>>,
+    /// The node's current role, for the handle.
+    pub role: watch::Sender<Role>,
     /// The vendor role's inbox, on vendor nodes.
     pub vendor: Option<VendorInbox>,
     /// The vendor role's task, stopped and awaited at shutdown.
@@ -104,8 +107,13 @@ pub struct EventLoop {
     pub(super) store: Arc<Store>,
     pub(super) stats: Arc<Stats>,
     pub(super) metrics: Option<libp2p::metrics::Metrics>,
-    /// Addresses dialed at start.
+    /// Addresses dialed at start (and after a change of role).
     pub(super) bootstrap: Vec<Multiaddr>,
+    /// How to build the swarm again in another role (`role = "auto"`).
+    pub(super) rebuild: Rebuild,
+    /// Listen addresses not bound yet (after a change of role, the old swarm's sockets may
+    /// take a moment to close); tried again at every tick.
+    pub(super) pending_listen: Vec<Multiaddr>,
     /// How often a vendor re-publishes its profile.
     pub(super) profile_interval: Duration,
     /// Service node or light node.
@@ -118,9 +126,8 @@ impl EventLoop {
     /// Runs until shutdown.
     pub async fn run(mut self) {
         super::network::subscribe(&mut self.swarm.behaviour_mut().gossipsub, self.role);
-        for addr in std::mem::take(&mut self.bootstrap) {
-            self.execute(vec![Action::Dial(addr)]);
-        }
+        let dials = self.bootstrap.iter().cloned().map(Action::Dial).collect();
+        self.execute(dials);
         let mut tick = tokio::time::interval(TICK);
         let mut profile_tick = tokio::time::interval(self.profile_interval);
         let mut kad_tick = tokio::time::interval(KAD_BOOTSTRAP);
@@ -145,6 +152,7 @@ impl EventLoop {
                 },
                 Some(action) = self.channels.inbox.recv() => self.execute(vec![action]),
                 _ = tick.tick() => {
+                    self.listen_pending();
                     let now = unix_now();
                     let mut actions = self.handlers.outbox.poll(&self.store, now, &Trigger::Timer);
                     actions.extend(self.handlers.expiry.tick(&self.store, now));
@@ -455,6 +463,68 @@ impl EventLoop {
         }
     }
 
+    /// Builds the swarm again as a `role` node (AutoNAT changed its verdict on an `auto`
+    /// node). The old swarm's connections and listeners close with it; its requests in
+    /// flight fail as on a lost connection, so the outbox tries them again.
+    fn change_role(&mut self, role: Role) -> Vec<Action> {
+        let settings = NetworkSettings {
+            role,
+            ..self.rebuild.settings.clone()
+        };
+        let swarm = match super::network::build_swarm(self.rebuild.keypair.clone(), &settings) {
+            Ok(swarm) => swarm,
+            Err(e) => {
+                warn!(
+                    "cannot build the network again as a {role:?} node ({e}); staying {:?}",
+                    self.role
+                );
+                return Vec::new();
+            }
+        };
+        let bound = self.channels.listen.borrow().clone();
+        drop(std::mem::replace(&mut self.swarm, swarm));
+        let requests = std::mem::take(&mut self.handlers.requests);
+        let mut actions: Vec<Action> = requests
+            .mailbox
+            .into_values()
+            .flat_map(mailbox_call_failed)
+            .collect();
+        for id in requests.light_push.into_values() {
+            let failed = Err("the node changed role".to_owned());
+            let outbox = &mut self.handlers.outbox;
+            actions.extend(outbox.published(&self.store, &self.stats, &id, failed));
+        }
+        self.role = role;
+        self.rebuild.settings = settings;
+        self.handlers.pacer = Pacer::default();
+        self.handlers.mailbox =
+            (role == Role::Service).then(|| MailboxService::new(&self.rebuild.mailbox));
+        self.services = ServiceNodes::with_bootstrap(&self.bootstrap);
+        self.channels
+            .services
+            .send_replace(self.services.mailboxes());
+        self.channels.listen.send_replace(Vec::new());
+        self.channels.role.send_replace(role);
+        self.pending_listen = super::reachability::listen_again(&self.rebuild.listen, &bound);
+        self.listen_pending();
+        super::network::subscribe(&mut self.swarm.behaviour_mut().gossipsub, role);
+        actions.extend(self.bootstrap.iter().cloned().map(Action::Dial));
+        actions
+    }
+
+    /// Binds the listen addresses still waiting (see `pending_listen`).
+    fn listen_pending(&mut self) {
+        let swarm = &mut self.swarm;
+        self.pending_listen
+            .retain(|addr| match swarm.listen_on(addr.clone()) {
+                Ok(_) => false,
+                Err(e) => {
+                    debug!("cannot listen on {addr} yet ({e}); trying again");
+                    true
+                }
+            });
+    }
+
     fn publish_profile(&mut self) {
         if let Some(profile) = &self.handlers.profile {
             let listen = self.channels.listen.borrow().clone();
@@ -545,6 +615,26 @@ impl EventLoop {
             }
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 peers::discovered(found, |peer| self.swarm.is_connected(peer))
+            }
+            BehaviourEvent::Autonat(autonat::Event::StatusChanged { new, .. }) => {
+                let verdict = match &new {
+                    autonat::NatStatus::Public(addr) => format!("reachable from outside at {addr}"),
+                    autonat::NatStatus::Private => "not reachable from outside".into(),
+                    autonat::NatStatus::Unknown => "of unknown reachability".into(),
+                };
+                match self.rebuild.role_after(&new, self.role) {
+                    Some(role) => {
+                        info!("AutoNAT finds this node {verdict}: it now runs as a {role} node");
+                        self.change_role(role)
+                    }
+                    None => {
+                        info!(
+                            "AutoNAT finds this node {verdict} (it stays a {} node)",
+                            self.role
+                        );
+                        Vec::new()
+                    }
+                }
             }
             _ => Vec::new(),
         }
@@ -680,11 +770,9 @@ impl EventLoop {
                     actions.extend(then.map(|queued| Action::Queue(*queued)));
                     actions
                 }
-                (Some(MailboxCall::Fetch(then)), response) => {
+                (Some(call), response) => {
                     debug!("mailbox {peer} answered a fetch with {response:?}");
-                    then.map(|queued| Action::Queue(*queued))
-                        .into_iter()
-                        .collect()
+                    mailbox_call_failed(call)
                 }
                 (None, _) => Vec::new(),
             },
@@ -694,15 +782,9 @@ impl EventLoop {
                 error,
                 ..
             } => match self.handlers.requests.mailbox.finished(&request_id) {
-                Some(MailboxCall::Deposit(outgoing)) => {
-                    debug!("depositing {outgoing} at {peer} failed: {error}; will retry");
-                    vec![Action::Unanswered(outgoing)]
-                }
-                Some(MailboxCall::Fetch(then)) => {
-                    debug!("fetching from {peer} failed: {error}");
-                    then.map(|queued| Action::Queue(*queued))
-                        .into_iter()
-                        .collect()
+                Some(call) => {
+                    debug!("{call:?} at {peer} failed: {error}");
+                    mailbox_call_failed(call)
                 }
                 None => Vec::new(),
             },
@@ -782,6 +864,18 @@ impl EventLoop {
             }
             _ => Vec::new(),
         }
+    }
+}
+
+/// What a mailbox request that got no (useful) answer leads to: a deposit is retried, the
+/// publication waiting for a fetch goes out anyway (the queue opens with the next fetch).
+fn mailbox_call_failed(call: MailboxCall) -> Vec<Action> {
+    match call {
+        MailboxCall::Deposit(outgoing) => vec![Action::Unanswered(outgoing)],
+        MailboxCall::Fetch(then) => then
+            .map(|queued| Action::Queue(*queued))
+            .into_iter()
+            .collect(),
     }
 }
 

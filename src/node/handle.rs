@@ -146,8 +146,8 @@ pub struct NodeHandle {
     pub(super) listen: watch::Receiver<Vec<Multiaddr>>,
     /// Connected service nodes that can hold a mailbox, kept current by the event loop.
     pub(super) services: watch::Receiver<Vec<(PeerId, Multiaddr)>>,
-    /// Service node or light node.
-    pub(super) role: Role,
+    /// Service node or light node, kept current by the event loop.
+    pub(super) role: watch::Receiver<Role>,
     /// Turns true when the event loop has ended.
     pub(super) done: watch::Receiver<bool>,
 }
@@ -259,7 +259,7 @@ impl NodeHandle {
 
     /// Service node or light node.
     pub fn role(&self) -> Role {
-        self.role
+        *self.role.borrow()
     }
 
     /// The connected service nodes that can hold a mailbox.

@@ -32,6 +32,7 @@ pub mod network;
 pub mod outbox;
 pub mod peers;
 pub mod profile;
+pub mod reachability;
 pub mod replies;
 pub mod requests;
 
@@ -58,8 +59,13 @@ use event_loop::{Channels, EventLoop, Handlers};
 pub struct NodeConfig {
     /// The data directory (keys, config, store).
     pub data_dir: PathBuf,
-    /// Service node or light node.
+    /// Service node or light node, at start.
     pub role: Role,
+    /// Follow AutoNAT (`role = "auto"` without a vendor role): a service node while it finds
+    /// this node reachable from outside, a light node otherwise.
+    pub auto_role: bool,
+    /// AutoNAT counts private and loopback addresses (a LAN or a test network).
+    pub autonat_private_addresses: bool,
     /// Addresses to listen on.
     pub listen: Vec<Multiaddr>,
     /// Peers to dial at start.
@@ -90,9 +96,12 @@ impl NodeConfig {
     /// The node configuration from a data directory's `config.toml` (flags override later).
     pub fn from_config(data_dir: PathBuf, config: &Config) -> anyhow::Result<NodeConfig> {
         let port = config.network.port;
-        let role = config.network.role.resolve(config.vendor.is_some());
-        // A light node needs no inbound connection: by default it listens nowhere.
-        let listen = if config.network.listen.is_empty() && role == Role::Light {
+        let vendor = config.vendor.is_some();
+        let role = config.network.role.resolve(vendor);
+        let auto_role = config.network.role.follows_autonat(vendor);
+        // A light node needs no inbound connection: by default it listens nowhere, unless
+        // AutoNAT is to find out whether it could serve.
+        let listen = if config.network.listen.is_empty() && role == Role::Light && !auto_role {
             Vec::new()
         } else if config.network.listen.is_empty() {
             vec![
@@ -105,6 +114,8 @@ impl NodeConfig {
         Ok(NodeConfig {
             data_dir,
             role,
+            auto_role,
+            autonat_private_addresses: config.network.autonat_private_addresses,
             listen: parse_addrs(&listen).context("[network] listen")?,
             bootstrap: parse_addrs(&config.network.bootstrap).context("[network] bootstrap")?,
             mdns: config.network.mdns,
@@ -152,6 +163,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
     let (listen_tx, listen_rx) = watch::channel(Vec::new());
     let services = peers::ServiceNodes::with_bootstrap(&config.bootstrap);
     let (services_tx, services_rx) = watch::channel(services.mailboxes());
+    let (role_tx, role_rx) = watch::channel(config.role);
     let stats = Arc::new(Stats::default());
 
     let mut profile = None;
@@ -196,16 +208,15 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         replies: replies::Replies::load(&store, identity.clone(), unix_now())?,
     };
 
-    let mut swarm = network::build_swarm(
-        identity.node_keypair().clone(),
-        &network::NetworkSettings {
-            role: config.role,
-            mdns: config.mdns,
-            kademlia: config.kademlia,
-            max_connections: config.max_connections,
-            heartbeat: config.heartbeat,
-        },
-    )?;
+    let settings = network::NetworkSettings {
+        role: config.role,
+        mdns: config.mdns,
+        kademlia: config.kademlia,
+        max_connections: config.max_connections,
+        heartbeat: config.heartbeat,
+        autonat_private_addresses: config.autonat_private_addresses,
+    };
+    let mut swarm = network::build_swarm(identity.node_keypair().clone(), &settings)?;
     for addr in &config.listen {
         swarm
             .listen_on(addr.clone())
@@ -233,6 +244,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
             events: event_tx.clone(),
             listen: listen_tx,
             services: services_tx,
+            role: role_tx,
             vendor: vendor_tx.clone(),
             vendor_task,
         },
@@ -241,6 +253,14 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         stats: stats.clone(),
         metrics,
         bootstrap: config.bootstrap.clone(),
+        rebuild: reachability::Rebuild {
+            keypair: identity.node_keypair().clone(),
+            settings,
+            listen: config.listen.clone(),
+            mailbox: config.mailbox.clone(),
+            auto_role: config.auto_role,
+        },
+        pending_listen: Vec::new(),
         profile_interval: config.profile_interval,
         role: config.role,
         services,
@@ -259,7 +279,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         vendor: vendor_tx.map(|inbox| inbox.sender()),
         listen: listen_rx,
         services: services_rx,
-        role: config.role,
+        role: role_rx,
         done: done_rx,
     })
 }

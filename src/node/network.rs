@@ -87,6 +87,8 @@ pub struct NetworkSettings {
     pub max_connections: u32,
     /// Gossipsub heartbeat.
     pub heartbeat: Duration,
+    /// AutoNAT counts private and loopback addresses.
+    pub autonat_private_addresses: bool,
 }
 
 /// Gossipsub topic parameters: a peer that sends invalid messages on a topic loses score
@@ -256,7 +258,13 @@ pub fn build_swarm(
                 mdns: Toggle::from(mdns),
                 relay,
                 dcutr: dcutr::Behaviour::new(peer_id),
-                autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+                autonat: autonat::Behaviour::new(
+                    peer_id,
+                    autonat::Config {
+                        only_global_ips: !settings.autonat_private_addresses,
+                        ..autonat::Config::default()
+                    },
+                ),
                 limits: connection_limits::Behaviour::new(
                     connection_limits::ConnectionLimits::default()
                         .with_max_established(Some(settings.max_connections))
@@ -265,7 +273,9 @@ pub fn build_swarm(
                             Role::Service => settings.max_connections,
                             Role::Light => LIGHT_MAX_INCOMING,
                         }))
-                        .with_max_established_per_peer(Some(2))
+                        // One connection each way (simultaneous dials) and one for an
+                        // AutoNAT dial-back, which must be a new connection.
+                        .with_max_established_per_peer(Some(3))
                         .with_max_pending_incoming(Some(64)),
                 ),
             })

@@ -47,6 +47,11 @@ impl<R: Hash + Eq, T> InFlight<R, T> {
     pub fn finished(&mut self, request: &R) -> Option<T> {
         self.requests.remove(request)
     }
+
+    /// What every request still in flight carried (their swarm is gone).
+    pub fn into_values(self) -> impl Iterator<Item = T> {
+        self.requests.into_values()
+    }
 }
 
 /// The node's requests in flight, per behaviour.

@@ -4,6 +4,8 @@
 //! intent, if it comes after all, is stored as withdrawn and never answered. At most
 //! [`MAX_EARLY_WITHDRAWALS`] are kept: past that, one more is relayed but not remembered.
 
+use std::sync::atomic::Ordering;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, decode, encode};
@@ -29,14 +31,19 @@ impl Store {
         forget_after: u64,
     ) -> Result<bool, StoreError> {
         let t = self.trees()?;
-        if t.early_withdrawals.len() >= MAX_EARLY_WITHDRAWALS {
+        if t.early_count.load(Ordering::SeqCst) >= MAX_EARLY_WITHDRAWALS as u64 {
             return Ok(false);
         }
         let value = EarlyWithdrawal {
             signer: *signer,
             forget_after,
         };
-        t.early_withdrawals.insert(**intent, encode(&value))?;
+        if t.early_withdrawals
+            .insert(**intent, encode(&value))?
+            .is_none()
+        {
+            t.early_count.fetch_add(1, Ordering::SeqCst);
+        }
         Ok(true)
     }
 
@@ -63,8 +70,8 @@ impl Store {
         for kv in t.early_withdrawals.iter() {
             let (key, value) = kv?;
             let early: EarlyWithdrawal = decode("early_withdrawals", &value)?;
-            if early.forget_after <= now {
-                t.early_withdrawals.remove(key)?;
+            if early.forget_after <= now && t.early_withdrawals.remove(key)?.is_some() {
+                t.early_count.fetch_sub(1, Ordering::SeqCst);
                 purged += 1;
             }
         }

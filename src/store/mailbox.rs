@@ -8,6 +8,8 @@
 //! deposit is on disk before it is acknowledged; opening a queue and acknowledging items are
 //! not (after a crash the owner opens again and gets some items twice, which it ignores).
 
+use std::sync::atomic::Ordering;
+
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -143,7 +145,7 @@ impl Store {
         if t.mailbox_items.scan_prefix(queue).count() >= limits.max_items_per_queue {
             return Ok(Err(MailboxRefusal::QueueFull));
         }
-        let bytes = t.mailbox_bytes.load(std::sync::atomic::Ordering::SeqCst);
+        let bytes = t.mailbox_bytes.load(Ordering::SeqCst);
         if bytes + sealed.len() as u64 > limits.max_bytes {
             return Ok(Err(MailboxRefusal::MailboxFull));
         }
@@ -153,7 +155,8 @@ impl Store {
         };
         t.mailbox_items.insert(key, encode(&record))?;
         t.mailbox_bytes
-            .fetch_add(sealed.len() as u64, std::sync::atomic::Ordering::SeqCst);
+            .fetch_add(sealed.len() as u64, Ordering::SeqCst);
+        t.mailbox_items_count.fetch_add(1, Ordering::SeqCst);
         drop(_one_writer);
         t.durable()?;
         Ok(Ok(id))
@@ -183,7 +186,7 @@ impl Store {
                 new += 1;
             }
         }
-        if new > 0 && t.mailbox_queues.len() as u64 + new > limits.max_queues {
+        if new > 0 && t.mailbox_queues_count.load(Ordering::SeqCst) + new > limits.max_queues {
             return Ok(Err(MailboxRefusal::MailboxFull));
         }
         let mut items = Vec::new();
@@ -198,6 +201,7 @@ impl Store {
                 )?
                 .is_ok();
             if stored {
+                t.mailbox_queues_count.fetch_add(1, Ordering::SeqCst);
                 t.mailbox_by_expiry
                     .insert(expiry_key(claim.expires, &claim.queue), &[])?;
             }
@@ -235,10 +239,9 @@ impl Store {
     fn remove_item(&self, t: &super::Trees, key: &[u8]) -> Result<(), StoreError> {
         if let Some(old) = t.mailbox_items.remove(key)? {
             let record: ItemRecord = decode("mailbox_items", &old)?;
-            t.mailbox_bytes.fetch_sub(
-                record.sealed.len() as u64,
-                std::sync::atomic::Ordering::SeqCst,
-            );
+            t.mailbox_bytes
+                .fetch_sub(record.sealed.len() as u64, Ordering::SeqCst);
+            t.mailbox_items_count.fetch_sub(1, Ordering::SeqCst);
         }
         Ok(())
     }
@@ -255,7 +258,9 @@ impl Store {
             for item in t.mailbox_items.scan_prefix(queue).keys() {
                 self.remove_item(&t, &item?)?;
             }
-            t.mailbox_queues.remove(queue)?;
+            if t.mailbox_queues.remove(queue)?.is_some() {
+                t.mailbox_queues_count.fetch_sub(1, Ordering::SeqCst);
+            }
             t.mailbox_by_expiry.remove(key)?;
             purged += 1;
         }
@@ -268,21 +273,22 @@ impl Store {
             return MailboxCounts::default();
         };
         MailboxCounts {
-            queues: t.mailbox_queues.len() as u64,
-            items: t.mailbox_items.len() as u64,
-            bytes: t.mailbox_bytes.load(std::sync::atomic::Ordering::SeqCst),
+            queues: t.mailbox_queues_count.load(Ordering::SeqCst),
+            items: t.mailbox_items_count.load(Ordering::SeqCst),
+            bytes: t.mailbox_bytes.load(Ordering::SeqCst),
         }
     }
 }
 
-/// Bytes of sealed items in `items`, for the running total kept at open.
-pub(super) fn stored_bytes(items: &sled::Tree) -> Result<u64, StoreError> {
-    let mut total = 0;
+/// How many items `items` holds and their sealed bytes, for the running totals kept at open.
+pub(super) fn stored_items(items: &sled::Tree) -> Result<(u64, u64), StoreError> {
+    let (mut count, mut bytes) = (0, 0);
     for value in items.iter().values() {
         let record: ItemRecord = decode("mailbox_items", &value?)?;
-        total += record.sealed.len() as u64;
+        count += 1;
+        bytes += record.sealed.len() as u64;
     }
-    Ok(total)
+    Ok((count, bytes))
 }
 
 #[cfg(test)]

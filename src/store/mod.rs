@@ -241,12 +241,18 @@ struct Trees {
     intents_by_expiry: sled::Tree,
     /// Withdrawals that came before their intents.
     early_withdrawals: sled::Tree,
+    /// Entries in `early_withdrawals` (sled counts a tree by walking it; read at open, kept
+    /// up to date, as the two counts below).
+    early_count: AtomicU64,
     /// Service nodes: open mailbox queues, their items, and queues by expiry.
     mailbox_queues: sled::Tree,
     mailbox_items: sled::Tree,
     mailbox_by_expiry: sled::Tree,
     /// Bytes of sealed items in `mailbox_items` (read at open, kept up to date).
     mailbox_bytes: AtomicU64,
+    /// Entries in `mailbox_items` and in `mailbox_queues`.
+    mailbox_items_count: AtomicU64,
+    mailbox_queues_count: AtomicU64,
     /// Mailbox operations check bounds and then write: one at a time.
     mailbox_lock: Mutex<()>,
     meta: sled::Tree,
@@ -261,10 +267,16 @@ impl Trees {
     fn open(dir: &Path, cache_bytes: u64) -> Result<Trees, StoreError> {
         let db = open_sled(&dir.join("db"), cache_bytes)?;
         let mailbox_items = db.open_tree("mailbox_items")?;
+        let (items, bytes) = mailbox::stored_items(&mailbox_items)?;
+        let early_withdrawals = db.open_tree("early_withdrawals")?;
+        let mailbox_queues = db.open_tree("mailbox_queues")?;
         Ok(Trees {
-            early_withdrawals: db.open_tree("early_withdrawals")?,
-            mailbox_queues: db.open_tree("mailbox_queues")?,
-            mailbox_bytes: AtomicU64::new(mailbox::stored_bytes(&mailbox_items)?),
+            early_count: AtomicU64::new(early_withdrawals.len() as u64),
+            early_withdrawals,
+            mailbox_queues_count: AtomicU64::new(mailbox_queues.len() as u64),
+            mailbox_queues,
+            mailbox_bytes: AtomicU64::new(bytes),
+            mailbox_items_count: AtomicU64::new(items),
             mailbox_items,
             mailbox_by_expiry: db.open_tree("mailbox_by_expiry")?,
             mailbox_lock: Mutex::new(()),

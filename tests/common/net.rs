@@ -43,6 +43,8 @@ pub struct TestNode {
     pub addr: Multiaddr,
     pub vendor: Option<VendorConfig>,
     pub role: Role,
+    /// Follows AutoNAT (starts light).
+    pub auto_role: bool,
 }
 
 /// Something done to a data directory before its node starts.
@@ -54,6 +56,7 @@ pub struct Spec {
     vendor: Option<(String, VendorConfig)>,
     prepare: Option<Prepare>,
     role: Role,
+    auto_role: bool,
 }
 
 impl Spec {
@@ -69,6 +72,14 @@ impl Spec {
         self.role = Role::Light;
         self
     }
+
+    /// `role = "auto"`: starts light, serves while AutoNAT finds it reachable (on loopback,
+    /// which every test node counts).
+    pub fn auto(mut self) -> Spec {
+        self.role = Role::Light;
+        self.auto_role = true;
+        self
+    }
 }
 
 /// A person's node.
@@ -78,6 +89,7 @@ pub fn person(name: &str) -> Spec {
         vendor: None,
         prepare: None,
         role: Role::Service,
+        auto_role: false,
     }
 }
 
@@ -97,6 +109,7 @@ pub fn vendor_with(name: &str, catalog: &str, config: VendorConfig) -> Spec {
         vendor: Some((catalog.into(), config)),
         prepare: None,
         role: Role::Service,
+        auto_role: false,
     }
 }
 
@@ -150,13 +163,14 @@ impl Net {
             mut addr,
             vendor,
             role,
+            auto_role,
         } = node;
         handle.shutdown().await;
         self.started.retain(|h| h.peer_id() != handle.peer_id());
         drop(handle);
         addr.pop(); // the /p2p/ part
         let again = self
-            .launch(&name, &dir, vendor, role, addr, addrs(dial))
+            .launch(&name, &dir, vendor, (role, auto_role), addr, addrs(dial))
             .await;
         joined(&again, dial).await;
         again
@@ -200,7 +214,8 @@ impl Net {
             prepare(&dir);
         }
         let listen = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
-        self.launch(&spec.name, &dir, config, spec.role, listen, bootstrap)
+        let roles = (spec.role, spec.auto_role);
+        self.launch(&spec.name, &dir, config, roles, listen, bootstrap)
             .await
     }
 
@@ -209,13 +224,16 @@ impl Net {
         name: &str,
         dir: &Path,
         vendor: Option<VendorConfig>,
-        role: Role,
+        (role, auto_role): (Role, bool),
         listen: Multiaddr,
         bootstrap: Vec<Multiaddr>,
     ) -> TestNode {
         let config = NodeConfig {
             data_dir: dir.to_owned(),
             role,
+            auto_role,
+            // Every test node is on loopback.
+            autonat_private_addresses: true,
             mailbox: MailboxConfig::default(),
             listen: vec![listen],
             bootstrap,
@@ -243,6 +261,7 @@ impl Net {
             dir: dir.to_owned(),
             vendor,
             role,
+            auto_role,
         }
     }
 }
@@ -299,7 +318,7 @@ async fn settled(node: &TestNode, neighbours: &[&TestNode]) {
 /// service node.
 async fn in_mesh(node: &TestNode, peer: &TestNode) {
     let id = peer.handle.peer_id().to_string();
-    if node.role == Role::Light || peer.role == Role::Light {
+    if node.handle.role() == Role::Light || peer.handle.role() == Role::Light {
         return light_edge(node, peer).await;
     }
     eventually(
@@ -322,7 +341,8 @@ async fn light_edge(node: &TestNode, peer: &TestNode) {
         || async {
             let peers = node.handle.peers().await.unwrap();
             let connected = peers.iter().any(|p| p.peer == id.to_string());
-            let known = node.role != Role::Light || node.handle.service_nodes().contains(&id);
+            let known =
+                node.handle.role() != Role::Light || node.handle.service_nodes().contains(&id);
             (connected && known).then_some(())
         },
     )
