@@ -141,6 +141,31 @@ fn kinds_on_the_wrong_route_are_rejected() {
     assert_eq!(code(&on_other_topic.verdict), "wrong-route");
     let as_direct = ingest::reply(&store, env.as_bytes(), NOW).unwrap();
     assert_eq!(code(&as_direct.verdict), "wrong-route");
+
+    // A vendor profile travels on the directory topic only, and is not stored from another.
+    let profile = VendorProfile {
+        name: "Shop".into(),
+        categories: vec!["books".into()],
+        contact: String::new(),
+        accepted_terms: vec![],
+        created: NOW,
+        reply_to: None,
+    };
+    let profile = Envelope::seal(&profile, &key(2));
+    let on_intent_topic = ingest::gossip(
+        &store,
+        &served(),
+        &intent_topic("books"),
+        profile.as_bytes(),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(code(&on_intent_topic.verdict), "wrong-route");
+    assert!(store.profiles().unwrap().is_empty());
+    let on_directory =
+        ingest::gossip(&store, &served(), DIRECTORY_TOPIC, profile.as_bytes(), NOW).unwrap();
+    assert_eq!(on_directory.verdict, Verdict::Accept);
+    assert_eq!(store.profiles().unwrap().len(), 1);
 }
 
 #[test]

@@ -58,6 +58,22 @@ fn withdrawal(id: [u8; 16]) -> Envelope {
     Envelope::seal(&body, &SigningKey::from_bytes(&[3; 32]))
 }
 
+/// A vendor's signed offer for `wanted`, cast in `envelope`.
+fn offer_to(envelope: &Envelope, wanted: &Intent) -> Envelope {
+    let vendor = SigningKey::from_bytes(&[4; 32]);
+    let offer = Offer {
+        intent: wanted.id,
+        persona: envelope.signer().to_bytes().into(),
+        vendor: vendor.verifying_key().to_bytes().into(),
+        items: vec![],
+        text: "ours".into(),
+        created: 1_800_000_000,
+        valid_until: 1_800_000_600,
+        accepted_terms: vec![],
+    };
+    Envelope::seal(&offer, &vendor)
+}
+
 fn id_of(n: u64) -> [u8; 16] {
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(&n.to_be_bytes());
@@ -220,18 +236,7 @@ fn seen_ids_detect_replay_until_forgotten() {
 fn an_offer_made_is_stored_decided_and_queued_to_the_caster_until_removed() {
     let dir = tempfile::tempdir().unwrap();
     let (envelope, wanted) = sealed(id_of(7));
-    let vendor = SigningKey::from_bytes(&[4; 32]);
-    let offer = Offer {
-        intent: wanted.id,
-        persona: envelope.signer().to_bytes().into(),
-        vendor: vendor.verifying_key().to_bytes().into(),
-        items: vec![],
-        text: "ours".into(),
-        created: 1_800_000_000,
-        valid_until: 1_800_000_600,
-        accepted_terms: vec![],
-    };
-    let sealed_offer = Envelope::seal(&offer, &vendor);
+    let sealed_offer = offer_to(&envelope, &wanted);
     {
         let store = Store::open(dir.path(), CACHE).unwrap();
         assert_eq!(
@@ -554,4 +559,77 @@ fn each_write_after_a_flush_gets_its_own_flush() {
         before + 2,
         "the second write was not flushed"
     );
+}
+
+/// What a node reads at start: the person's own intents still open (to watch their queues
+/// and expiry), and the received intents the vendor role has yet to decide on.
+#[test]
+fn a_start_finds_the_own_open_intents_and_the_undecided_received_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), CACHE).unwrap();
+    cast(&store, id_of(1));
+    cast(&store, id_of(2));
+    store
+        .withdraw_own(&id_of(2).into(), &withdrawal(id_of(2)), 1_800_000_100)
+        .unwrap();
+    let receive = |n: u64| {
+        let (envelope, body) = sealed(id_of(n));
+        store
+            .receive_intent(&envelope, &body, 1_800_000_000)
+            .unwrap();
+    };
+    for n in [3, 4, 5] {
+        receive(n);
+    }
+    store.record_declined(&id_of(4).into(), "no stock").unwrap();
+    store
+        .record_withdrawal(&id_of(5).into(), 1_800_000_100)
+        .unwrap();
+
+    let expires = intent(id_of(1)).expires;
+    assert_eq!(
+        store.own_open_intents().unwrap(),
+        vec![(expires, id_of(1).into())],
+        "cast, not withdrawn, not received"
+    );
+    let undecided: Vec<IntentId> = store
+        .undecided_received(1_800_000_000)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.intent.id)
+        .collect();
+    assert_eq!(
+        undecided,
+        vec![IntentId::from(id_of(3))],
+        "received, undecided, open"
+    );
+    assert!(
+        store.undecided_received(expires).unwrap().is_empty(),
+        "an expired one waits for no decision"
+    );
+}
+
+/// The repair at open re-queues an offer a crash left out of the outbox, but only one still
+/// pending: a delivered one is never sent twice.
+#[test]
+fn a_delivered_offer_is_not_queued_again_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (envelope, wanted) = sealed(id_of(8));
+    let sealed_offer = offer_to(&envelope, &wanted);
+    {
+        let store = Store::open(dir.path(), CACHE).unwrap();
+        store
+            .receive_intent(&envelope, &wanted, 1_800_000_000)
+            .unwrap();
+        store
+            .record_offer_made(&wanted, &sealed_offer, 1_800_000_000)
+            .unwrap();
+        store.outbox_remove(&sealed_offer.id()).unwrap();
+        let delivered = Delivery::Delivered { at: 1_800_000_001 };
+        store
+            .set_delivery(&wanted.id, &sealed_offer.id(), delivered)
+            .unwrap();
+    }
+    let store = Store::open(dir.path(), CACHE).unwrap();
+    assert_eq!(store.outbox_len(), 0);
 }

@@ -158,15 +158,31 @@ mod tests {
     }
 
     #[test]
+    fn a_string_may_be_as_long_as_the_limit_and_no_longer() {
+        let mut text = vec![0x68];
+        text.extend_from_slice(b"12345678");
+        scan(&text, &LIMITS).unwrap();
+        let mut bytes = vec![0x49];
+        bytes.extend_from_slice(b"123456789");
+        assert!(matches!(
+            scan(&bytes, &LIMITS),
+            Err(DecodeError::StringTooLong { len: 9, max: 8 })
+        ));
+    }
+
+    #[test]
     fn refuses_unsupported_features_and_garbage() {
         assert!(matches!(
             scan(&[0x9f, 0xff], &LIMITS),
             Err(DecodeError::UnsupportedCbor(_))
         ));
-        assert!(matches!(
-            scan(&[0xc1, 0x01], &LIMITS),
-            Err(DecodeError::UnsupportedCbor(_))
-        ));
+        // Tags, including those whose number a simple value would share (21: "true").
+        for tag in [0xc1, 0xd5] {
+            assert_eq!(
+                scan(&[tag, 0x01], &LIMITS),
+                Err(DecodeError::UnsupportedCbor("tag"))
+            );
+        }
         assert!(matches!(
             scan(&[0xf9, 0x3c, 0x00], &LIMITS),
             Err(DecodeError::UnsupportedCbor(_))
