@@ -16,7 +16,7 @@ command -v cargo-mutants > /dev/null || cargo install --locked cargo-mutants
 export CARGO_TARGET_DIR=${VRM_MUTANTS_TARGET:-target/mutants}
 # Only these test targets are built and run for each mutant (building all of them would
 # take most of each mutant's time).
-tests=(--lib --test=store --test=outbox --test=ingest --test=vectors --test=rejections --test=proto_props
+tests=(--lib --test=store --test=outbox --test=ingest --test=matching --test=vectors --test=rejections --test=proto_props
   --test=fuzz_regressions)
 files=(-f 'src/store/**' -f src/node/ingest.rs -f src/node/outbox.rs -f 'src/proto/**')
 cargo mutants --profile mutants --cap-lints true --timeout 180 --gitignore true "${files[@]}" \

@@ -173,6 +173,30 @@ async fn a_light_nodes_backlog_goes_out_at_its_service_nodes_pace() {
     assert_eq!(v.handle.stats().get("light-push-rate-limited"), 0);
 }
 
+/// A person's node that is a service node does not publish its own intent where a vendor
+/// neighbour could see it start: it hands it to a service node that is no vendor's, as a
+/// light node would, and publishes itself only when none is connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_node_hands_its_own_intent_to_a_neutral_service_node() {
+    let mut net = Net::new();
+    let s = net.add(person("s"), &[]).await;
+    let p = net.add(person("p"), &[&s]).await;
+    // The vendor comes last: its profile, published as it connects, reaches p.
+    let v = net.add(vendor("v", "books", "9.90"), &[&s, &p]).await;
+    eventually("p knows v's profile", || async {
+        (!profiles(&p).is_empty()).then_some(())
+    })
+    .await;
+    let id = cast(&p, "books", "Any Le Guin novel", "30").await;
+    offers_arrive(&p, &id, 1).await;
+    assert_eq!(s.handle.stats().get("light-push-served"), 1, "through s");
+    assert_eq!(
+        v.handle.stats().get("light-push-served"),
+        0,
+        "not through v"
+    );
+}
+
 /// `role = "auto"`: a node starts light; once AutoNAT (its service node dialing it back)
 /// finds it reachable, it becomes a service node on the same address and serves others: a
 /// light node publishes through it and keeps its mailbox there, and gets its offer.

@@ -687,3 +687,20 @@ fn a_withdrawal_from_the_future_is_refused() {
         "from-the-future"
     );
 }
+
+/// Empty constraints and an empty term list are left out of an intent's body, so the same
+/// intent has one encoding whoever writes it (and its id hash with it).
+#[test]
+fn empty_constraints_and_terms_are_left_out_of_the_body() {
+    let mut bare = intent();
+    bare.constraints = Constraints::default();
+    bare.terms = vec![];
+    let envelope = Envelope::seal(&bare, &persona());
+    let body = vrm::proto::json::body_to_json(envelope.body_bytes()).unwrap();
+    assert!(body.get("constraints").is_none(), "{body}");
+    assert!(body.get("terms").is_none(), "{body}");
+    assert_eq!(code_of(envelope.as_bytes()), "accepted");
+    let full = Envelope::seal(&intent(), &persona());
+    let body = vrm::proto::json::body_to_json(full.body_bytes()).unwrap();
+    assert!(body.get("constraints").is_some() && body.get("terms").is_some());
+}

@@ -585,6 +585,12 @@ fn a_start_finds_the_own_open_intents_and_the_undecided_received_ones() {
     store
         .record_withdrawal(&id_of(5).into(), 1_800_000_100)
         .unwrap();
+    let counts = store.counts();
+    assert_eq!(
+        (counts.intents, counts.outbox),
+        (5, 2),
+        "one cast, one withdrawal queued"
+    );
 
     let expires = intent(id_of(1)).expires;
     assert_eq!(
@@ -632,4 +638,38 @@ fn a_delivered_offer_is_not_queued_again_at_open() {
     }
     let store = Store::open(dir.path(), CACHE).unwrap();
     assert_eq!(store.outbox_len(), 0);
+}
+
+/// The nodes vendors name in their profiles are known as vendors' nodes (a person's node
+/// keeps its mailboxes off them); a profile that names none adds none.
+#[test]
+fn the_nodes_named_in_vendor_profiles_are_known_as_vendors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), CACHE).unwrap();
+    let node = libp2p::PeerId::random();
+    let profile = |n: u8, reply_to: Option<NodeAddress>| {
+        let body = VendorProfile {
+            name: format!("v{n}"),
+            categories: vec!["books".into()],
+            contact: String::new(),
+            accepted_terms: vec![],
+            created: 10,
+            reply_to,
+        };
+        let envelope = Envelope::seal(&body, &SigningKey::from_bytes(&[n; 32]));
+        assert!(store.upsert_profile(&envelope, &body, 0).unwrap());
+    };
+    profile(1, None);
+    assert!(store.vendor_nodes().unwrap().is_empty());
+    profile(
+        2,
+        Some(NodeAddress {
+            peer: node.to_bytes().into(),
+            addrs: vec![],
+        }),
+    );
+    assert_eq!(
+        store.vendor_nodes().unwrap(),
+        std::collections::HashSet::from([node])
+    );
 }

@@ -215,9 +215,12 @@ impl EventLoop {
                 topic,
                 bytes,
                 by: Publisher::Outbox(id),
-            } if self.role == Role::Light => {
-                let vendors = self.store.vendor_nodes().unwrap_or_default();
-                let services = peers::prefer_non_vendors(self.services.peers(), |p| *p, &vendors);
+            } => {
+                let Some(services) = self.hand_over_to() else {
+                    let result = self.gossip_publish(topic, bytes);
+                    let outbox = &mut self.handlers.outbox;
+                    return outbox.published(&self.store, &self.stats, &id, result);
+                };
                 let pacer = &mut self.handlers.pacer;
                 return match pacer.hand_over(&services, topic, bytes, id, Instant::now()) {
                     Ok(action) => vec![action],
@@ -233,26 +236,14 @@ impl EventLoop {
                     ),
                 };
             }
-            Action::Publish { topic, bytes, by } => {
-                let result = match self
-                    .swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .publish(gossipsub::IdentTopic::new(topic), bytes)
-                {
-                    Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(()),
-                    Err(e) => Err(e.to_string()),
-                };
-                match by {
-                    Publisher::Outbox(id) => {
-                        let outbox = &mut self.handlers.outbox;
-                        return outbox.published(&self.store, &self.stats, &id, result);
-                    }
-                    Publisher::Profile => {
-                        if let Some(profile) = self.handlers.profile.as_mut() {
-                            profile.published(result, Instant::now());
-                        }
-                    }
+            Action::Publish {
+                topic,
+                bytes,
+                by: Publisher::Profile,
+            } => {
+                let result = self.gossip_publish(topic, bytes);
+                if let Some(profile) = self.handlers.profile.as_mut() {
+                    profile.published(result, Instant::now());
                 }
             }
             Action::Deposit {
@@ -460,6 +451,35 @@ impl EventLoop {
             peers => LightPushResponse::Published {
                 peers: u32::try_from(peers).unwrap_or(u32::MAX),
             },
+        }
+    }
+
+    /// The service nodes our own intents and withdrawals are handed to by light push, one
+    /// picked per message; `None` to publish them ourselves. A light node uses any (a
+    /// vendor's only when no other is connected). A service node uses those that are no
+    /// vendor's, so that no vendor among its gossip neighbours can tell the messages start
+    /// here, and publishes itself only when none is connected.
+    fn hand_over_to(&self) -> Option<Vec<PeerId>> {
+        let vendors = self.store.vendor_nodes().unwrap_or_default();
+        let services = self.services.peers();
+        match self.role {
+            Role::Light => Some(peers::prefer_non_vendors(services, |p| *p, &vendors)),
+            Role::Service => {
+                let neutral: Vec<PeerId> = services
+                    .into_iter()
+                    .filter(|p| !vendors.contains(p))
+                    .collect();
+                (!neutral.is_empty()).then_some(neutral)
+            }
+        }
+    }
+
+    /// Publishes `bytes` on `topic` as our own gossip message (a duplicate is no error).
+    fn gossip_publish(&mut self, topic: String, bytes: Vec<u8>) -> Result<(), String> {
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        match gossipsub.publish(gossipsub::IdentTopic::new(topic), bytes) {
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(()),
+            Err(e) => Err(e.to_string()),
         }
     }
 

@@ -37,3 +37,33 @@ pub fn body_to_json(body: &[u8]) -> Option<Json> {
     let value: Value = ciborium::from_reader(body).ok()?;
     cbor_to_json(&value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cbor_value_the_protocol_uses_has_its_json() {
+        let value = Value::Map(vec![
+            (Value::Text("n".into()), Value::Integer((-3).into())),
+            (Value::Text("u".into()), Value::Integer(7.into())),
+            (Value::Text("b".into()), Value::Bytes(vec![0xab, 0x01])),
+            (Value::Text("t".into()), Value::Text("x".into())),
+            (Value::Text("f".into()), Value::Bool(false)),
+            (Value::Text("z".into()), Value::Null),
+            (
+                Value::Text("a".into()),
+                Value::Array(vec![Value::Bool(true)]),
+            ),
+        ]);
+        assert_eq!(
+            cbor_to_json(&value),
+            Some(serde_json::json!({
+                "n": -3, "u": 7, "b": "ab01", "t": "x", "f": false, "z": null, "a": [true]
+            }))
+        );
+        assert_eq!(cbor_to_json(&Value::Float(1.5)), None, "no floats");
+        let int_key = Value::Map(vec![(Value::Integer(1.into()), Value::Null)]);
+        assert_eq!(cbor_to_json(&int_key), None, "text keys only");
+    }
+}

@@ -22,3 +22,24 @@ pub const MAX_INTENT_LIFETIME_SECS: u64 = 30 * 24 * 3600;
 pub const MAX_ADDRS: usize = 8;
 /// Longest multiaddr or peer id, in bytes.
 pub const MAX_ADDR_BYTES: usize = 256;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The limits are wire protocol: `proto/README.md` states these numbers, and a node
+    /// with other ones would refuse what its peers send, or send what they refuse.
+    #[test]
+    fn the_limits_are_the_ones_the_protocol_states() {
+        assert_eq!(MAX_ENVELOPE_BYTES, 65_536);
+        assert_eq!(MAX_DEPTH, 8);
+        assert_eq!(MAX_STRING_BYTES, 4096);
+        assert_eq!(MAX_ITEMS, 64);
+        assert_eq!(MAX_TEXT_BYTES, 2000);
+        assert_eq!(MAX_SHORT_BYTES, 128);
+        assert_eq!(MAX_CLOCK_SKEW_SECS, 300);
+        assert_eq!(MAX_INTENT_LIFETIME_SECS, 2_592_000);
+        assert_eq!(MAX_ADDRS, 8);
+        assert_eq!(MAX_ADDR_BYTES, 256);
+    }
+}

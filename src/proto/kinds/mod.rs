@@ -226,3 +226,40 @@ pub enum Payload {
     /// A vendor profile.
     VendorProfile(VendorProfile),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_parse_from_decimal_text_in_minor_units() {
+        let eur = |amount: u64| {
+            Some(Price {
+                amount,
+                currency: "EUR".into(),
+            })
+        };
+        assert_eq!(Price::parse("150", "EUR"), eur(15_000));
+        assert_eq!(Price::parse("150.5", "EUR"), eur(15_050));
+        assert_eq!(Price::parse(" 0.05 ", "EUR"), eur(5));
+        for bad in ["", ".5", "1.234", "1.+5", "+1", "1.a", "a.1", "1,50", "-1"] {
+            assert_eq!(Price::parse(bad, "EUR"), None, "{bad:?}");
+        }
+        for currency in ["EURO", "eur", "EU", "E1R"] {
+            assert_eq!(Price::parse("1", currency), None, "{currency:?}");
+        }
+    }
+
+    #[test]
+    fn prices_and_kinds_show_as_people_and_the_wire_name_them() {
+        let price = Price {
+            amount: 1_050,
+            currency: "EUR".into(),
+        };
+        assert_eq!(price.to_string(), "10.50 EUR");
+        for kind in Kind::ALL {
+            assert_eq!(kind.to_string(), kind.as_str());
+            assert_eq!(Kind::from_wire(kind.as_str()), Some(kind));
+        }
+    }
+}
