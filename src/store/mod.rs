@@ -684,3 +684,32 @@ fn open_stored<B: Body>(envelope_bytes: &[u8]) -> Result<(Envelope, B), StoreErr
     let body = envelope.open().map_err(|e| (tree, e))?;
     Ok((envelope, body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only ENOSPC is reported as a full disk ("free some space"); any other disk error
+    /// keeps its own message.
+    #[test]
+    fn only_a_full_disk_is_called_full() {
+        let full = || std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let other = || std::io::Error::other("input/output error");
+        assert!(matches!(
+            StoreError::from_disk(sled::Error::Io(full())),
+            StoreError::DiskFull
+        ));
+        assert!(matches!(
+            StoreError::from_disk(sled::Error::Io(other())),
+            StoreError::Sled(_)
+        ));
+        assert!(matches!(
+            StoreError::unflushed(full()),
+            StoreError::DiskFull
+        ));
+        assert!(matches!(
+            StoreError::unflushed(other()),
+            StoreError::Unflushed(_)
+        ));
+    }
+}
