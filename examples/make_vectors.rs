@@ -204,7 +204,7 @@ fn forge<B: serde::Serialize>(
 
 /// The vectors of the service protocols (`proto/service-vectors.json`): the sealed offer an
 /// independent implementation must open, the queue id of a token, and each request and
-/// response of light push and mailboxes in CBOR.
+/// response of light push, mailboxes and filter subscriptions in CBOR.
 fn service_vectors() {
     use rand::SeedableRng;
     use vrm::proto::sealed::{OFFER_INFO, ReplyKey, seal_with_rng};
@@ -255,6 +255,16 @@ fn service_vectors() {
         {"name": "mailbox-refused", "cbor_hex": cbor(&MailboxResponse::Refused { code: "unknown-queue".into() })},
         {"name": "mailbox-push", "cbor_hex": cbor(&item)},
         {"name": "mailbox-push-answer", "cbor_hex": cbor(&PushAnswer { stored: true })},
+        {"name": "filter-subscribe", "cbor_hex": cbor(&FilterRequest {
+            topics: vec![intent_topic("travel"), intent_topic("books")],
+        })},
+        {"name": "filter-subscribed", "cbor_hex": cbor(&FilterResponse::Subscribed)},
+        {"name": "filter-refused", "cbor_hex": cbor(&FilterResponse::Refused { code: TOO_MANY_SUBSCRIBERS.into() })},
+        {"name": "filter-push", "cbor_hex": cbor(&FilterPush {
+            topic: intent_topic("books"),
+            envelope: Envelope::seal(&minimal_intent(), &persona()).as_bytes().to_vec().into(),
+        })},
+        {"name": "filter-push-answer", "cbor_hex": cbor(&PushAnswer { stored: true })},
     ]);
     let value = json!({
         "description": "Service protocol vectors (proto/README.md, \"Service protocols\"). sealed_offer: HPKE base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305; the reply key pair is DeriveKeyPair(ikm); sealed = enc || ciphertext; aad = the queue id; the plaintext is the offer vector's envelope.",

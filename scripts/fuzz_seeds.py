@@ -119,7 +119,8 @@ def main():
     service = json.loads((ROOT / "proto" / "service-vectors.json").read_text())
     modes = {"mailbox-deposit": 0, "mailbox-fetch": 0, "mailbox-deposited": 1, "mailbox-items": 1,
              "mailbox-refused": 1, "mailbox-push": 2, "light-push-request": 4,
-             "light-push-published": 5, "light-push-refused": 5}
+             "light-push-published": 5, "light-push-refused": 5, "filter-push": 4,
+             "filter-subscribe": 6, "filter-subscribed": 7, "filter-refused": 7}
     for message in service["messages"]:
         if message["name"] in modes:
             seed("service_protocol", message["name"],

@@ -6,11 +6,11 @@
 #   router1: NAT for home1 (masquerade out; every connection from outside is dropped)
 #   home1:   the person's light node P, 192.168.1.2
 #   router2: NAT for home2, the same rules
-#   home2:   a vendor V, 192.168.2.2, its only peer S
+#   home2:   a vendor V, 192.168.2.2, its only peer S, a light node (`--role light`)
 #
 # Checks that nothing from the public side can open a connection into either home (the
-# routes exist; only the NAT's rules stop it), that P casts, that V gets the intent and
-# answers, and that the offer reaches P through its mailbox on S, with no connection
+# routes exist; only the NAT's rules stop it), that P casts, that V gets the intent (by its
+# filter subscription at S: V is in no mesh) and answers, and that the offer reaches P through its mailbox on S, with no connection
 # between P and V, and P's PeerId nowhere in V's log or data directory. Prints one JSON
 # line; exits 1 if anything failed.
 #
@@ -121,7 +121,7 @@ for node in s p; do
 done
 start "$pub" s /ip4/10.0.0.1/tcp/4001 --role service
 s_addr=/ip4/10.0.0.1/tcp/4001/p2p/$(peer_id s)
-start "$h2" v /ip4/192.168.2.2/tcp/4002 --bootstrap "$s_addr"
+start "$h2" v /ip4/192.168.2.2/tcp/4002 --bootstrap "$s_addr" --role light
 start "$h1" p /ip4/192.168.1.2/tcp/4003 --bootstrap "$s_addr"
 
 # The NAT: from the public side, no connection reaches into either home.
@@ -133,9 +133,10 @@ for target in 192.168.1.2/4003 192.168.2.2/4002; do
 done
 [ "$inbound_blocked" = true ] || fail "a connection from outside reached a home"
 
-# P knows S as its service node, V is connected to S: then P casts.
+# P knows S as its service node, V is subscribed at S: then P casts.
 for i in $(seq 300); do
-  [ "$(vrm "$h1" p status --json | jq '.service_nodes | length')" -ge 1 ] && break
+  [ "$(vrm "$h1" p status --json | jq '.service_nodes | length')" -ge 1 ] &&
+    grep -q "subscribed to this vendor's intent topics" "$work/v.log" && break
   sleep 0.1
 done
 cast=$(vrm "$h1" p intent cast --category books --text "A used paperback" \
@@ -164,6 +165,8 @@ grep -q "AutoNAT finds this node not reachable from outside (it stays a light no
   fail "AutoNAT did not find the person behind NAT unreachable: $(grep AutoNAT "$work/p.log")"
 role=$(vrm "$h1" p status --json | jq -r .role)
 [ "$role" = light ] || fail "the person behind NAT runs as a $role node"
-printf '{"nat":"ok","inbound_blocked":%s,"offers":%d,"cast_to_offer_ms":%d,"vendor_connected_to_person":false,"autonat":"private","role":"%s"}\n' \
-  "$inbound_blocked" "$offers" "$ms" "$role"
+vendor_role=$(vrm "$h2" v status --json | jq -r .role)
+[ "$vendor_role" = light ] || fail "the vendor behind NAT runs as a $vendor_role node"
+printf '{"nat":"ok","inbound_blocked":%s,"offers":%d,"cast_to_offer_ms":%d,"vendor_connected_to_person":false,"autonat":"private","role":"%s","vendor_role":"%s"}\n' \
+  "$inbound_blocked" "$offers" "$ms" "$role" "$vendor_role"
 rm -rf "$work"

@@ -118,7 +118,8 @@ pub enum RoleChoice {
     Auto,
     /// Always a service node.
     Service,
-    /// Always a light node.
+    /// Always a light node (a vendor's node behind a NAT: it subscribes to its categories'
+    /// intents at service nodes instead of joining their meshes).
     Light,
 }
 

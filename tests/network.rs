@@ -197,6 +197,49 @@ async fn a_service_node_hands_its_own_intent_to_a_neutral_service_node() {
     );
 }
 
+/// A vendor behind a NAT runs as a light node: it joins no intent mesh, subscribes to its
+/// category at its service node, which pushes it what a light person hands over there; the
+/// vendor answers into the person's mailbox on that service node. The two light nodes never
+/// connect, and what the vendor does not serve never reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_vendor_gets_its_categories_intents_by_filter_subscription() {
+    let mut net = Net::new();
+    let s = net.add(person("s"), &[]).await;
+    let v = net.add(vendor("v", "books", "9.90").light(), &[&s]).await;
+    eventually("v is subscribed at s", || async {
+        (s.handle.stats().get("filter-subscribed") == 1).then_some(())
+    })
+    .await;
+    let p = net.add(person("p").light(), &[&s]).await;
+    let travel = cast(&p, "travel", "Two nights in Lisbon", "300").await;
+    let id = cast(&p, "books", "Any Le Guin novel", "30").await;
+    offers_arrive(&p, &id, 1).await;
+    eventually("s took both intents", || async {
+        (s.handle.stats().get("light-push-served") >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(received_intents(&v), vec![id], "not {travel:?}");
+    assert_eq!(s.handle.stats().get("filter-pushed"), 1);
+    let v_peers: Vec<String> = v
+        .handle
+        .peers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.peer)
+        .collect();
+    assert_eq!(
+        v_peers,
+        vec![s.handle.peer_id().to_string()],
+        "v knows only s"
+    );
+    eventually(
+        "s knows v's profile, which v gossiped as a light node",
+        || async { (!profiles(&s).is_empty()).then_some(()) },
+    )
+    .await;
+}
+
 /// `role = "auto"`: a node starts light; once AutoNAT (its service node dialing it back)
 /// finds it reachable, it becomes a service node on the same address and serves others: a
 /// light node publishes through it and keeps its mailbox there, and gets its offer.

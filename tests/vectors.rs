@@ -191,7 +191,9 @@ fn the_service_vectors_hold() {
     use futures::executor::block_on;
     use libp2p::StreamProtocol;
     use libp2p::request_response::Codec;
-    use vrm::node::network::{light_push_codec, mailbox_codec, mailbox_push_codec};
+    use vrm::node::network::{
+        filter_codec, filter_push_codec, light_push_codec, mailbox_codec, mailbox_push_codec,
+    };
     macro_rules! check {
         ($codec:expr, $protocol:expr, $read:ident, $write:ident, $bytes:expr) => {{
             let protocol = StreamProtocol::new($protocol);
@@ -204,7 +206,7 @@ fn the_service_vectors_hold() {
         }};
     }
     let messages = v["messages"].as_array().unwrap();
-    assert_eq!(messages.len(), 10);
+    assert_eq!(messages.len(), 15);
     for m in messages {
         let bytes = hex_of(&m["cbor_hex"]);
         match m["name"].as_str().unwrap() {
@@ -241,6 +243,42 @@ fn the_service_vectors_hold() {
                     MAILBOX_PUSH_PROTOCOL,
                     read_request,
                     write_request,
+                    bytes
+                )
+            }
+            "filter-subscribe" => {
+                check!(
+                    filter_codec(),
+                    FILTER_PROTOCOL,
+                    read_request,
+                    write_request,
+                    bytes
+                )
+            }
+            "filter-subscribed" | "filter-refused" => {
+                check!(
+                    filter_codec(),
+                    FILTER_PROTOCOL,
+                    read_response,
+                    write_response,
+                    bytes
+                )
+            }
+            "filter-push" => {
+                check!(
+                    filter_push_codec(),
+                    FILTER_PUSH_PROTOCOL,
+                    read_request,
+                    write_request,
+                    bytes
+                )
+            }
+            "filter-push-answer" => {
+                check!(
+                    filter_push_codec(),
+                    FILTER_PUSH_PROTOCOL,
+                    read_response,
+                    write_response,
                     bytes
                 )
             }

@@ -7,7 +7,8 @@
 //!    vectors' reply key;
 //! 3. an opened offer, handled as the owner's node handles what it opens (a store holding
 //!    the vectors' `intent-full` as its own, so the vectors' offer is stored);
-//! 4. a light push request, 5. a light push response.
+//! 4. a light push request, 5. a light push response;
+//! 6. a filter subscription, served as a service node serves it, 7. its answer.
 //!
 //! Whatever decodes must encode back to bytes that decode to the same thing.
 #![no_main]
@@ -22,10 +23,13 @@ use libp2p::{PeerId, StreamProtocol};
 use vrm::config::MailboxConfig;
 use vrm::node::Stats;
 use vrm::node::ingest;
+use vrm::node::filter::FilterService;
 use vrm::node::mailbox::MailboxService;
-use vrm::node::network::{light_push_codec, mailbox_codec, mailbox_push_codec};
+use vrm::node::network::{filter_codec, light_push_codec, mailbox_codec, mailbox_push_codec};
 use vrm::proto::sealed::{OFFER_INFO, ReplyKey};
-use vrm::proto::service::{LIGHT_PUSH_PROTOCOL, MAILBOX_PROTOCOL, MAILBOX_PUSH_PROTOCOL};
+use vrm::proto::service::{
+    FILTER_PROTOCOL, LIGHT_PUSH_PROTOCOL, MAILBOX_PROTOCOL, MAILBOX_PUSH_PROTOCOL,
+};
 use vrm::proto::{Payload, decode_and_check};
 use vrm::store::Store;
 use vrm::store::mailbox::{MailboxLimits, QueueClaim};
@@ -35,6 +39,7 @@ struct Node {
     store: Store,
     stats: Stats,
     mailbox: Mutex<MailboxService>,
+    filter: Mutex<FilterService>,
     peer: PeerId,
     key: ReplyKey,
 }
@@ -62,6 +67,7 @@ static NODE: LazyLock<Node> = LazyLock::new(|| {
         store,
         stats: Stats::default(),
         mailbox: Mutex::new(MailboxService::new(&MailboxConfig::default())),
+        filter: Mutex::new(FilterService::default()),
         peer: PeerId::random(),
         key: ReplyKey::derive(&[0x55; 32]),
     }
@@ -93,7 +99,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let node = &*NODE;
-    match mode % 6 {
+    match mode % 8 {
         0 => {
             if let Some(request) =
                 round_trip!(mailbox_codec(), MAILBOX_PROTOCOL, read_request, write_request, stream)
@@ -139,7 +145,7 @@ fuzz_target!(|data: &[u8]| {
                 stream
             );
         }
-        _ => {
+        5 => {
             round_trip!(
                 light_push_codec(),
                 LIGHT_PUSH_PROTOCOL,
@@ -147,6 +153,21 @@ fuzz_target!(|data: &[u8]| {
                 write_response,
                 stream
             );
+        }
+        6 => {
+            if let Some(request) =
+                round_trip!(filter_codec(), FILTER_PROTOCOL, read_request, write_request, stream)
+            {
+                let mut filter = node.filter.lock().unwrap();
+                let response = filter.subscribe(PeerId::random(), request, &node.stats);
+                let mut bytes = Vec::new();
+                let protocol = StreamProtocol::new(FILTER_PROTOCOL);
+                block_on(filter_codec().write_response(&protocol, &mut bytes, response))
+                    .expect("an answer encodes");
+            }
+        }
+        _ => {
+            round_trip!(filter_codec(), FILTER_PROTOCOL, read_response, write_response, stream);
         }
     }
 });

@@ -11,7 +11,8 @@ use tracing::{debug, info, warn};
 use super::events::{NodeEvent, Stats};
 use super::ingest::{Effect, Outcome, Verdict};
 use crate::proto::service::{
-    LightPushRequest, LightPushResponse, MailboxItem, MailboxRequest, MailboxResponse, PushAnswer,
+    FilterPush, FilterRequest, FilterResponse, LightPushRequest, LightPushResponse, MailboxItem,
+    MailboxRequest, MailboxResponse, PushAnswer,
 };
 use crate::proto::{Envelope, Intent, MessageId};
 use crate::store::{Outgoing, StoreError};
@@ -98,6 +99,44 @@ pub enum Action {
     },
     /// Answer a pushed item (the owner's side).
     RespondPush {
+        /// Where the answer goes.
+        channel: request_response::ResponseChannel<PushAnswer>,
+        /// The answer.
+        answer: PushAnswer,
+    },
+    /// This node accepted a message on a topic from `from`: push it to the topic's filter
+    /// subscribers (service nodes).
+    ToSubscribers {
+        /// The topic.
+        topic: String,
+        /// The envelope bytes.
+        bytes: Vec<u8>,
+        /// The peer it came from (it gets no push back).
+        from: PeerId,
+    },
+    /// Push a message to a filter subscriber (service nodes).
+    FilterPush {
+        /// The subscriber.
+        peer: PeerId,
+        /// The message.
+        push: FilterPush,
+    },
+    /// Subscribe to intent topics at a service node (light vendors).
+    Subscribe {
+        /// The service node.
+        peer: PeerId,
+        /// The topics.
+        request: FilterRequest,
+    },
+    /// Answer a filter subscription (service nodes).
+    RespondFilter {
+        /// Where the answer goes.
+        channel: request_response::ResponseChannel<FilterResponse>,
+        /// The answer.
+        response: FilterResponse,
+    },
+    /// Answer a filter push (light vendors).
+    RespondFilterPush {
         /// Where the answer goes.
         channel: request_response::ResponseChannel<PushAnswer>,
         /// The answer.

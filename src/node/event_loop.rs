@@ -5,12 +5,13 @@
 //! ```text
 //!   NodeHandle ──Command──┐                           ┌──▶ gossipsub (verdicts, publish)
 //!   Answering ──Action────┤                           ├──▶ request-response (light push,
-//!   swarm events ─────────┼──▶ EventLoop ──dispatch──▶┤    mailbox, mailbox push)
+//!   swarm events ─────────┼──▶ EventLoop ──dispatch──▶┤    mailbox, mailbox push, filter)
 //!   timers ───────────────┘        │                  ├──▶ NodeEvent broadcast
 //!                                  │                  └──▶ Answering (intents to answer)
 //!                                  ▼
 //!        gossip::GossipIntake   outbox::Outbox   expiry::Expiry   profile::ProfilePublisher
 //!        peers                  light_push       mailbox (served) replies (our queues)
+//!        filter (served, and subscriptions of a light vendor)
 //!                                                           (each returns Actions)
 //! ```
 //!
@@ -32,6 +33,7 @@ use super::action::{Action, Publisher, Trigger};
 use super::answering::{AnswerInput, VendorInbox};
 use super::events::{NodeEvent, Stats};
 use super::expiry::Expiry;
+use super::filter::{FilterService, Subscriptions};
 use super::gossip::GossipIntake;
 use super::handle::{Command, PeerInfo};
 use super::light_push::{LightPush, NotNow, Pacer, Served};
@@ -46,8 +48,8 @@ use super::requests::{MailboxCall, Requests};
 use crate::clock::unix_now;
 use crate::config::Role;
 use crate::proto::service::{
-    LightPushResponse, MailboxItem, MailboxRequest, MailboxResponse, NO_PEERS, PushAnswer,
-    RATE_LIMITED,
+    FilterPush, FilterRequest, FilterResponse, LightPushResponse, MailboxItem, MailboxRequest,
+    MailboxResponse, NO_PEERS, PushAnswer, RATE_LIMITED,
 };
 use crate::proto::{DIRECTORY_TOPIC, MessageId};
 use crate::store::Store;
@@ -97,6 +99,10 @@ pub struct Handlers {
     pub mailbox: Option<MailboxService>,
     /// The mailbox queues of the person's open intents.
     pub replies: Replies,
+    /// Filter subscribers served, on service nodes.
+    pub filter: FilterService,
+    /// Where a light vendor is subscribed to its categories.
+    pub subscriptions: Subscriptions,
 }
 
 /// The swarm task; [`super::start`] assembles it.
@@ -156,6 +162,8 @@ impl EventLoop {
                     let now = unix_now();
                     let mut actions = self.handlers.outbox.poll(&self.store, now, &Trigger::Timer);
                     actions.extend(self.handlers.expiry.tick(&self.store, now));
+                    let services = self.services.peers();
+                    actions.extend(self.handlers.subscriptions.renew(&services, Instant::now()));
                     self.execute(actions);
                 }
                 _ = profile_tick.tick(), if vendor => self.publish_profile(),
@@ -349,6 +357,34 @@ impl EventLoop {
                     debug!("the mailbox left before our answer");
                 }
             }
+            Action::ToSubscribers { topic, bytes, from } => {
+                return self
+                    .handlers
+                    .filter
+                    .accepted(&topic, &bytes, &from, &self.stats);
+            }
+            Action::FilterPush { peer, push } => {
+                let filter_push = &mut self.swarm.behaviour_mut().filter_push;
+                filter_push.send_request(&peer, push);
+            }
+            Action::Subscribe { peer, request } => {
+                self.swarm
+                    .behaviour_mut()
+                    .filter
+                    .send_request(&peer, request);
+            }
+            Action::RespondFilter { channel, response } => {
+                let filter = &mut self.swarm.behaviour_mut().filter;
+                if filter.send_response(channel, response).is_err() {
+                    debug!("the peer left before our filter answer");
+                }
+            }
+            Action::RespondFilterPush { channel, answer } => {
+                let filter_push = &mut self.swarm.behaviour_mut().filter_push;
+                if filter_push.send_response(channel, answer).is_err() {
+                    debug!("the service node left before our answer");
+                }
+            }
             Action::Answered { outgoing, answer } => {
                 let outbox = &mut self.handlers.outbox;
                 return outbox.answered(&self.store, &self.stats, &outgoing, answer, now);
@@ -424,9 +460,11 @@ impl EventLoop {
     }
 
     /// Publishes a light-pushed message as our own: the answer says how many peers got it,
-    /// this node among them when its vendor role answers the topic.
+    /// this node among them when its vendor role answers the topic, and its filter
+    /// subscribers on the topic.
     fn relay(&mut self, topic: String, bytes: Vec<u8>) -> LightPushResponse {
-        let ourselves = usize::from(self.handlers.light_push.answers(&topic));
+        let ourselves = usize::from(self.handlers.light_push.answers(&topic))
+            + self.handlers.filter.subscribers_on(&topic);
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
         let topic = gossipsub::IdentTopic::new(topic);
         let others = match gossipsub.publish(topic.clone(), bytes) {
@@ -517,6 +555,9 @@ impl EventLoop {
         self.role = role;
         self.rebuild.settings = settings;
         self.handlers.pacer = Pacer::default();
+        self.handlers.filter = FilterService::default();
+        self.handlers.subscriptions =
+            Subscriptions::new(self.handlers.subscriptions.served(), role == Role::Light);
         self.handlers.mailbox =
             (role == Role::Service).then(|| MailboxService::new(&self.rebuild.mailbox));
         self.services = ServiceNodes::with_bootstrap(&self.bootstrap);
@@ -598,6 +639,8 @@ impl EventLoop {
                 if let Some(mailbox) = self.handlers.mailbox.as_mut() {
                     mailbox.disconnected(&peer_id);
                 }
+                self.handlers.filter.disconnected(&peer_id);
+                self.handlers.subscriptions.disconnected(&peer_id);
                 vec![Action::Emit(NodeEvent::PeerDisconnected {
                     peer: peer_id.to_string(),
                 })]
@@ -618,6 +661,8 @@ impl EventLoop {
             BehaviourEvent::LightPush(event) => self.on_light_push(event),
             BehaviourEvent::Mailbox(event) => self.on_mailbox(event),
             BehaviourEvent::MailboxPush(event) => self.on_mailbox_push(event),
+            BehaviourEvent::Filter(event) => self.on_filter(event),
+            BehaviourEvent::FilterPush(event) => self.on_filter_push(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 let mut actions = Vec::new();
                 if self
@@ -629,6 +674,9 @@ impl EventLoop {
                         .send_replace(self.services.mailboxes());
                     actions.extend(self.handlers.replies.fetch_from(&peer_id, unix_now()));
                     actions.push(Action::Deliver(Trigger::ServiceNode));
+                    let services = self.services.peers();
+                    let subscriptions = &mut self.handlers.subscriptions;
+                    actions.extend(subscriptions.renew(&services, Instant::now()));
                 }
                 actions.extend(peers::identified(peer_id, info.listen_addrs));
                 actions
@@ -850,6 +898,80 @@ impl EventLoop {
             }
             Event::OutboundFailure { request_id, .. } => {
                 self.handlers.requests.pushes.finished(&request_id);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn on_filter(
+        &mut self,
+        event: request_response::Event<FilterRequest, FilterResponse>,
+    ) -> Vec<Action> {
+        use request_response::{Event, Message};
+        let subscriptions = &mut self.handlers.subscriptions;
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let response = self.handlers.filter.subscribe(peer, request, &self.stats);
+                vec![Action::RespondFilter { channel, response }]
+            }
+            Event::Message {
+                peer,
+                message: Message::Response { response, .. },
+                ..
+            } => {
+                subscriptions.answered(&peer, Ok(response), &self.stats, Instant::now());
+                Vec::new()
+            }
+            Event::OutboundFailure { peer, error, .. } => {
+                let failed = Err(error.to_string());
+                subscriptions.answered(&peer, failed, &self.stats, Instant::now());
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn on_filter_push(
+        &mut self,
+        event: request_response::Event<FilterPush, PushAnswer>,
+    ) -> Vec<Action> {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let subscriptions = &mut self.handlers.subscriptions;
+                let (answer, mut actions) = subscriptions.pushed(
+                    &self.store,
+                    &self.stats,
+                    &peer,
+                    request,
+                    unix_now(),
+                    Instant::now(),
+                );
+                actions.insert(0, Action::RespondFilterPush { channel, answer });
+                actions
+            }
+            Event::Message {
+                peer,
+                message: Message::Response { .. },
+                ..
+            }
+            | Event::OutboundFailure { peer, .. } => {
+                self.handlers.filter.push_finished(&peer);
                 Vec::new()
             }
             _ => Vec::new(),

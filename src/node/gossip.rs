@@ -1,7 +1,8 @@
 //! Gossip intake: messages from gossipsub, rate-limited per forwarding peer, queued, then
 //! verified and stored as one batch by [`super::ingest::gossip_batch`]. Every message gets
 //! its verdict action before any action about what it changed, so relaying an intent never
-//! waits for what the local vendor does with it.
+//! waits for what the local vendor does with it. What is accepted also goes to the filter
+//! subscribers of its topic ([`super::filter`]).
 
 use std::time::Instant;
 
@@ -78,9 +79,16 @@ impl GossipIntake {
             ingest::gossip_batch(store, &self.served, &messages, now);
         let mut verdicts = Vec::with_capacity(pending.len());
         let mut effects = Vec::new();
-        for ((source, message_id, _), outcome) in pending.into_iter().zip(outcomes) {
+        for ((source, message_id, message), outcome) in pending.into_iter().zip(outcomes) {
             let verdict = settle(outcome, &source, stats, &mut effects);
             verdicts.push(verdict_action(message_id, source, &verdict));
+            if verdict == Verdict::Accept {
+                effects.push(Action::ToSubscribers {
+                    topic: message.topic.into_string(),
+                    bytes: message.data,
+                    from: source,
+                });
+            }
         }
         verdicts.extend(effects);
         verdicts
@@ -157,7 +165,8 @@ mod tests {
         let mut forged = intent_bytes(2);
         let last = forged.len() - 1;
         forged[last] ^= 1;
-        for (n, data) in [(1u8, intent_bytes(1)), (2, forged), (3, intent_bytes(3))] {
+        let (first, third) = (intent_bytes(1), intent_bytes(3));
+        for (n, data) in [(1u8, first.clone()), (2, forged), (3, third.clone())] {
             let id = gossipsub::MessageId::new(&[n]);
             let now = Instant::now();
             let refused = intake.received(peer, id, message(&topic, data), now, &stats);
@@ -172,6 +181,18 @@ mod tests {
             .filter(|a| matches!(a, Action::Answer { .. }))
             .count();
         assert_eq!(answers, 2, "both good intents go to the vendor role, after");
+        let to_subscribers: Vec<&[u8]> = actions[3..]
+            .iter()
+            .filter_map(|a| match a {
+                Action::ToSubscribers { bytes, from, .. } if *from == peer => Some(&bytes[..]),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            to_subscribers,
+            vec![&first[..], &third[..]],
+            "the accepted ones go to the filter subscribers"
+        );
         assert!(actions[3..].iter().any(|a| matches!(
             a,
             Action::Emit(NodeEvent::Rejected { code, .. }) if code == "bad-signature"

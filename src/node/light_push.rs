@@ -177,11 +177,18 @@ impl LightPush {
         let stored_or_refused = outcome.is_ok();
         let mut actions = Vec::new();
         let verdict = settle(outcome, peer, stats, &mut actions);
-        let served = match verdict {
+        let served = match &verdict {
             _ if !stored_or_refused => Served::Refused(UNAVAILABLE.into()),
             Verdict::Reject(rejection) => Served::Refused(rejection.code().into()),
             Verdict::Accept | Verdict::Ignore(_) => {
                 stats.bump("light-push-served");
+                if verdict == Verdict::Accept {
+                    actions.push(Action::ToSubscribers {
+                        topic: request.topic.clone(),
+                        bytes: request.envelope.to_vec(),
+                        from: *peer,
+                    });
+                }
                 Served::Relay {
                     topic: request.topic,
                     bytes: request.envelope.into_vec(),

@@ -15,8 +15,8 @@ use super::action::Action;
 use super::events::Stats;
 use crate::config::MailboxConfig;
 use crate::proto::service::{
-    ITEM_ID_BYTES, MAX_CLAIMS, MAX_ITEMS_PER_FETCH, MailboxItem, MailboxRequest, MailboxResponse,
-    QUEUE_BYTES, RATE_LIMITED, TOKEN_BYTES, UNAVAILABLE, queue_of,
+    BAD_REQUEST, ITEM_ID_BYTES, MAX_CLAIMS, MAX_ITEMS_PER_FETCH, MailboxItem, MailboxRequest,
+    MailboxResponse, QUEUE_BYTES, RATE_LIMITED, TOKEN_BYTES, UNAVAILABLE, queue_of,
 };
 use crate::ratelimit::RateLimiter;
 use crate::store::mailbox::{MailboxLimits, QueueClaim, QueueId};
@@ -34,9 +34,7 @@ pub struct MailboxService {
     owners: HashMap<QueueId, PeerId>,
 }
 
-/// The refusal of a malformed request.
-const BAD_REQUEST: &str = "bad-request";
-
+/// A refusal with `code`.
 fn refused(code: &str) -> MailboxResponse {
     MailboxResponse::Refused { code: code.into() }
 }

@@ -22,6 +22,7 @@ pub mod answering;
 pub mod event_loop;
 pub mod events;
 pub mod expiry;
+pub mod filter;
 pub mod gossip;
 pub mod handle;
 pub mod ingest;
@@ -147,11 +148,6 @@ pub fn parse_addrs(addrs: &[String]) -> anyhow::Result<Vec<Multiaddr>> {
 /// role's, on vendor nodes), and returns the handle. The node runs until
 /// [`NodeHandle::shutdown`].
 pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
-    if config.vendor.is_some() && config.role == Role::Light {
-        anyhow::bail!(
-            "a vendor node needs the service role for now (it must join its categories' meshes to see intents): set `role = \"service\"` or `auto` under [network]"
-        );
-    }
     let identity = Arc::new(Identity::load(&config.data_dir)?);
     let store = Arc::new(Store::open(
         &config.data_dir.join("store"),
@@ -206,6 +202,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         mailbox: (config.role == Role::Service)
             .then(|| mailbox::MailboxService::new(&config.mailbox)),
         replies: replies::Replies::load(&store, identity.clone(), unix_now())?,
+        filter: filter::FilterService::default(),
+        subscriptions: filter::Subscriptions::new(served, config.role == Role::Light),
     };
 
     let settings = network::NetworkSettings {

@@ -4,16 +4,17 @@
 //! on service nodes, client mode on light ones); relay client, DCUtR and AutoNAT; connection
 //! limits (gossipsub keeps every connection open whatever the idle timeout); gossipsub with
 //! anonymous authenticity, the envelope hash as message id, explicit validation and peer
-//! scoring; request-response for the service protocols (light push, mailbox, mailbox push),
-//! served by service nodes and only used by light ones.
+//! scoring; request-response for the service protocols (light push, mailbox, mailbox push,
+//! filter, filter push), served by service nodes and only used by light ones.
 
 use std::time::Duration;
 
 use crate::config::Role;
 use crate::proto::service::{
+    FILTER_PROTOCOL, FILTER_PUSH_PROTOCOL, FilterPush, FilterRequest, FilterResponse,
     LIGHT_PUSH_PROTOCOL, LightPushRequest, LightPushResponse, MAILBOX_PROTOCOL,
-    MAILBOX_PUSH_PROTOCOL, MAX_ITEMS_PER_FETCH, MailboxItem, MailboxRequest, MailboxResponse,
-    PushAnswer,
+    MAILBOX_PUSH_PROTOCOL, MAX_FILTER_TOPICS, MAX_ITEMS_PER_FETCH, MailboxItem, MailboxRequest,
+    MailboxResponse, PushAnswer,
 };
 use crate::proto::{DIRECTORY_TOPIC, MessageId, intent_topic, limits, taxonomy};
 use crate::store::mailbox::MAX_SEALED_BYTES;
@@ -37,8 +38,8 @@ mod combined {
     };
 
     use crate::proto::service::{
-        LightPushRequest, LightPushResponse, MailboxItem, MailboxRequest, MailboxResponse,
-        PushAnswer,
+        FilterPush, FilterRequest, FilterResponse, LightPushRequest, LightPushResponse,
+        MailboxItem, MailboxRequest, MailboxResponse, PushAnswer,
     };
 
     /// Every protocol a node speaks, as one behaviour.
@@ -52,6 +53,10 @@ mod combined {
         pub mailbox: request_response::cbor::Behaviour<MailboxRequest, MailboxResponse>,
         /// A mailbox pushes new items to their connected owner.
         pub mailbox_push: request_response::cbor::Behaviour<MailboxItem, PushAnswer>,
+        /// Filter subscriptions: served by service nodes, used by light vendors.
+        pub filter: request_response::cbor::Behaviour<FilterRequest, FilterResponse>,
+        /// A service node pushes its filter subscribers what they subscribed to.
+        pub filter_push: request_response::cbor::Behaviour<FilterPush, PushAnswer>,
         /// Peer routing, when enabled.
         pub kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
         /// Exchange of listen addresses and protocols.
@@ -173,6 +178,20 @@ pub fn mailbox_push_codec() -> request_response::cbor::codec::Codec<MailboxItem,
         .set_response_size_maximum(64)
 }
 
+/// The codec of filter subscriptions, with their size limits.
+pub fn filter_codec() -> request_response::cbor::codec::Codec<FilterRequest, FilterResponse> {
+    request_response::cbor::codec::Codec::default()
+        .set_request_size_maximum(MAX_FILTER_TOPICS as u64 * 64 + 64)
+        .set_response_size_maximum(256)
+}
+
+/// The codec of filter push, with its size limits (a push is the shape of a light push).
+pub fn filter_push_codec() -> request_response::cbor::codec::Codec<FilterPush, PushAnswer> {
+    request_response::cbor::codec::Codec::default()
+        .set_request_size_maximum(limits::MAX_ENVELOPE_BYTES as u64 + 64)
+        .set_response_size_maximum(64)
+}
+
 /// A request-response behaviour for `protocol`: served by service nodes when `served`,
 /// only used otherwise.
 fn service_protocol<Req, Resp>(
@@ -219,6 +238,9 @@ pub fn build_swarm(
             let mailbox = service_protocol(mailbox_codec(), MAILBOX_PROTOCOL, service);
             // Every node takes pushes for its own queues.
             let mailbox_push = service_protocol(mailbox_push_codec(), MAILBOX_PUSH_PROTOCOL, true);
+            let filter = service_protocol(filter_codec(), FILTER_PROTOCOL, service);
+            // Only a light node subscribes, so only a light node takes pushes.
+            let filter_push = service_protocol(filter_push_codec(), FILTER_PUSH_PROTOCOL, !service);
             let kad = settings.kademlia.then(|| {
                 let mut kad = kad::Behaviour::with_config(
                     peer_id,
@@ -247,6 +269,8 @@ pub fn build_swarm(
                 light_push,
                 mailbox,
                 mailbox_push,
+                filter,
+                filter_push,
                 kad: Toggle::from(kad),
                 // A neutral agent string; light nodes tell no one where they listen.
                 identify: identify::Behaviour::new(

@@ -13,6 +13,10 @@ pub const LIGHT_PUSH_PROTOCOL: &str = "/vrm/2/light-push";
 pub const MAILBOX_PROTOCOL: &str = "/vrm/2/mailbox";
 /// Request-response protocol a mailbox pushes new items to a connected owner with.
 pub const MAILBOX_PUSH_PROTOCOL: &str = "/vrm/2/mailbox-push";
+/// Request-response protocol a light vendor subscribes to intent topics with.
+pub const FILTER_PROTOCOL: &str = "/vrm/2/filter";
+/// Request-response protocol a service node pushes its subscribers' messages with.
+pub const FILTER_PUSH_PROTOCOL: &str = "/vrm/2/filter-push";
 
 /// Length of a queue id, in bytes.
 pub const QUEUE_BYTES: usize = 16;
@@ -24,6 +28,8 @@ pub const ITEM_ID_BYTES: usize = 32;
 pub const MAX_CLAIMS: usize = 64;
 /// Most items in one fetch answer (fetch again while `more` is true).
 pub const MAX_ITEMS_PER_FETCH: usize = 16;
+/// Most topics in one filter subscription (more than there are categories).
+pub const MAX_FILTER_TOPICS: usize = 64;
 
 /// The queue id a fetch token opens: the first 16 bytes of SHA-256("vrm/2/queue" || token).
 /// Depositors know the queue (it is in the intent), only the owner knows the token.
@@ -49,6 +55,10 @@ pub const UNAVAILABLE: &str = "unavailable";
 pub const NO_PEERS: &str = "no-peers";
 /// The refusal of a request over the sender's rate limit.
 pub const RATE_LIMITED: &str = "rate-limited";
+/// The refusal of a request that breaks the protocol's shape or bounds.
+pub const BAD_REQUEST: &str = "bad-request";
+/// The refusal of a filter subscription by a service node that has its fill of subscribers.
+pub const TOO_MANY_SUBSCRIBERS: &str = "too-many-subscribers";
 
 /// Whether a refusal `code` from a mailbox means "not now" (the depositor tries again after
 /// its backoff) rather than "never". A queue may be opened a moment after its intent went
@@ -153,6 +163,31 @@ pub struct PushAnswer {
     /// Stored by the owner.
     pub stored: bool,
 }
+
+/// A filter subscription: the intent topics whose messages the subscriber wants pushed.
+/// It replaces the subscriber's earlier one and lasts as long as its connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterRequest {
+    /// Intent topics, 1 to [`MAX_FILTER_TOPICS`].
+    pub topics: Vec<String>,
+}
+
+/// The answer to a filter subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FilterResponse {
+    /// Subscribed: what the service node accepts on those topics from now on is pushed.
+    Subscribed,
+    /// Refused ("bad-request", "too-many-subscribers").
+    Refused {
+        /// Why.
+        code: String,
+    },
+}
+
+/// A message pushed to a filter subscriber: the same `{topic, envelope}` as a light push.
+/// The subscriber answers with a [`PushAnswer`] (`stored`: taken, or refused for good).
+pub type FilterPush = LightPushRequest;
 
 #[cfg(test)]
 mod tests {
