@@ -69,6 +69,7 @@ async fn node_with_role(
         mdns: false,
         kademlia: false,
         max_connections: 64,
+        shards: (0..vrm::proto::SHARDS).collect(),
         cache_bytes: 4 << 20,
         keep_expired: Duration::from_secs(7 * 86_400),
         vendor: vendor.then(|| VendorConfig {

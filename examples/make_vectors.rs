@@ -288,8 +288,35 @@ fn service_vectors() {
     println!("wrote {}", path.display());
 }
 
+/// The shard map (`proto/shard-vectors.json`): the shard and topic of each category of the
+/// taxonomy, and of one that is not in it (the map is a function of the id alone).
+fn shard_vectors() {
+    let mut ids: Vec<String> = taxonomy::categories()
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    ids.push("not-yet-a-category".into());
+    let categories: Vec<serde_json::Value> = ids
+        .iter()
+        .map(|id| json!({"category": id, "shard": shard_of(id), "topic": intent_topic(id)}))
+        .collect();
+    let value = json!({
+        "description": "Shard topics (proto/README.md, \"Network names\"): shard = SHA-256(\"vrm/2/shard\" || category id)[0] mod shards; topic = /vrm/2/shard/<shard>.",
+        "shards": SHARDS,
+        "categories": categories,
+    });
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/shard-vectors.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&value).expect("json") + "\n",
+    )
+    .expect("write vectors");
+    println!("wrote {}", path.display());
+}
+
 fn main() {
     service_vectors();
+    shard_vectors();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/vectors");
     std::fs::create_dir_all(&dir).expect("create proto/vectors");
     let v = Vectors { dir };

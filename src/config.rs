@@ -72,6 +72,9 @@ pub struct NetworkConfig {
     /// from them: for a network on one LAN or one machine. Off on the internet, where a
     /// private address says nothing about reachability.
     pub autonat_private_addresses: bool,
+    /// The shards (0 to 7) whose intent topics a service node carries: every one by default.
+    /// A vendor's node carries the shards of its categories as well.
+    pub shards: Vec<u8>,
 }
 
 impl Default for NetworkConfig {
@@ -85,6 +88,7 @@ impl Default for NetworkConfig {
             kademlia: true,
             max_connections: 128,
             autonat_private_addresses: false,
+            shards: (0..crate::proto::SHARDS).collect(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `vrm daemon` as real processes: first run initialises the data directory, two daemons
-//! find each other by --bootstrap (and by mDNS where the machine allows multicast), and
+//! find each other by --bootstrap (a DNS name: `/dns4/localhost/…`, which the hosts file
+//! resolves; and by mDNS where the machine allows multicast), and
 //! SIGTERM shuts a daemon down cleanly.
 
 mod common;
@@ -20,7 +21,9 @@ fn daemons_connect_by_bootstrap_and_stop_cleanly_on_sigterm() {
         d1.join("self.key").exists(),
         "first run initialises the data directory"
     );
-    let mut two = Daemon::start(&d2, &["--no-mdns", "--bootstrap", &one_addr]);
+    let by_name = one_addr.replace("/ip4/127.0.0.1/", "/dns4/localhost/");
+    assert_ne!(by_name, one_addr);
+    let mut two = Daemon::start(&d2, &["--no-mdns", "--bootstrap", &by_name]);
     let two_id = two.peer_id();
     two.connected_to(&one_id);
     one.connected_to(&two_id);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use vrm::config::Role;
 use vrm::node::NodeEvent;
-use vrm::proto::intent_topic;
+use vrm::proto::{SHARDS, intent_topic, shard_of};
 use vrm::store::Delivery;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,6 +195,66 @@ async fn a_service_node_hands_its_own_intent_to_a_neutral_service_node() {
         0,
         "not through v"
     );
+}
+
+/// A light vendor subscribes only at service nodes that carry its category's shard (one
+/// that does not would push it nothing from gossip).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_vendor_subscribes_where_its_shard_is_carried() {
+    let mut net = Net::new();
+    let elsewhere: Vec<u8> = (0..SHARDS).filter(|s| *s != shard_of("books")).collect();
+    let other = net.add(person("other").carrying(&elsewhere), &[]).await;
+    let all = net.add(person("all"), &[]).await;
+    let v = net
+        .add(vendor("v", "books", "9.90").light(), &[&other, &all])
+        .await;
+    eventually("v is subscribed at the node carrying its shard", || async {
+        (all.handle.stats().get("filter-subscribed") == 1).then_some(())
+    })
+    .await;
+    // Renewals run every half second: give one more a chance to go wrong.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(other.handle.stats().get("filter-subscribed"), 0);
+    assert_eq!(
+        v.handle.service_nodes().len(),
+        2,
+        "both are v's service nodes"
+    );
+}
+
+/// Intents travel on shard topics. A vendor's node that carries no shard beyond its own
+/// joins only its category's shard: it gets its intents, and never sees (nor relays) those
+/// of other shards, which reach their vendors through a service node carrying every shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vendors_that_carry_only_their_own_shard_get_their_intents_and_no_others() {
+    assert_ne!(shard_of("travel"), shard_of("books"));
+    let mut net = Net::new();
+    let s = net.add(person("s"), &[]).await;
+    let t = net
+        .add(vendor("t", "travel", "90").carrying(&[]), &[&s])
+        .await;
+    let b = net
+        .add(vendor("b", "books", "9.90").carrying(&[]), &[&s])
+        .await;
+    assert_eq!(t.handle.shards(), vec![shard_of("travel")]);
+    assert_eq!(s.handle.shards().len(), usize::from(SHARDS));
+    let p = net.add(person("p").light(), &[&s]).await;
+    assert!(p.handle.shards().is_empty());
+    let trip = cast(&p, "travel", "Two nights in Lisbon", "300").await;
+    let mut books = Vec::new();
+    for n in 0..5 {
+        books.push(cast(&p, "books", &format!("Le Guin novel number {n}"), "30").await);
+    }
+    offers_arrive(&p, &trip, 1).await;
+    for book in &books {
+        offers_arrive(&p, book, 1).await;
+    }
+    assert_eq!(received_intents(&t), vec![trip]);
+    assert_eq!(received_intents(&b).len(), 5);
+    // Had t joined the books shard, it would have accepted the 5 book intents as a relay
+    // (as well as its own intent and the vendor profiles on the directory).
+    let accepted = t.handle.stats().get("accepted");
+    assert!(accepted < 5, "t accepted {accepted} messages");
 }
 
 /// A vendor behind a NAT runs as a light node: it joins no intent mesh, subscribes to its

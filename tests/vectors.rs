@@ -301,3 +301,38 @@ fn the_service_vectors_hold() {
         }
     }
 }
+
+/// The shard vectors: each category's shard and topic as the map gives them, and every shard
+/// holds at least one category of the taxonomy.
+#[test]
+fn the_shard_vectors_hold() {
+    use vrm::proto::{SHARDS, intent_topic, is_shard_topic, shard_of, taxonomy};
+
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/shard-vectors.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(v["shards"], u64::from(SHARDS));
+    let entries = v["categories"].as_array().unwrap();
+    assert_eq!(entries.len(), taxonomy::categories().len() + 1);
+    for entry in entries {
+        let category = entry["category"].as_str().unwrap();
+        assert_eq!(entry["shard"], u64::from(shard_of(category)), "{category}");
+        assert_eq!(entry["topic"], intent_topic(category), "{category}");
+        assert!(is_shard_topic(&intent_topic(category)));
+    }
+    for shard in 0..SHARDS {
+        assert!(
+            taxonomy::categories()
+                .iter()
+                .any(|c| shard_of(&c.id) == shard),
+            "shard {shard} is empty"
+        );
+    }
+    for not_a_shard in [
+        "/vrm/2/shard/8",
+        "/vrm/2/shard/01",
+        "/vrm/2/shard/",
+        "/vrm/2/intent/books",
+    ] {
+        assert!(!is_shard_topic(not_a_shard), "{not_a_shard}");
+    }
+}

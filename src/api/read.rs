@@ -28,6 +28,7 @@ pub(super) async fn status(node: &NodeHandle) -> Result<StatusView, ApiError> {
             .iter()
             .map(|peer| peer.to_string())
             .collect(),
+        shards: node.shards(),
         mailbox: {
             let held = node.mailbox_counts();
             MailboxView {

@@ -263,6 +263,8 @@ pub struct StatusView {
     pub role: String,
     /// The service nodes in use (light push, mailboxes), by PeerId.
     pub service_nodes: Vec<String>,
+    /// The shards whose intent topics the node joins (none on a light node).
+    pub shards: Vec<u8>,
     /// The mailbox this node keeps for others (service nodes).
     pub mailbox: MailboxView,
     /// Counters: accepted, rejected by reason, offers sent/received...

@@ -198,6 +198,8 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
         say!("service   {peer}");
     }
     if st.role == "service" {
+        let shards: Vec<String> = st.shards.iter().map(u8::to_string).collect();
+        say!("shards    {}", shards.join(", "));
         say!(
             "mailbox   {} queues, {} items, {} bytes",
             st.mailbox.queues,

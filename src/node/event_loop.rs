@@ -131,7 +131,8 @@ pub struct EventLoop {
 impl EventLoop {
     /// Runs until shutdown.
     pub async fn run(mut self) {
-        super::network::subscribe(&mut self.swarm.behaviour_mut().gossipsub, self.role);
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        super::network::subscribe(gossipsub, &self.rebuild.settings);
         let dials = self.bootstrap.iter().cloned().map(Action::Dial).collect();
         self.execute(dials);
         let mut tick = tokio::time::interval(TICK);
@@ -162,8 +163,7 @@ impl EventLoop {
                     let now = unix_now();
                     let mut actions = self.handlers.outbox.poll(&self.store, now, &Trigger::Timer);
                     actions.extend(self.handlers.expiry.tick(&self.store, now));
-                    let services = self.services.peers();
-                    actions.extend(self.handlers.subscriptions.renew(&services, Instant::now()));
+                    actions.extend(self.renew_subscriptions());
                     self.execute(actions);
                 }
                 _ = profile_tick.tick(), if vendor => self.publish_profile(),
@@ -229,6 +229,7 @@ impl EventLoop {
                     let outbox = &mut self.handlers.outbox;
                     return outbox.published(&self.store, &self.stats, &id, result);
                 };
+                let services = self.carrying(&topic, services);
                 let pacer = &mut self.handlers.pacer;
                 return match pacer.hand_over(&services, topic, bytes, id, Instant::now()) {
                     Ok(action) => vec![action],
@@ -512,6 +513,46 @@ impl EventLoop {
         }
     }
 
+    /// Of `services`, those that joined `topic` (gossipsub tells every peer what it joins);
+    /// all of them when none did: a service node that does not carry a shard still
+    /// publishes to the peers it knows on it.
+    fn carrying(&self, topic: &str, services: Vec<PeerId>) -> Vec<PeerId> {
+        let carrying = self.on_topics(&[topic.to_owned()], &services);
+        if carrying.is_empty() {
+            services
+        } else {
+            carrying
+        }
+    }
+
+    /// Of `peers`, those that joined any of `topics`.
+    fn on_topics(&self, topics: &[String], peers: &[PeerId]) -> Vec<PeerId> {
+        let hashes: Vec<gossipsub::TopicHash> = topics
+            .iter()
+            .map(|t| gossipsub::IdentTopic::new(t.as_str()).hash())
+            .collect();
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        gossipsub
+            .all_peers()
+            .filter(|(peer, joined)| {
+                peers.contains(peer) && joined.iter().any(|t| hashes.contains(t))
+            })
+            .map(|(peer, _)| *peer)
+            .collect()
+    }
+
+    /// The filter subscriptions a light vendor asks for now, at the connected service nodes
+    /// that carry any of its shards.
+    fn renew_subscriptions(&mut self) -> Vec<Action> {
+        let topics = self.handlers.subscriptions.topics();
+        if topics.is_empty() {
+            return Vec::new();
+        }
+        let carrying = self.on_topics(topics, &self.services.peers());
+        let subscriptions = &mut self.handlers.subscriptions;
+        subscriptions.renew(&carrying, Instant::now())
+    }
+
     /// Publishes `bytes` on `topic` as our own gossip message (a duplicate is no error).
     fn gossip_publish(&mut self, topic: String, bytes: Vec<u8>) -> Result<(), String> {
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
@@ -568,7 +609,8 @@ impl EventLoop {
         self.channels.role.send_replace(role);
         self.pending_listen = super::reachability::listen_again(&self.rebuild.listen, &bound);
         self.listen_pending();
-        super::network::subscribe(&mut self.swarm.behaviour_mut().gossipsub, role);
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        super::network::subscribe(gossipsub, &self.rebuild.settings);
         actions.extend(self.bootstrap.iter().cloned().map(Action::Dial));
         actions
     }
@@ -674,9 +716,7 @@ impl EventLoop {
                         .send_replace(self.services.mailboxes());
                     actions.extend(self.handlers.replies.fetch_from(&peer_id, unix_now()));
                     actions.push(Action::Deliver(Trigger::ServiceNode));
-                    let services = self.services.peers();
-                    let subscriptions = &mut self.handlers.subscriptions;
-                    actions.extend(subscriptions.renew(&services, Instant::now()));
+                    actions.extend(self.renew_subscriptions());
                 }
                 actions.extend(peers::identified(peer_id, info.listen_addrs));
                 actions

@@ -1,7 +1,7 @@
 //! Filter subscriptions (`proto/README.md`, "Filter"): how a vendor's node that runs as a
 //! light node (behind a NAT, in no mesh) still sees the intents of its categories. It
-//! subscribes to their intent topics at up to [`MAX_SUBSCRIBED_AT`] of the service nodes it
-//! is connected to, and each of them pushes it every intent and withdrawal it accepts on
+//! subscribes to their shard topics at up to [`MAX_SUBSCRIBED_AT`] of the service nodes it
+//! is connected to that carry those shards, and each of them pushes it every intent and withdrawal it accepts on
 //! those topics, from gossip or from a light push. The vendor answers as any vendor does:
 //! outbound, into the intent's mailbox.
 //!
@@ -24,7 +24,7 @@ use crate::proto::service::{
     BAD_REQUEST, FilterPush, FilterRequest, FilterResponse, MAX_FILTER_TOPICS, PushAnswer,
     TOO_MANY_SUBSCRIBERS,
 };
-use crate::proto::{intent_topic, taxonomy};
+use crate::proto::{intent_topic, is_shard_topic};
 use crate::ratelimit::RateLimiter;
 use crate::store::Store;
 
@@ -53,7 +53,7 @@ struct Subscriber {
 
 impl FilterService {
     /// `peer` subscribes: refused when the request breaks the bounds or names a topic that
-    /// is no intent topic, or when the node has its fill of other subscribers. A peer's
+    /// is no shard topic, or when the node has its fill of other subscribers. A peer's
     /// new subscription replaces its earlier one.
     pub fn subscribe(
         &mut self,
@@ -69,7 +69,7 @@ impl FilterService {
         let topics = request.topics;
         if topics.is_empty()
             || topics.len() > MAX_FILTER_TOPICS
-            || !topics.iter().all(|t| is_intent_topic(t))
+            || !topics.iter().all(|t| is_shard_topic(t))
         {
             return refuse(BAD_REQUEST);
         }
@@ -146,13 +146,6 @@ impl FilterService {
     }
 }
 
-/// Whether `topic` is the intent topic of a category of the taxonomy.
-fn is_intent_topic(topic: &str) -> bool {
-    taxonomy::categories()
-        .iter()
-        .any(|c| intent_topic(&c.id) == topic)
-}
-
 /// The subscriber's side, on a light vendor: where it is subscribed, and the pushes it
 /// takes. On any other node it has no topics and does nothing.
 #[derive(Debug)]
@@ -174,11 +167,13 @@ impl Subscriptions {
     /// The subscriptions of a node whose vendor role serves `served` (empty on a person's
     /// node); a node that is not `light` joins the meshes instead and subscribes nowhere.
     pub fn new(served: Vec<String>, light: bool) -> Self {
-        let topics = if light {
+        let mut topics: Vec<String> = if light {
             served.iter().map(|c| intent_topic(c)).collect()
         } else {
             Vec::new()
         };
+        topics.sort();
+        topics.dedup();
         Subscriptions {
             served,
             topics,
@@ -246,6 +241,11 @@ impl Subscriptions {
                 self.at.remove(peer);
             }
         }
+    }
+
+    /// The shard topics this node subscribes to (none unless a light vendor).
+    pub fn topics(&self) -> &[String] {
+        &self.topics
     }
 
     /// The categories the vendor role serves.
@@ -360,10 +360,10 @@ mod tests {
             topics: vec![crate::proto::DIRECTORY_TOPIC.into()],
         };
         assert_eq!(filter.subscribe(peer, directory, &stats), bad);
-        assert_eq!(
-            filter.subscribe(peer, topics(&["no-such-category"]), &stats),
-            bad
-        );
+        let past_the_last_shard = FilterRequest {
+            topics: vec![crate::proto::shard_topic(crate::proto::SHARDS)],
+        };
+        assert_eq!(filter.subscribe(peer, past_the_last_shard, &stats), bad);
         let too_many = FilterRequest {
             topics: vec![intent_topic("books"); MAX_FILTER_TOPICS + 1],
         };

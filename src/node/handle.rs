@@ -148,6 +148,8 @@ pub struct NodeHandle {
     pub(super) services: watch::Receiver<Vec<(PeerId, Multiaddr)>>,
     /// Service node or light node, kept current by the event loop.
     pub(super) role: watch::Receiver<Role>,
+    /// The shards the node carries while a service node.
+    pub(super) shards: Vec<u8>,
     /// Turns true when the event loop has ended.
     pub(super) done: watch::Receiver<bool>,
 }
@@ -260,6 +262,15 @@ impl NodeHandle {
     /// Service node or light node.
     pub fn role(&self) -> Role {
         *self.role.borrow()
+    }
+
+    /// The shards whose intent topics the node joins: those it carries while a service
+    /// node, none while a light node.
+    pub fn shards(&self) -> Vec<u8> {
+        match self.role() {
+            Role::Service => self.shards.clone(),
+            Role::Light => Vec::new(),
+        }
     }
 
     /// The connected service nodes that can hold a mailbox.

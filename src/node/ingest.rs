@@ -7,7 +7,7 @@ use crate::proto::batch::verify_all;
 use crate::proto::validate::check_offer_for_intent;
 use crate::proto::{
     DIRECTORY_TOPIC, DecodeError, Envelope, Intent, IntentId, MessageId, Offer, Payload, Rejection,
-    ValidationError, check, decode_and_check, intent_topic, limits,
+    ValidationError, check, decode_and_check, intent_topic, is_shard_topic, limits,
 };
 use crate::store::{Origin, ReceivedIntent, Store, StoreError};
 
@@ -220,7 +220,7 @@ fn gossip_rules(
             }
         }
         Payload::IntentWithdraw(withdraw) => {
-            if !topic.starts_with(&intent_topic("")) {
+            if !is_shard_topic(topic) {
                 return Ok(wrong_route("intent-withdraw"));
             }
             let forget_after = withdraw

@@ -51,6 +51,7 @@ pub use handle::{CastRequest, NodeError, NodeHandle, PeerInfo};
 use crate::clock::unix_now;
 use crate::config::{Config, MailboxConfig, Role, VendorConfig};
 use crate::identity::Identity;
+use crate::proto::{SHARDS, shard_of};
 use crate::store::Store;
 use answering::{Answering, Surroundings};
 use event_loop::{Channels, EventLoop, Handlers};
@@ -77,6 +78,8 @@ pub struct NodeConfig {
     pub kademlia: bool,
     /// Most established connections.
     pub max_connections: u32,
+    /// The shards a service node carries (a vendor's node adds its categories' shards).
+    pub shards: Vec<u8>,
     /// sled cache in bytes.
     pub cache_bytes: u64,
     /// How long an intent and its offers are kept after the intent expired.
@@ -100,6 +103,12 @@ impl NodeConfig {
         let vendor = config.vendor.is_some();
         let role = config.network.role.resolve(vendor);
         let auto_role = config.network.role.follows_autonat(vendor);
+        if let Some(shard) = config.network.shards.iter().find(|s| **s >= SHARDS) {
+            anyhow::bail!(
+                "[network] shards: {shard} is no shard (they are 0 to {})",
+                SHARDS - 1
+            );
+        }
         // A light node needs no inbound connection: by default it listens nowhere, unless
         // AutoNAT is to find out whether it could serve.
         let listen = if config.network.listen.is_empty() && role == Role::Light && !auto_role {
@@ -122,6 +131,7 @@ impl NodeConfig {
             mdns: config.network.mdns,
             kademlia: config.network.kademlia,
             max_connections: config.network.max_connections,
+            shards: config.network.shards.clone(),
             cache_bytes: config.store.cache_mb * 1024 * 1024,
             keep_expired: Duration::from_secs(config.store.keep_expired_secs),
             mailbox: config.mailbox.clone(),
@@ -203,11 +213,17 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
             .then(|| mailbox::MailboxService::new(&config.mailbox)),
         replies: replies::Replies::load(&store, identity.clone(), unix_now())?,
         filter: filter::FilterService::default(),
-        subscriptions: filter::Subscriptions::new(served, config.role == Role::Light),
+        subscriptions: filter::Subscriptions::new(served.clone(), config.role == Role::Light),
     };
 
+    let mut shards = config.shards.clone();
+    shards.extend(served.iter().map(|c| shard_of(c)));
+    shards.sort_unstable();
+    shards.dedup();
+    let carried = shards.clone();
     let settings = network::NetworkSettings {
         role: config.role,
+        shards,
         mdns: config.mdns,
         kademlia: config.kademlia,
         max_connections: config.max_connections,
@@ -278,6 +294,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         listen: listen_rx,
         services: services_rx,
         role: role_rx,
+        shards: carried,
         done: done_rx,
     })
 }

@@ -1,6 +1,6 @@
 //! The libp2p stack of a node: transports, the combined behaviour and its configuration.
 //!
-//! TCP + Noise + Yamux and QUIC; identify and ping; mDNS (optional); Kademlia (server mode
+//! TCP + Noise + Yamux and QUIC, with DNS names resolved; identify and ping; mDNS (optional); Kademlia (server mode
 //! on service nodes, client mode on light ones); relay client, DCUtR and AutoNAT; connection
 //! limits (gossipsub keeps every connection open whatever the idle timeout); gossipsub with
 //! anonymous authenticity, the envelope hash as message id, explicit validation and peer
@@ -16,7 +16,7 @@ use crate::proto::service::{
     MAILBOX_PUSH_PROTOCOL, MAX_FILTER_TOPICS, MAX_ITEMS_PER_FETCH, MailboxItem, MailboxRequest,
     MailboxResponse, PushAnswer,
 };
-use crate::proto::{DIRECTORY_TOPIC, MessageId, intent_topic, limits, taxonomy};
+use crate::proto::{DIRECTORY_TOPIC, MessageId, limits, shard_topic};
 use crate::store::mailbox::MAX_SEALED_BYTES;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
@@ -84,6 +84,8 @@ pub const LIGHT_MAX_INCOMING: u32 = 8;
 pub struct NetworkSettings {
     /// Service node or light node.
     pub role: Role,
+    /// The shards whose topics a service node joins.
+    pub shards: Vec<u8>,
     /// Discover peers with mDNS.
     pub mdns: bool,
     /// Find more peers with Kademlia beyond the ones dialed.
@@ -229,6 +231,10 @@ pub fn build_swarm(
             yamux::Config::default,
         )?
         .with_quic()
+        // `/dns4`, `/dns6` and `/dnsaddr` addresses, resolved with the system's configuration
+        // (its hosts file first).
+        .with_dns()
+        .map_err(|e| anyhow::anyhow!("reading the system's DNS configuration: {e}"))?
         .with_relay_client(noise::Config::new, yamux::Config::default)?
         .with_behaviour(|key, relay| {
             let peer_id = key.public().to_peer_id();
@@ -309,16 +315,14 @@ pub fn build_swarm(
     Ok(swarm)
 }
 
-/// Subscribes to the topics of `role`, each with its score parameters. A service node joins
-/// every intent topic and the directory (a sparse network only stays connected if everyone
-/// forwards; vendors act only on the categories they serve). A light node joins the
-/// directory alone: vendor profiles are few and public, and no intent passes through it.
-pub fn subscribe(gossipsub: &mut gossipsub::Behaviour, role: Role) {
-    let intent_topics = match role {
-        Role::Service => taxonomy::categories()
-            .iter()
-            .map(|c| intent_topic(&c.id))
-            .collect(),
+/// Subscribes to the topics of the node's role, each with its score parameters. A service
+/// node joins the topics of the shards it carries (all by default: a sparse network only
+/// stays connected if everyone forwards; vendors act only on the categories they serve) and
+/// the directory. A light node joins the directory alone: vendor profiles are few and
+/// public, and no intent passes through it.
+pub fn subscribe(gossipsub: &mut gossipsub::Behaviour, settings: &NetworkSettings) {
+    let intent_topics = match settings.role {
+        Role::Service => settings.shards.iter().map(|s| shard_topic(*s)).collect(),
         Role::Light => Vec::new(),
     };
     for name in intent_topics

@@ -120,6 +120,7 @@ mod tests {
             keypair: libp2p::identity::Keypair::generate_ed25519(),
             settings: NetworkSettings {
                 role: Role::Light,
+                shards: Vec::new(),
                 mdns: false,
                 kademlia: false,
                 max_connections: 8,

@@ -17,9 +17,37 @@ pub use envelope::{Envelope, MessageId};
 pub use error::{DecodeError, Rejection, ValidationError};
 pub use kinds::*;
 
-/// Gossipsub topic of intents (and their withdrawals) in a top-level category.
+/// Number of shards intents are spread over, one gossipsub topic each.
+pub const SHARDS: u8 = 8;
+
+/// The shard of a top-level category: the first byte of SHA-256("vrm/2/shard" || category id)
+/// modulo [`SHARDS`]. A function of the id alone, so every node agrees on the shard of any
+/// category, also one appended to the taxonomy after it was built.
+pub fn shard_of(category: &str) -> u8 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"vrm/2/shard")
+        .chain_update(category.as_bytes())
+        .finalize();
+    digest[0] % SHARDS
+}
+
+/// Gossipsub topic of a shard.
+pub fn shard_topic(shard: u8) -> String {
+    format!("/vrm/2/shard/{shard}")
+}
+
+/// Gossipsub topic of intents (and their withdrawals) in a top-level category: its shard's.
 pub fn intent_topic(category: &str) -> String {
-    format!("/vrm/2/intent/{category}")
+    shard_topic(shard_of(category))
+}
+
+/// Whether `topic` is the topic of a shard.
+pub fn is_shard_topic(topic: &str) -> bool {
+    topic
+        .strip_prefix("/vrm/2/shard/")
+        .and_then(|n| n.parse::<u8>().ok())
+        .is_some_and(|n| n < SHARDS && shard_topic(n) == topic)
 }
 
 /// Gossipsub topic of vendor profiles.

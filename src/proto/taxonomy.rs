@@ -1,8 +1,8 @@
 //! The category taxonomy (`proto/categories.json`) and the term list (`proto/terms.json`).
 //!
 //! Both files are part of the protocol and compiled into the binary, so every node of one
-//! version agrees on them. Intents are gossiped on one topic per top-level category; a
-//! small fixed set keeps a node well under gossipsub's cap of 100 topics per peer.
+//! version agrees on them. Intents are gossiped on the topic of their category's shard
+//! ([`super::shard_of`]).
 
 use std::sync::LazyLock;
 
@@ -20,7 +20,7 @@ pub struct Subcategory {
 /// One top-level category.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Category {
-    /// Wire id, also the last segment of the intent topic.
+    /// Wire id; its hash picks the shard ([`super::shard_of`]).
     pub id: String,
     /// Display name.
     pub name: String,

@@ -69,7 +69,7 @@ pub use models::{
 pub use outbox::Outgoing;
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 /// Why the store failed.
@@ -543,6 +543,10 @@ impl Store {
         // Version 1 kept no time index of the replay memory.
         if found == Some(1) {
             self.index_seen_v1()?;
+        }
+        // Up to version 4, intents went out on one topic per category.
+        if found.is_some() {
+            self.route_to_shards_v4()?;
         }
         let t = self.trees()?;
         t.meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;

@@ -5,8 +5,8 @@
 
 use super::models::{Route, Subject};
 use super::records::OutboxRecord;
-use super::{Store, StoreError, decode, fixed_key};
-use crate::proto::{Envelope, MessageId};
+use super::{Store, StoreError, decode, encode, fixed_key};
+use crate::proto::{Envelope, MessageId, intent_topic};
 
 /// An outgoing message as the planner sees it: everything but the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,5 +83,86 @@ impl Store {
     /// Number of outgoing messages waiting.
     pub fn outbox_len(&self) -> usize {
         self.trees().map_or(0, |t| t.outbox.len())
+    }
+
+    /// Schema 4 to 5: intents and withdrawals went out on one topic per category
+    /// (`/vrm/2/intent/<category>`); now they go out on their category's shard topic.
+    pub(super) fn route_to_shards_v4(&self) -> Result<(), StoreError> {
+        let t = self.trees()?;
+        for kv in t.outbox.iter() {
+            let (key, value) = kv?;
+            let Ok(mut record) = decode::<OutboxRecord>("outbox", &value) else {
+                continue; // left out when read, with a warning (see `outgoing`)
+            };
+            let Route::Gossip { topic } = &record.route else {
+                continue;
+            };
+            let Some(category) = topic.strip_prefix("/vrm/2/intent/") else {
+                continue;
+            };
+            record.route = Route::Gossip {
+                topic: intent_topic(category),
+            };
+            t.outbox.insert(key, encode(&record))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+
+    use super::*;
+    use crate::proto::{Constraints, Intent, ReplyTo};
+
+    const NOW: u64 = 1_800_000_000;
+
+    #[test]
+    fn an_outbox_of_schema_4_goes_out_on_shard_topics() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let body = Intent {
+            id: [1; 16].into(),
+            category: "books".into(),
+            subcategory: None,
+            text: "A paperback".into(),
+            constraints: Constraints::default(),
+            terms: vec![],
+            created: NOW,
+            expires: NOW + 3600,
+            reply_to: ReplyTo::nowhere(),
+        };
+        let envelope = Envelope::seal(&body, &SigningKey::from_bytes(&[1; 32]));
+        store.cast(&envelope, &body, NOW).unwrap();
+        let t = store.trees().unwrap();
+        let stored = t.outbox.get(envelope.id().0).unwrap().unwrap();
+        let mut record: OutboxRecord = decode("outbox", &stored).unwrap();
+        record.route = Route::Gossip {
+            topic: "/vrm/2/intent/books".into(),
+        };
+        t.outbox.insert(envelope.id().0, encode(&record)).unwrap();
+        t.meta
+            .insert(super::super::SCHEMA_KEY, &4u32.to_be_bytes())
+            .unwrap();
+        t.durable().unwrap();
+        drop(t);
+        drop(store);
+
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let routes: Vec<Route> = store
+            .outgoing()
+            .unwrap()
+            .into_iter()
+            .map(|o| o.route)
+            .collect();
+        let shard = Route::Gossip {
+            topic: intent_topic("books"),
+        };
+        assert_eq!(routes, vec![shard]);
+        assert_eq!(
+            store.schema_version().unwrap(),
+            Some(super::super::SCHEMA_VERSION)
+        );
     }
 }

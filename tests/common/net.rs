@@ -45,6 +45,8 @@ pub struct TestNode {
     pub role: Role,
     /// Follows AutoNAT (starts light).
     pub auto_role: bool,
+    /// The shards it carries as a service node (`[network] shards`).
+    pub shards: Vec<u8>,
 }
 
 /// Something done to a data directory before its node starts.
@@ -57,9 +59,16 @@ pub struct Spec {
     prepare: Option<Prepare>,
     role: Role,
     auto_role: bool,
+    shards: Vec<u8>,
 }
 
 impl Spec {
+    /// Carries only `shards` as a service node (a vendor's node adds its own).
+    pub fn carrying(mut self, shards: &[u8]) -> Spec {
+        self.shards = shards.to_vec();
+        self
+    }
+
     /// Runs `prepare` on the data directory (keys and catalog written, store closed) just
     /// before the node starts: to leave a state there that another run could have left.
     pub fn before_start(mut self, prepare: impl FnOnce(&Path) + Send + 'static) -> Spec {
@@ -90,6 +99,7 @@ pub fn person(name: &str) -> Spec {
         prepare: None,
         role: Role::Service,
         auto_role: false,
+        shards: all_shards(),
     }
 }
 
@@ -110,7 +120,12 @@ pub fn vendor_with(name: &str, catalog: &str, config: VendorConfig) -> Spec {
         prepare: None,
         role: Role::Service,
         auto_role: false,
+        shards: all_shards(),
     }
+}
+
+fn all_shards() -> Vec<u8> {
+    (0..vrm::proto::SHARDS).collect()
 }
 
 /// The nodes of one test, in one temporary directory.
@@ -164,13 +179,21 @@ impl Net {
             vendor,
             role,
             auto_role,
+            shards,
         } = node;
         handle.shutdown().await;
         self.started.retain(|h| h.peer_id() != handle.peer_id());
         drop(handle);
         addr.pop(); // the /p2p/ part
         let again = self
-            .launch(&name, &dir, vendor, (role, auto_role), addr, addrs(dial))
+            .launch(
+                &name,
+                &dir,
+                vendor,
+                (role, auto_role, shards),
+                addr,
+                addrs(dial),
+            )
             .await;
         joined(&again, dial).await;
         again
@@ -214,7 +237,7 @@ impl Net {
             prepare(&dir);
         }
         let listen = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
-        let roles = (spec.role, spec.auto_role);
+        let roles = (spec.role, spec.auto_role, spec.shards);
         self.launch(&spec.name, &dir, config, roles, listen, bootstrap)
             .await
     }
@@ -224,7 +247,7 @@ impl Net {
         name: &str,
         dir: &Path,
         vendor: Option<VendorConfig>,
-        (role, auto_role): (Role, bool),
+        (role, auto_role, shards): (Role, bool, Vec<u8>),
         listen: Multiaddr,
         bootstrap: Vec<Multiaddr>,
     ) -> TestNode {
@@ -241,6 +264,7 @@ impl Net {
             // The tests build exact topologies: no peers beyond the ones dialed.
             kademlia: false,
             max_connections: 64,
+            shards: shards.clone(),
             cache_bytes: 8 << 20,
             keep_expired: Duration::from_secs(7 * 86_400),
             vendor: vendor.clone(),
@@ -262,6 +286,7 @@ impl Net {
             vendor,
             role,
             auto_role,
+            shards,
         }
     }
 }
