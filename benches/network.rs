@@ -70,6 +70,8 @@ async fn node_with_role(
         kademlia: false,
         max_connections: 64,
         shards: (0..vrm::proto::SHARDS).collect(),
+        max_inbound_per_ip: vrm::node::ip_limit::DEFAULT_MAX_PER_IP,
+        loopback_exempt: true,
         cache_bytes: 4 << 20,
         keep_expired: Duration::from_secs(7 * 86_400),
         vendor: vendor.then(|| VendorConfig {

@@ -105,7 +105,7 @@ start_node() {
   shift
   rm -f "$work/$node/api"
   echo "=== crashloop: start $(date +%T.%N)" >> "$work/$node/log"
-  "$bin" --data-dir "$work/$node" daemon --no-mdns --listen /ip4/127.0.0.1/tcp/0 \
+  "$bin" --data-dir "$work/$node" daemon --no-mdns --loopback-exempt --listen /ip4/127.0.0.1/tcp/0 \
     --api 127.0.0.1:0 "$@" >> "$work/$node/log" 2>&1 &
   PID[$node]=$!
   local i

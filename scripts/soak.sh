@@ -80,7 +80,7 @@ start_node() {
     fi
   fi
   # The binary itself in the background, so $! is the daemon.
-  "$VRM_BIN" --data-dir "$NET/$name" daemon --no-mdns --listen /ip4/127.0.0.1/tcp/0 \
+  "$VRM_BIN" --data-dir "$NET/$name" daemon --no-mdns --loopback-exempt --listen /ip4/127.0.0.1/tcp/0 \
     --api 127.0.0.1:0 "${boot[@]}" >"$NET/$name/log" 2>&1 &
   started+=($!)
   echo $! >"$NET/$name/pid"

@@ -48,7 +48,7 @@ CATALOG
 
 start_node() {
   local name=$1; shift
-  "$VRM_BIN" --data-dir "$NET/$name" daemon --no-mdns --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 "$@" \
+  "$VRM_BIN" --data-dir "$NET/$name" daemon --no-mdns --loopback-exempt --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 "$@" \
     >"$NET/$name/log" 2>&1 &
   echo $! >"$NET/$name/pid"
   local waited=0

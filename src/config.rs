@@ -75,6 +75,12 @@ pub struct NetworkConfig {
     /// The shards (0 to 7) whose intent topics a service node carries: every one by default.
     /// A vendor's node carries the shards of its categories as well.
     pub shards: Vec<u8>,
+    /// Most inbound connections from one IP address (several peers behind one address are
+    /// the cheapest way to pose as many nodes).
+    pub max_inbound_per_ip: u32,
+    /// Connections from loopback do not count against `max_inbound_per_ip`: for a test
+    /// network of many nodes on one machine.
+    pub loopback_exempt: bool,
 }
 
 impl Default for NetworkConfig {
@@ -89,6 +95,8 @@ impl Default for NetworkConfig {
             max_connections: 128,
             autonat_private_addresses: false,
             shards: (0..crate::proto::SHARDS).collect(),
+            max_inbound_per_ip: crate::node::ip_limit::DEFAULT_MAX_PER_IP,
+            loopback_exempt: false,
         }
     }
 }
@@ -286,7 +294,13 @@ bootstrap = []
 mdns = true
 # Find more peers through the Kademlia DHT (false: only bootstrap and mDNS peers).
 kademlia = true
+# A service node keeps a quarter of these for connections it opens itself.
 max_connections = 128
+# Most inbound connections from one IP address.
+max_inbound_per_ip = 8
+# The shards (0 to 7) of intent topics a service node carries; a vendor's node carries
+# its own categories' shards as well.
+# shards = [0, 1, 2, 3, 4, 5, 6, 7]
 
 [api]
 # The local HTTP API; only loopback addresses are accepted.

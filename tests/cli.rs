@@ -184,3 +184,46 @@ fn the_demo_shows_an_offer_from_each_vendor() {
         );
     }
 }
+
+/// A node takes at most `[network] max_inbound_per_ip` inbound connections from one IP
+/// address, loopback included (unless `--loopback-exempt`): with a cap of 1, the second
+/// daemon that connects from 127.0.0.1 is refused, and the refusal is counted in the
+/// node's status.
+#[test]
+fn a_node_refuses_inbound_connections_past_its_cap_per_address() {
+    let root = tempfile::tempdir().unwrap();
+    let hub_dir = root.path().join("hub");
+    assert!(vrm(&hub_dir, &["init"]).status.success());
+    let config = hub_dir.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let capped = text.replace("max_inbound_per_ip = 8", "max_inbound_per_ip = 1");
+    assert_ne!(capped, text, "the template names the key");
+    std::fs::write(&config, capped).unwrap();
+    let mut hub = Daemon::start(&hub_dir, &["--no-mdns", "--role", "service"]);
+    let hub_addr = hub.listen_addr();
+    let hub_id = hub.peer_id();
+    hub.wait_for("API on", Duration::from_secs(20))
+        .expect("API up");
+    let mut first = Daemon::start(
+        &root.path().join("first"),
+        &["--no-mdns", "--bootstrap", &hub_addr],
+    );
+    first.connected_to(&hub_id);
+    let second = Daemon::start(
+        &root.path().join("second"),
+        &["--no-mdns", "--bootstrap", &hub_addr],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = json(&vrm(&hub_dir, &["status", "--json"]));
+        if status["counters"]["inbound-denied"].as_u64().unwrap_or(0) >= 1 {
+            assert_eq!(status["peers"], 1, "only the first got in: {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no refusal counted: {status}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    second.terminate();
+    first.terminate();
+    hub.terminate();
+}

@@ -44,6 +44,8 @@ fn daemons_connect_by_bootstrap_and_stop_cleanly_on_sigterm() {
         "vrm_offers_sent_total 0",
         "vrm_mailbox_items 0",
         "vrm_mailbox_deposits_total 0",
+        "vrm_inbound_connections_denied_total 0",
+        "vrm_filter_pushes_total 0",
         "libp2p_swarm_connections_established_total",
     ] {
         assert!(text.contains(needle), "metrics lack {needle}:\n{text}");

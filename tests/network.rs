@@ -255,6 +255,16 @@ async fn vendors_that_carry_only_their_own_shard_get_their_intents_and_no_others
     // (as well as its own intent and the vendor profiles on the directory).
     let accepted = t.handle.stats().get("accepted");
     assert!(accepted < 5, "t accepted {accepted} messages");
+    // `vrm peers`: who dialed whom, and which shards each peer joined.
+    let id = |n: &TestNode| n.handle.peer_id().to_string();
+    let at_s = s.handle.peers().await.unwrap();
+    let t_at_s = at_s.iter().find(|p| p.peer == id(&t)).unwrap();
+    assert!(t_at_s.inbound && t_at_s.service);
+    assert_eq!(t_at_s.shards, vec![shard_of("travel")]);
+    let at_t = t.handle.peers().await.unwrap();
+    let s_at_t = at_t.iter().find(|p| p.peer == id(&s)).unwrap();
+    assert!(!s_at_t.inbound && s_at_t.service);
+    assert_eq!(s_at_t.shards, (0..SHARDS).collect::<Vec<u8>>());
 }
 
 /// A vendor behind a NAT runs as a light node: it joins no intent mesh, subscribes to its

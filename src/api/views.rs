@@ -236,6 +236,10 @@ pub struct PeerView {
     pub score: Option<f64>,
     /// Whether it is a service node (serves light push and mailboxes).
     pub service: bool,
+    /// `in` if it opened the connection, `out` if this node dialed it.
+    pub direction: String,
+    /// The shards whose intent topics it joined.
+    pub shards: Vec<u8>,
 }
 
 /// The node at a glance.

@@ -108,6 +108,10 @@ pub struct DaemonArgs {
     /// [network] role in config.toml (`auto`: service on vendor nodes, light otherwise).
     #[arg(long, value_enum, env = "VRM_ROLE")]
     pub role: Option<crate::config::RoleChoice>,
+    /// Do not count connections from loopback against [network] max_inbound_per_ip (a test
+    /// network of many nodes on one machine).
+    #[arg(long, env = "VRM_LOOPBACK_EXEMPT")]
+    pub loopback_exempt: bool,
     /// Log format.
     #[arg(long, value_enum, default_value = "text", env = "VRM_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -204,6 +208,9 @@ pub fn daemon(dir: &std::path::Path, args: DaemonArgs) -> anyhow::Result<()> {
     }
     if args.no_mdns {
         node_config.mdns = false;
+    }
+    if args.loopback_exempt {
+        node_config.loopback_exempt = true;
     }
     if let Some(role) = args.role {
         node_config.role = role.resolve(config.vendor.is_some());

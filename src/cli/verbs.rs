@@ -219,10 +219,14 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
 /// `vrm peers`
 pub fn peers(dir: &Path, json: bool) -> anyhow::Result<()> {
     let peers: Vec<PeerView> = Client::from_data_dir(dir)?.get("/peers")?;
-    show_list(&peers, json, &["peer", "role", "score"], |p| {
+    let headers = &["peer", "role", "direction", "shards", "score"];
+    show_list(&peers, json, headers, |p| {
+        let shards: Vec<String> = p.shards.iter().map(u8::to_string).collect();
         vec![
             p.peer.clone(),
             if p.service { "service" } else { "light" }.into(),
+            p.direction.clone(),
+            shards.join(","),
             p.score.map(|x| format!("{x:.1}")).unwrap_or_default(),
         ]
     });

@@ -435,6 +435,16 @@ impl EventLoop {
             }
             Command::Peers(reply) => {
                 let gossipsub = &self.swarm.behaviour().gossipsub;
+                let shards: std::collections::HashMap<&PeerId, Vec<u8>> = gossipsub
+                    .all_peers()
+                    .map(|(peer, topics)| {
+                        let shards = topics
+                            .iter()
+                            .filter_map(|t| crate::proto::shard_of_topic(t.as_str()))
+                            .collect();
+                        (peer, shards)
+                    })
+                    .collect();
                 let peers = self
                     .swarm
                     .connected_peers()
@@ -442,6 +452,8 @@ impl EventLoop {
                         peer: peer.to_string(),
                         score: gossipsub.peer_score(peer),
                         service: self.services.contains(peer),
+                        inbound: !self.services.dialed(peer),
+                        shards: shards.get(peer).cloned().unwrap_or_default(),
                     })
                     .collect();
                 let _ = reply.send(peers);
@@ -689,6 +701,19 @@ impl EventLoop {
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!("dialing {peer_id:?} failed: {error}");
+                Vec::new()
+            }
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error: libp2p::swarm::ListenError::Denied { cause },
+                ..
+            } => {
+                // Over a connection cap (in total, or from one address): counted, not
+                // logged one by one (a flood of connections would flood the log).
+                self.stats.bump("inbound-denied");
+                let why =
+                    std::error::Error::source(&cause).map_or(cause.to_string(), |e| e.to_string());
+                debug!("refused an inbound connection from {send_back_addr}: {why}");
                 Vec::new()
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),

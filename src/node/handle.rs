@@ -73,6 +73,10 @@ pub struct PeerInfo {
     pub score: Option<f64>,
     /// Whether it serves light push and mailboxes.
     pub service: bool,
+    /// Whether it opened the connection (we did not dial it).
+    pub inbound: bool,
+    /// The shards whose topics it joined.
+    pub shards: Vec<u8>,
 }
 
 /// What the person wants to cast.

@@ -81,6 +81,26 @@ const COUNTERS: &[(&str, &str, &str)] = &[
         "light-push-rate-limited",
         "Light pushes refused over their client's rate",
     ),
+    (
+        "inbound_connections_denied",
+        "inbound-denied",
+        "Inbound connections refused over a cap (in total, or from one IP address)",
+    ),
+    (
+        "filter_pushes",
+        "filter-pushed",
+        "Messages pushed to filter subscribers (light vendors)",
+    ),
+    (
+        "filter_pushes_dropped",
+        "filter-push-dropped",
+        "Messages not pushed to a subscriber that had its fill of open pushes",
+    ),
+    (
+        "filter_received",
+        "filter-received",
+        "Messages received by filter push (light vendors)",
+    ),
 ];
 
 impl Collector for NodeCollector {

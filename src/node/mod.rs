@@ -26,6 +26,7 @@ pub mod filter;
 pub mod gossip;
 pub mod handle;
 pub mod ingest;
+pub mod ip_limit;
 pub mod light_push;
 pub mod mailbox;
 pub mod metrics;
@@ -80,6 +81,10 @@ pub struct NodeConfig {
     pub max_connections: u32,
     /// The shards a service node carries (a vendor's node adds its categories' shards).
     pub shards: Vec<u8>,
+    /// Most inbound connections from one IP address.
+    pub max_inbound_per_ip: u32,
+    /// Loopback connections do not count against `max_inbound_per_ip` (a test network).
+    pub loopback_exempt: bool,
     /// sled cache in bytes.
     pub cache_bytes: u64,
     /// How long an intent and its offers are kept after the intent expired.
@@ -132,6 +137,8 @@ impl NodeConfig {
             kademlia: config.network.kademlia,
             max_connections: config.network.max_connections,
             shards: config.network.shards.clone(),
+            max_inbound_per_ip: config.network.max_inbound_per_ip,
+            loopback_exempt: config.network.loopback_exempt,
             cache_bytes: config.store.cache_mb * 1024 * 1024,
             keep_expired: Duration::from_secs(config.store.keep_expired_secs),
             mailbox: config.mailbox.clone(),
@@ -229,6 +236,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         max_connections: config.max_connections,
         heartbeat: config.heartbeat,
         autonat_private_addresses: config.autonat_private_addresses,
+        max_inbound_per_ip: config.max_inbound_per_ip,
+        loopback_exempt: config.loopback_exempt,
     };
     let mut swarm = network::build_swarm(identity.node_keypair().clone(), &settings)?;
     for addr in &config.listen {

@@ -73,11 +73,20 @@ mod combined {
         pub autonat: autonat::Behaviour,
         /// Caps on connections.
         pub limits: connection_limits::Behaviour,
+        /// Cap on inbound connections per IP address.
+        pub ip_limit: crate::node::ip_limit::IpLimit,
     }
 }
 
 /// Most connections a light node accepts that it did not open (peers on the local network).
 pub const LIGHT_MAX_INCOMING: u32 = 8;
+
+/// Most connections a service node with room for `max_connections` accepts that it did not
+/// open: a quarter is kept for its own dials, so inbound traffic never takes the slots it
+/// needs to reach mailboxes and service nodes.
+pub fn service_max_incoming(max_connections: u32) -> u32 {
+    max_connections - max_connections / 4
+}
 
 /// Settings the swarm is built with.
 #[derive(Debug, Clone)]
@@ -96,6 +105,10 @@ pub struct NetworkSettings {
     pub heartbeat: Duration,
     /// AutoNAT counts private and loopback addresses.
     pub autonat_private_addresses: bool,
+    /// Most inbound connections from one IP address.
+    pub max_inbound_per_ip: u32,
+    /// Loopback connections are not counted against `max_inbound_per_ip`.
+    pub loopback_exempt: bool,
 }
 
 /// Gossipsub topic parameters: a peer that sends invalid messages on a topic loses score
@@ -300,13 +313,17 @@ pub fn build_swarm(
                         .with_max_established(Some(settings.max_connections))
                         // A light node takes few connections it did not open itself.
                         .with_max_established_incoming(Some(match settings.role {
-                            Role::Service => settings.max_connections,
+                            Role::Service => service_max_incoming(settings.max_connections),
                             Role::Light => LIGHT_MAX_INCOMING,
                         }))
                         // One connection each way (simultaneous dials) and one for an
                         // AutoNAT dial-back, which must be a new connection.
                         .with_max_established_per_peer(Some(3))
                         .with_max_pending_incoming(Some(64)),
+                ),
+                ip_limit: crate::node::ip_limit::IpLimit::new(
+                    settings.max_inbound_per_ip,
+                    settings.loopback_exempt,
                 ),
             })
         })?

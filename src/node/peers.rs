@@ -117,6 +117,11 @@ impl ServiceNodes {
         self.dialed.remove(peer);
     }
 
+    /// Whether this node dialed `peer` (false: `peer` opened the connection).
+    pub fn dialed(&self, peer: &PeerId) -> bool {
+        self.dialed.contains_key(peer)
+    }
+
     /// Whether `peer` is a connected service node.
     pub fn contains(&self, peer: &PeerId) -> bool {
         self.nodes.contains_key(peer)

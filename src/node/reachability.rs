@@ -126,6 +126,8 @@ mod tests {
                 max_connections: 8,
                 heartbeat: Duration::from_secs(1),
                 autonat_private_addresses: false,
+                max_inbound_per_ip: 8,
+                loopback_exempt: false,
             },
             listen: Vec::new(),
             mailbox: MailboxConfig::default(),

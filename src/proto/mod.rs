@@ -42,12 +42,17 @@ pub fn intent_topic(category: &str) -> String {
     shard_topic(shard_of(category))
 }
 
-/// Whether `topic` is the topic of a shard.
-pub fn is_shard_topic(topic: &str) -> bool {
+/// The shard whose topic `topic` is, if it is one.
+pub fn shard_of_topic(topic: &str) -> Option<u8> {
     topic
         .strip_prefix("/vrm/2/shard/")
         .and_then(|n| n.parse::<u8>().ok())
-        .is_some_and(|n| n < SHARDS && shard_topic(n) == topic)
+        .filter(|n| *n < SHARDS && shard_topic(*n) == topic)
+}
+
+/// Whether `topic` is the topic of a shard.
+pub fn is_shard_topic(topic: &str) -> bool {
+    shard_of_topic(topic).is_some()
 }
 
 /// Gossipsub topic of vendor profiles.

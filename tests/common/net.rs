@@ -265,6 +265,9 @@ impl Net {
             kademlia: false,
             max_connections: 64,
             shards: shards.clone(),
+            max_inbound_per_ip: vrm::node::ip_limit::DEFAULT_MAX_PER_IP,
+            // Every test node is on loopback.
+            loopback_exempt: true,
             cache_bytes: 8 << 20,
             keep_expired: Duration::from_secs(7 * 86_400),
             vendor: vendor.clone(),

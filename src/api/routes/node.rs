@@ -34,6 +34,8 @@ pub(in crate::api) async fn peers(
                 peer: p.peer,
                 score: p.score,
                 service: p.service,
+                direction: if p.inbound { "in" } else { "out" }.into(),
+                shards: p.shards,
             })
             .collect(),
     ))
