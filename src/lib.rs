@@ -23,7 +23,9 @@
 //! - [`node`]: the running node. [`node::event_loop`] owns the libp2p swarm and only
 //!   dispatches; each protocol has its handler, which owns its state and returns
 //!   [`node::action::Action`]s: [`node::gossip`] (intake, batches, verdicts),
-//!   [`node::light_push`] and [`node::mailbox`] (what service nodes serve),
+//!   [`node::light_push`], [`node::mailbox`] and [`node::filter`] (what service nodes
+//!   serve; [`node::filter`] also holds a light vendor's subscriptions),
+//!   [`node::ip_limit`] (inbound connections per IP address),
 //!   [`node::replies`] (the person's mailbox queues), [`node::outbox`] (delivery plan,
 //!   backoff, expiry), [`node::expiry`], [`node::peers`], [`node::profile`]. The vendor role runs in
 //!   its own task, [`node::answering`]. [`node::ingest`] holds the rules for messages from

@@ -290,17 +290,9 @@ async fn a_light_vendor_gets_its_categories_intents_by_filter_subscription() {
     .await;
     assert_eq!(received_intents(&v), vec![id], "not {travel:?}");
     assert_eq!(s.handle.stats().get("filter-pushed"), 1);
-    let v_peers: Vec<String> = v
-        .handle
-        .peers()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.peer)
-        .collect();
     assert_eq!(
-        v_peers,
-        vec![s.handle.peer_id().to_string()],
+        connected_peers(&v).await,
+        [s.handle.peer_id().to_string()].into(),
         "v knows only s"
     );
     eventually(

@@ -48,8 +48,8 @@ use super::requests::{MailboxCall, Requests};
 use crate::clock::unix_now;
 use crate::config::Role;
 use crate::proto::service::{
-    FilterPush, FilterRequest, FilterResponse, LightPushResponse, MailboxItem, MailboxRequest,
-    MailboxResponse, NO_PEERS, PushAnswer, RATE_LIMITED,
+    FilterPush, FilterRequest, FilterResponse, LightPushRequest, LightPushResponse, MailboxItem,
+    MailboxRequest, MailboxResponse, NO_PEERS, PushAnswer, RATE_LIMITED,
 };
 use crate::proto::{DIRECTORY_TOPIC, MessageId};
 use crate::store::Store;
@@ -775,17 +775,13 @@ impl EventLoop {
 
     fn on_light_push(
         &mut self,
-        event: request_response::Event<crate::proto::service::LightPushRequest, LightPushResponse>,
+        event: request_response::Event<LightPushRequest, LightPushResponse>,
     ) -> Vec<Action> {
-        use request_response::{Event, Message};
-        match event {
-            Event::Message {
+        match Exchange::from(event) {
+            Exchange::Request {
                 peer,
-                message:
-                    Message::Request {
-                        request, channel, ..
-                    },
-                ..
+                request,
+                channel,
             } => {
                 let (served, mut actions) = self.handlers.light_push.serve(
                     &self.store,
@@ -808,47 +804,42 @@ impl EventLoop {
                 });
                 actions
             }
-            Event::Message {
+            Exchange::Response {
                 peer,
-                message:
-                    Message::Response {
-                        request_id,
-                        response,
-                    },
-                ..
-            } => match self.handlers.requests.light_push.finished(&request_id) {
-                Some(id) => {
-                    let result = match response {
-                        LightPushResponse::Published { .. } => Ok(()),
-                        LightPushResponse::Refused { code } => Err(code),
-                    };
-                    let rate_limited = matches!(&result, Err(code) if code == RATE_LIMITED);
-                    self.handlers
-                        .pacer
-                        .finished(&peer, rate_limited, Instant::now());
-                    if rate_limited {
-                        self.handlers.outbox.postpone(&id, unix_now());
-                        return Vec::new();
-                    }
-                    let outbox = &mut self.handlers.outbox;
-                    outbox.published(&self.store, &self.stats, &id, result)
+                request_id,
+                response,
+            } => {
+                let Some(id) = self.handlers.requests.light_push.finished(&request_id) else {
+                    return Vec::new();
+                };
+                let result = match response {
+                    LightPushResponse::Published { .. } => Ok(()),
+                    LightPushResponse::Refused { code } => Err(code),
+                };
+                let rate_limited = matches!(&result, Err(code) if code == RATE_LIMITED);
+                self.handlers
+                    .pacer
+                    .finished(&peer, rate_limited, Instant::now());
+                if rate_limited {
+                    self.handlers.outbox.postpone(&id, unix_now());
+                    return Vec::new();
                 }
-                None => Vec::new(),
-            },
-            Event::OutboundFailure {
+                let outbox = &mut self.handlers.outbox;
+                outbox.published(&self.store, &self.stats, &id, result)
+            }
+            Exchange::Failed {
                 peer,
                 request_id,
                 error,
-                ..
-            } => match self.handlers.requests.light_push.finished(&request_id) {
-                Some(id) => {
-                    self.handlers.pacer.finished(&peer, false, Instant::now());
-                    let outbox = &mut self.handlers.outbox;
-                    outbox.published(&self.store, &self.stats, &id, Err(error.to_string()))
-                }
-                None => Vec::new(),
-            },
-            _ => Vec::new(),
+            } => {
+                let Some(id) = self.handlers.requests.light_push.finished(&request_id) else {
+                    return Vec::new();
+                };
+                self.handlers.pacer.finished(&peer, false, Instant::now());
+                let outbox = &mut self.handlers.outbox;
+                outbox.published(&self.store, &self.stats, &id, Err(error.to_string()))
+            }
+            Exchange::Other => Vec::new(),
         }
     }
 
@@ -856,16 +847,12 @@ impl EventLoop {
         &mut self,
         event: request_response::Event<MailboxRequest, MailboxResponse>,
     ) -> Vec<Action> {
-        use request_response::{Event, Message};
         let now = unix_now();
-        match event {
-            Event::Message {
+        match Exchange::from(event) {
+            Exchange::Request {
                 peer,
-                message:
-                    Message::Request {
-                        request, channel, ..
-                    },
-                ..
+                request,
+                channel,
             } => {
                 let Some(mailbox) = self.handlers.mailbox.as_mut() else {
                     return Vec::new();
@@ -882,14 +869,10 @@ impl EventLoop {
                 actions.extend(push);
                 actions
             }
-            Event::Message {
+            Exchange::Response {
                 peer,
-                message:
-                    Message::Response {
-                        request_id,
-                        response,
-                    },
-                ..
+                request_id,
+                response,
             } => match (
                 self.handlers.requests.mailbox.finished(&request_id),
                 response,
@@ -909,11 +892,10 @@ impl EventLoop {
                 }
                 (None, _) => Vec::new(),
             },
-            Event::OutboundFailure {
+            Exchange::Failed {
                 peer,
                 request_id,
                 error,
-                ..
             } => match self.handlers.requests.mailbox.finished(&request_id) {
                 Some(call) => {
                     debug!("{call:?} at {peer} failed: {error}");
@@ -921,7 +903,7 @@ impl EventLoop {
                 }
                 None => Vec::new(),
             },
-            _ => Vec::new(),
+            Exchange::Other => Vec::new(),
         }
     }
 
@@ -929,15 +911,11 @@ impl EventLoop {
         &mut self,
         event: request_response::Event<MailboxItem, PushAnswer>,
     ) -> Vec<Action> {
-        use request_response::{Event, Message};
-        match event {
-            Event::Message {
+        match Exchange::from(event) {
+            Exchange::Request {
                 peer,
-                message:
-                    Message::Request {
-                        request, channel, ..
-                    },
-                ..
+                request,
+                channel,
             } => {
                 let replies = &mut self.handlers.replies;
                 let (answer, mut actions) =
@@ -945,12 +923,9 @@ impl EventLoop {
                 actions.insert(0, Action::RespondPush { channel, answer });
                 actions
             }
-            Event::Message {
-                message:
-                    Message::Response {
-                        request_id,
-                        response,
-                    },
+            Exchange::Response {
+                request_id,
+                response,
                 ..
             } => {
                 if let Some((queue, id)) = self.handlers.requests.pushes.finished(&request_id)
@@ -961,11 +936,11 @@ impl EventLoop {
                 }
                 Vec::new()
             }
-            Event::OutboundFailure { request_id, .. } => {
+            Exchange::Failed { request_id, .. } => {
                 self.handlers.requests.pushes.finished(&request_id);
                 Vec::new()
             }
-            _ => Vec::new(),
+            Exchange::Other => Vec::new(),
         }
     }
 
@@ -973,34 +948,26 @@ impl EventLoop {
         &mut self,
         event: request_response::Event<FilterRequest, FilterResponse>,
     ) -> Vec<Action> {
-        use request_response::{Event, Message};
         let subscriptions = &mut self.handlers.subscriptions;
-        match event {
-            Event::Message {
+        match Exchange::from(event) {
+            Exchange::Request {
                 peer,
-                message:
-                    Message::Request {
-                        request, channel, ..
-                    },
-                ..
+                request,
+                channel,
             } => {
                 let response = self.handlers.filter.subscribe(peer, request, &self.stats);
                 vec![Action::RespondFilter { channel, response }]
             }
-            Event::Message {
-                peer,
-                message: Message::Response { response, .. },
-                ..
-            } => {
+            Exchange::Response { peer, response, .. } => {
                 subscriptions.answered(&peer, Ok(response), &self.stats, Instant::now());
                 Vec::new()
             }
-            Event::OutboundFailure { peer, error, .. } => {
+            Exchange::Failed { peer, error, .. } => {
                 let failed = Err(error.to_string());
                 subscriptions.answered(&peer, failed, &self.stats, Instant::now());
                 Vec::new()
             }
-            _ => Vec::new(),
+            Exchange::Other => Vec::new(),
         }
     }
 
@@ -1008,15 +975,11 @@ impl EventLoop {
         &mut self,
         event: request_response::Event<FilterPush, PushAnswer>,
     ) -> Vec<Action> {
-        use request_response::{Event, Message};
-        match event {
-            Event::Message {
+        match Exchange::from(event) {
+            Exchange::Request {
                 peer,
-                message:
-                    Message::Request {
-                        request, channel, ..
-                    },
-                ..
+                request,
+                channel,
             } => {
                 let subscriptions = &mut self.handlers.subscriptions;
                 let (answer, mut actions) = subscriptions.pushed(
@@ -1030,16 +993,11 @@ impl EventLoop {
                 actions.insert(0, Action::RespondFilterPush { channel, answer });
                 actions
             }
-            Event::Message {
-                peer,
-                message: Message::Response { .. },
-                ..
-            }
-            | Event::OutboundFailure { peer, .. } => {
+            Exchange::Response { peer, .. } | Exchange::Failed { peer, .. } => {
                 self.handlers.filter.push_finished(&peer);
                 Vec::new()
             }
-            _ => Vec::new(),
+            Exchange::Other => Vec::new(),
         }
     }
 
@@ -1070,6 +1028,74 @@ impl EventLoop {
                 vec![Action::Deliver(Trigger::Topic(topic.into_string()))]
             }
             _ => Vec::new(),
+        }
+    }
+}
+
+/// A request-response event as the handlers above take it apart.
+enum Exchange<Req, Resp> {
+    /// A peer asks this node.
+    Request {
+        peer: PeerId,
+        request: Req,
+        channel: request_response::ResponseChannel<Resp>,
+    },
+    /// A peer answered this node's request.
+    Response {
+        peer: PeerId,
+        request_id: request_response::OutboundRequestId,
+        response: Resp,
+    },
+    /// This node's request got no answer.
+    Failed {
+        peer: PeerId,
+        request_id: request_response::OutboundRequestId,
+        error: request_response::OutboundFailure,
+    },
+    /// Nothing to act on (an answer sent, a request from a peer that failed).
+    Other,
+}
+
+impl<Req, Resp> From<request_response::Event<Req, Resp>> for Exchange<Req, Resp> {
+    fn from(event: request_response::Event<Req, Resp>) -> Self {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => Exchange::Request {
+                peer,
+                request,
+                channel,
+            },
+            Event::Message {
+                peer,
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => Exchange::Response {
+                peer,
+                request_id,
+                response,
+            },
+            Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => Exchange::Failed {
+                peer,
+                request_id,
+                error,
+            },
+            _ => Exchange::Other,
         }
     }
 }

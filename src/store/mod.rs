@@ -689,6 +689,37 @@ fn open_stored<B: Body>(envelope_bytes: &[u8]) -> Result<(Envelope, B), StoreErr
     Ok((envelope, body))
 }
 
+/// What the store's unit tests write.
+#[cfg(test)]
+mod fixtures {
+    use ed25519_dalek::SigningKey;
+
+    use crate::proto::{Constraints, Envelope, Intent, ReplyTo};
+
+    /// The tests' clock.
+    pub const NOW: u64 = 1_800_000_000;
+
+    /// An intent in "books" with id `[n; 16]`, signed by the key of seed `[n; 32]`, open for
+    /// an hour from [`NOW`].
+    pub fn intent(n: u8) -> (Envelope, Intent) {
+        let body = Intent {
+            id: [n; 16].into(),
+            category: "books".into(),
+            subcategory: None,
+            text: "A paperback".into(),
+            constraints: Constraints::default(),
+            terms: vec![],
+            created: NOW,
+            expires: NOW + 3600,
+            reply_to: ReplyTo::nowhere(),
+        };
+        (
+            Envelope::seal(&body, &SigningKey::from_bytes(&[n; 32])),
+            body,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -715,5 +746,19 @@ mod tests {
             StoreError::unflushed(other()),
             StoreError::Unflushed(_)
         ));
+    }
+
+    /// A clean-stop record that cannot be read (here: not text) is not taken for a missing
+    /// one: the store is refused rather than opened without its damage check.
+    #[test]
+    fn an_unreadable_clean_stop_record_refuses_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path(), 1 << 20).unwrap());
+        std::fs::write(dir.path().join(CLEAN_STOP), [0xff, 0xfe, 0x00]).unwrap();
+        match Store::open(dir.path(), 1 << 20) {
+            Err(StoreError::Io { path, .. }) => assert!(path.ends_with(CLEAN_STOP)),
+            Err(other) => panic!("refused for another reason: {other}"),
+            Ok(_) => panic!("opened without comparing"),
+        }
     }
 }

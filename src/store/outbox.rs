@@ -111,29 +111,14 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use ed25519_dalek::SigningKey;
-
     use super::*;
-    use crate::proto::{Constraints, Intent, ReplyTo};
-
-    const NOW: u64 = 1_800_000_000;
+    use crate::store::fixtures::{NOW, intent};
 
     #[test]
     fn an_outbox_of_schema_4_goes_out_on_shard_topics() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 20).unwrap();
-        let body = Intent {
-            id: [1; 16].into(),
-            category: "books".into(),
-            subcategory: None,
-            text: "A paperback".into(),
-            constraints: Constraints::default(),
-            terms: vec![],
-            created: NOW,
-            expires: NOW + 3600,
-            reply_to: ReplyTo::nowhere(),
-        };
-        let envelope = Envelope::seal(&body, &SigningKey::from_bytes(&[1; 32]));
+        let (envelope, body) = intent(1);
         store.cast(&envelope, &body, NOW).unwrap();
         let t = store.trees().unwrap();
         let stored = t.outbox.get(envelope.id().0).unwrap().unwrap();

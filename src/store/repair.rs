@@ -102,27 +102,8 @@ mod tests {
     use ed25519_dalek::SigningKey;
 
     use super::*;
-    use crate::proto::{Constraints, IntentWithdraw, OfferItem, Price, ReplyTo};
-
-    const NOW: u64 = 1_800_000_000;
-
-    fn intent(n: u8) -> (Envelope, Intent) {
-        let body = Intent {
-            id: [n; 16].into(),
-            category: "books".into(),
-            subcategory: None,
-            text: "A paperback".into(),
-            constraints: Constraints::default(),
-            terms: vec![],
-            created: NOW,
-            expires: NOW + 3600,
-            reply_to: ReplyTo::nowhere(),
-        };
-        (
-            Envelope::seal(&body, &SigningKey::from_bytes(&[n; 32])),
-            body,
-        )
-    }
+    use crate::proto::{IntentWithdraw, OfferItem, Price};
+    use crate::store::fixtures::{NOW, intent};
 
     fn withdrawal(n: u8) -> Envelope {
         let body = IntentWithdraw {

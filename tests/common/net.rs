@@ -326,19 +326,23 @@ async fn settled(node: &TestNode, neighbours: &[&TestNode]) {
     for other in neighbours {
         in_mesh(node, other).await;
     }
-    let peers: BTreeSet<String> = node
-        .handle
-        .peers()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.peer)
-        .collect();
+    let peers = connected_peers(node).await;
     let expected: BTreeSet<String> = neighbours
         .iter()
         .map(|n| n.handle.peer_id().to_string())
         .collect();
     assert_eq!(peers, expected, "{}'s peers", node.name);
+}
+
+/// The PeerIds `node` is connected to.
+pub async fn connected_peers(node: &TestNode) -> BTreeSet<String> {
+    node.handle
+        .peers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.peer)
+        .collect()
 }
 
 /// Waits until `node` has `peer` in its gossip mesh (see the module comment); on an edge
