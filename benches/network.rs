@@ -81,6 +81,8 @@ async fn node_with_role(
         }),
         heartbeat: Duration::from_millis(500),
         profile_interval: Duration::from_secs(600),
+        target_peers: 48,
+        prune_every: vrm::node::pruning::PRUNE_EVERY,
         metrics: None,
     };
     vrm::node::start(config).await.expect("node starts")

@@ -81,6 +81,9 @@ pub struct NetworkConfig {
     /// Connections from loopback do not count against `max_inbound_per_ip`: for a test
     /// network of many nodes on one machine.
     pub loopback_exempt: bool,
+    /// How many other service nodes a service node keeps connections to; past it, it drops
+    /// the ones it needs least every 30 s (light clients do not count and are not dropped).
+    pub target_peers: u32,
 }
 
 impl Default for NetworkConfig {
@@ -97,6 +100,7 @@ impl Default for NetworkConfig {
             shards: (0..crate::proto::SHARDS).collect(),
             max_inbound_per_ip: crate::node::ip_limit::DEFAULT_MAX_PER_IP,
             loopback_exempt: false,
+            target_peers: 48,
         }
     }
 }
@@ -298,6 +302,9 @@ kademlia = true
 max_connections = 128
 # Most inbound connections from one IP address.
 max_inbound_per_ip = 8
+# Other service nodes a service node stays connected to; past it, every 30 s it drops
+# those it needs least (light clients do not count).
+target_peers = 48
 # The shards (0 to 7) of intent topics a service node carries; a vendor's node carries
 # its own categories' shards as well.
 # shards = [0, 1, 2, 3, 4, 5, 6, 7]

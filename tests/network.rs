@@ -222,6 +222,34 @@ async fn a_light_vendor_subscribes_where_its_shard_is_carried() {
     );
 }
 
+/// A service node connected to more service nodes than its target drops the ones it needs
+/// least, and says why; its light clients keep their slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_node_over_its_target_drops_service_peers_but_not_light_clients() {
+    let mut net = Net::new();
+    let hub = net.add(person("hub").keeping(2), &[]).await;
+    let light = net.add(person("light").light(), &[&hub]).await;
+    for name in ["a", "b", "c", "d"] {
+        net.add_unsettled(person(name), &[&hub]).await;
+    }
+    let kept = eventually("hub is down to its target", || async {
+        let peers = hub.handle.peers().await.unwrap();
+        let services = peers.iter().filter(|p| p.service).count();
+        (services == 2).then_some(peers)
+    })
+    .await;
+    let light_id = light.handle.peer_id().to_string();
+    assert!(
+        kept.iter().any(|p| p.peer == light_id),
+        "the light client stays"
+    );
+    let counted: u64 = ["redundant", "random", "low-score"]
+        .iter()
+        .map(|r| hub.handle.stats().get(&format!("pruned:{r}")))
+        .sum();
+    assert!(counted >= 2, "each drop counted with its reason: {counted}");
+}
+
 /// Intents travel on shard topics. A vendor's node that carries no shard beyond its own
 /// joins only its category's shard: it gets its intents, and never sees (nor relays) those
 /// of other shards, which reach their vendors through a service node carrying every shard.

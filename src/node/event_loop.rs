@@ -42,6 +42,7 @@ use super::network::{Behaviour, BehaviourEvent, NetworkSettings};
 use super::outbox::Outbox;
 use super::peers::{self, ServiceNodes};
 use super::profile::ProfilePublisher;
+use super::pruning::Candidate;
 use super::reachability::Rebuild;
 use super::replies::{FETCH_EVERY, Replies};
 use super::requests::{MailboxCall, Requests};
@@ -122,6 +123,10 @@ pub struct EventLoop {
     pub(super) pending_listen: Vec<Multiaddr>,
     /// How often a vendor re-publishes its profile.
     pub(super) profile_interval: Duration,
+    /// Other service nodes a service node keeps; past it, it prunes.
+    pub(super) target_peers: usize,
+    /// How often a service node prunes.
+    pub(super) prune_every: Duration,
     /// Service node or light node.
     pub(super) role: Role,
     /// The connected service nodes.
@@ -139,6 +144,7 @@ impl EventLoop {
         let mut profile_tick = tokio::time::interval(self.profile_interval);
         let mut kad_tick = tokio::time::interval(KAD_BOOTSTRAP);
         let mut fetch_tick = tokio::time::interval(FETCH_EVERY);
+        let mut prune_tick = tokio::time::interval(self.prune_every);
         let vendor = self.handlers.profile.is_some();
         loop {
             tokio::select! {
@@ -175,6 +181,7 @@ impl EventLoop {
                         .fetch_all(unix_now(), |peer| swarm.is_connected(peer));
                     self.execute(actions);
                 }
+                _ = prune_tick.tick(), if self.role == Role::Service => self.prune(),
                 _ = kad_tick.tick() => {
                     if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
                         let _ = kad.bootstrap();
@@ -434,26 +441,15 @@ impl EventLoop {
                 self.execute(vec![Action::Queue(queued)]);
             }
             Command::Peers(reply) => {
-                let gossipsub = &self.swarm.behaviour().gossipsub;
-                let shards: std::collections::HashMap<&PeerId, Vec<u8>> = gossipsub
-                    .all_peers()
-                    .map(|(peer, topics)| {
-                        let shards = topics
-                            .iter()
-                            .filter_map(|t| crate::proto::shard_of_topic(t.as_str()))
-                            .collect();
-                        (peer, shards)
-                    })
-                    .collect();
                 let peers = self
-                    .swarm
-                    .connected_peers()
-                    .map(|peer| PeerInfo {
-                        peer: peer.to_string(),
-                        score: gossipsub.peer_score(peer),
-                        service: self.services.contains(peer),
-                        inbound: !self.services.dialed(peer),
-                        shards: shards.get(peer).cloned().unwrap_or_default(),
+                    .candidates()
+                    .into_iter()
+                    .map(|c| PeerInfo {
+                        peer: c.peer.to_string(),
+                        score: c.score,
+                        service: c.service,
+                        inbound: c.inbound,
+                        shards: c.shards,
                     })
                     .collect();
                 let _ = reply.send(peers);
@@ -469,6 +465,46 @@ impl EventLoop {
                 let _ = reply.send(result);
             }
             Command::Shutdown => {}
+        }
+    }
+
+    /// The connected peers, as `vrm peers` and pruning see them.
+    fn candidates(&self) -> Vec<Candidate> {
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        let mut shards: std::collections::HashMap<&PeerId, Vec<u8>> = gossipsub
+            .all_peers()
+            .map(|(peer, topics)| {
+                let shards = topics
+                    .iter()
+                    .filter_map(|t| crate::proto::shard_of_topic(t.as_str()))
+                    .collect();
+                (peer, shards)
+            })
+            .collect();
+        self.swarm
+            .connected_peers()
+            .map(|peer| Candidate {
+                peer: *peer,
+                score: gossipsub.peer_score(peer),
+                shards: shards.remove(peer).unwrap_or_default(),
+                service: self.services.contains(peer),
+                inbound: !self.services.dialed(peer),
+            })
+            .collect()
+    }
+
+    /// Drops the service nodes past the target that this node needs least (see
+    /// [`super::pruning`]), saying why in the log and the counters.
+    fn prune(&mut self) {
+        let dropped = super::pruning::to_drop(&self.candidates(), self.target_peers);
+        for (peer, reason) in dropped {
+            info!(
+                "dropped peer {peer} ({}): over the target of {} service nodes",
+                reason.name(),
+                self.target_peers
+            );
+            self.stats.bump(&format!("pruned:{}", reason.name()));
+            let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 

@@ -103,6 +103,29 @@ const COUNTERS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Counter families by label: name, help, label, and the prefix of the [`Stats`] keys whose
+/// rest is the label's value.
+const FAMILIES: &[(&str, &str, &str, &str)] = &[
+    (
+        "vrm_messages_rejected",
+        "Messages from the network refused, by reason",
+        "reason",
+        "rejected:",
+    ),
+    (
+        "vrm_mailbox_refused",
+        "Mailbox requests refused, by code",
+        "code",
+        "mailbox-refused:",
+    ),
+    (
+        "vrm_peers_pruned",
+        "Service nodes dropped over the target peer count, by reason",
+        "reason",
+        "pruned:",
+    ),
+];
+
 impl Collector for NodeCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let counts = self.stats.snapshot();
@@ -111,19 +134,6 @@ impl Collector for NodeCollector {
             encoder
                 .encode_descriptor(&format!("vrm_{name}"), help, None, MetricType::Counter)?
                 .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
-        }
-        let mut rejected = encoder.encode_descriptor(
-            "vrm_messages_rejected",
-            "Messages from the network refused, by reason",
-            None,
-            MetricType::Counter,
-        )?;
-        for (key, value) in &counts {
-            if let Some(reason) = key.strip_prefix("rejected:") {
-                rejected
-                    .encode_family(&[("reason", reason)])?
-                    .encode_counter::<NoLabelSet, _, u64>(value, None)?;
-            }
         }
         encoder
             .encode_descriptor(
@@ -151,17 +161,14 @@ impl Collector for NodeCollector {
                 .encode_descriptor(name, help, None, MetricType::Gauge)?
                 .encode_gauge(&i64::try_from(value).unwrap_or(i64::MAX))?;
         }
-        let mut refused = encoder.encode_descriptor(
-            "vrm_mailbox_refused",
-            "Mailbox requests refused, by code",
-            None,
-            MetricType::Counter,
-        )?;
-        for (key, value) in &counts {
-            if let Some(code) = key.strip_prefix("mailbox-refused:") {
-                refused
-                    .encode_family(&[("code", code)])?
-                    .encode_counter::<NoLabelSet, _, u64>(value, None)?;
+        for (name, help, label, prefix) in FAMILIES {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (key, value) in &counts {
+                if let Some(tag) = key.strip_prefix(prefix) {
+                    family
+                        .encode_family(&[(*label, tag)])?
+                        .encode_counter::<NoLabelSet, _, u64>(value, None)?;
+                }
             }
         }
         Ok(())

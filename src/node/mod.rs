@@ -34,6 +34,7 @@ pub mod network;
 pub mod outbox;
 pub mod peers;
 pub mod profile;
+pub mod pruning;
 pub mod reachability;
 pub mod replies;
 pub mod requests;
@@ -85,6 +86,10 @@ pub struct NodeConfig {
     pub max_inbound_per_ip: u32,
     /// Loopback connections do not count against `max_inbound_per_ip` (a test network).
     pub loopback_exempt: bool,
+    /// Other service nodes a service node keeps; past it, it prunes.
+    pub target_peers: u32,
+    /// How often a service node prunes.
+    pub prune_every: Duration,
     /// sled cache in bytes.
     pub cache_bytes: u64,
     /// How long an intent and its offers are kept after the intent expired.
@@ -139,6 +144,8 @@ impl NodeConfig {
             shards: config.network.shards.clone(),
             max_inbound_per_ip: config.network.max_inbound_per_ip,
             loopback_exempt: config.network.loopback_exempt,
+            target_peers: config.network.target_peers,
+            prune_every: pruning::PRUNE_EVERY,
             cache_bytes: config.store.cache_mb * 1024 * 1024,
             keep_expired: Duration::from_secs(config.store.keep_expired_secs),
             mailbox: config.mailbox.clone(),
@@ -285,6 +292,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         },
         pending_listen: Vec::new(),
         profile_interval: config.profile_interval,
+        target_peers: config.target_peers as usize,
+        prune_every: config.prune_every,
         role: config.role,
         services,
     };

@@ -47,6 +47,8 @@ pub struct TestNode {
     pub auto_role: bool,
     /// The shards it carries as a service node (`[network] shards`).
     pub shards: Vec<u8>,
+    /// Other service nodes it keeps before pruning (`[network] target_peers`).
+    pub target_peers: u32,
 }
 
 /// Something done to a data directory before its node starts.
@@ -60,9 +62,16 @@ pub struct Spec {
     role: Role,
     auto_role: bool,
     shards: Vec<u8>,
+    target_peers: u32,
 }
 
 impl Spec {
+    /// Keeps at most `n` other service nodes, pruning every half second.
+    pub fn keeping(mut self, n: u32) -> Spec {
+        self.target_peers = n;
+        self
+    }
+
     /// Carries only `shards` as a service node (a vendor's node adds its own).
     pub fn carrying(mut self, shards: &[u8]) -> Spec {
         self.shards = shards.to_vec();
@@ -100,6 +109,7 @@ pub fn person(name: &str) -> Spec {
         role: Role::Service,
         auto_role: false,
         shards: all_shards(),
+        target_peers: 48,
     }
 }
 
@@ -121,6 +131,7 @@ pub fn vendor_with(name: &str, catalog: &str, config: VendorConfig) -> Spec {
         role: Role::Service,
         auto_role: false,
         shards: all_shards(),
+        target_peers: 48,
     }
 }
 
@@ -167,6 +178,12 @@ impl Net {
         node
     }
 
+    /// Starts one more node, dialing `dial`, without waiting for those edges (a node that
+    /// may refuse or drop them).
+    pub async fn add_unsettled(&mut self, spec: Spec, dial: &[&TestNode]) -> TestNode {
+        self.start(spec, addrs(dial)).await
+    }
+
     /// Stops `node` (if it still runs) and starts it again from its data directory on its
     /// address, dialing `dial`; waits until those edges are ready. It takes the test's
     /// `TestNode`: the store opens again only once no handle to the old node is left.
@@ -180,6 +197,7 @@ impl Net {
             role,
             auto_role,
             shards,
+            target_peers,
         } = node;
         handle.shutdown().await;
         self.started.retain(|h| h.peer_id() != handle.peer_id());
@@ -190,7 +208,7 @@ impl Net {
                 &name,
                 &dir,
                 vendor,
-                (role, auto_role, shards),
+                (role, auto_role, shards, target_peers),
                 addr,
                 addrs(dial),
             )
@@ -237,7 +255,7 @@ impl Net {
             prepare(&dir);
         }
         let listen = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
-        let roles = (spec.role, spec.auto_role, spec.shards);
+        let roles = (spec.role, spec.auto_role, spec.shards, spec.target_peers);
         self.launch(&spec.name, &dir, config, roles, listen, bootstrap)
             .await
     }
@@ -247,7 +265,7 @@ impl Net {
         name: &str,
         dir: &Path,
         vendor: Option<VendorConfig>,
-        (role, auto_role, shards): (Role, bool, Vec<u8>),
+        (role, auto_role, shards, target_peers): (Role, bool, Vec<u8>, u32),
         listen: Multiaddr,
         bootstrap: Vec<Multiaddr>,
     ) -> TestNode {
@@ -273,6 +291,8 @@ impl Net {
             vendor: vendor.clone(),
             heartbeat: Duration::from_millis(200),
             profile_interval: Duration::from_secs(60),
+            target_peers,
+            prune_every: Duration::from_millis(500),
             metrics: None,
         };
         let handle = vrm::node::start(config).await.unwrap();
@@ -290,6 +310,7 @@ impl Net {
             role,
             auto_role,
             shards,
+            target_peers,
         }
     }
 }
