@@ -62,9 +62,9 @@ start_node() {
   printf '  %-4s %s\n' "$name" "$(cat "$NET/$name/addr")"
 }
 
-# Starts node $1 bootstrapped to the first node and to the one started before it, so the
-# network is connected but sparse.
-FIRST="" PREVIOUS=""
+# Starts vendor node $1 bootstrapped to the first vendor and to the one started before it,
+# so the vendors' network is connected but sparse.
+FIRST="" PREVIOUS="" SERVICE_NODES=()
 join_network() {
   local name=$1 boot=()
   [ -n "$FIRST" ] && boot+=(--bootstrap "$FIRST")
@@ -72,6 +72,17 @@ join_network() {
   start_node "$name" "${boot[@]}"
   PREVIOUS=$(cat "$NET/$name/addr")
   [ -n "$FIRST" ] || FIRST=$PREVIOUS
+  SERVICE_NODES+=("$PREVIOUS")
+}
+
+# Starts person number $2 (node $1), a light node, bootstrapped to two of the vendors'
+# service nodes, taken in turn, so that no one service node takes every person.
+join_as_person() {
+  local name=$1 i=$2 n=${#SERVICE_NODES[@]} boot=()
+  if [ "$n" -eq 0 ]; then start_node "$name"; return; fi
+  boot+=(--bootstrap "${SERVICE_NODES[$((i % n))]}")
+  [ "$n" -gt 1 ] && boot+=(--bootstrap "${SERVICE_NODES[$(((i + 1) % n))]}")
+  start_node "$name" "${boot[@]}"
 }
 
 cmd_up() {
@@ -103,7 +114,7 @@ cmd_up() {
     name=p$i
     mkdir -p "$NET/$name"
     vrm "$name" init >/dev/null
-    join_network "$name"
+    join_as_person "$name" "$i"
   done
   trap - INT TERM
   echo "waiting for every node to have a peer"

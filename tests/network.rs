@@ -250,6 +250,33 @@ async fn a_service_node_over_its_target_drops_service_peers_but_not_light_client
     assert!(counted >= 2, "each drop counted with its reason: {counted}");
 }
 
+/// A light node keeps the service node holding its mailbox and a few others; the rest,
+/// which gossip would keep connected for good, it drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_node_keeps_its_mailbox_and_a_few_service_nodes() {
+    let mut net = Net::new();
+    let mut services = Vec::new();
+    for name in ["s1", "s2", "s3", "s4", "s5", "s6"] {
+        services.push(net.add(person(name), &[]).await);
+    }
+    let dial: Vec<&TestNode> = services.iter().collect();
+    let l = net.add_unsettled(person("l").light(), &dial).await;
+    let id = cast(&l, "books", "Any Le Guin novel", "30").await;
+    let stored = l.handle.intent(&id).unwrap().unwrap();
+    let mailbox = libp2p::PeerId::from_bytes(&stored.intent.reply_to.mailbox).unwrap();
+    eventually("l is down to its mailbox and four others", || async {
+        let peers = connected_peers(&l).await;
+        let pruned =
+            l.handle.stats().get("pruned:random") + l.handle.stats().get("pruned:redundant");
+        (pruned >= 1 && peers.len() == vrm::node::pruning::LIGHT_TARGET_PEERS + 1).then_some(())
+    })
+    .await;
+    assert!(
+        connected_peers(&l).await.contains(&mailbox.to_string()),
+        "the mailbox stays"
+    );
+}
+
 /// Intents travel on shard topics. A vendor's node that carries no shard beyond its own
 /// joins only its category's shard: it gets its intents, and never sees (nor relays) those
 /// of other shards, which reach their vendors through a service node carrying every shard.

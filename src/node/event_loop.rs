@@ -181,7 +181,7 @@ impl EventLoop {
                         .fetch_all(unix_now(), |peer| swarm.is_connected(peer));
                     self.execute(actions);
                 }
-                _ = prune_tick.tick(), if self.role == Role::Service => self.prune(),
+                _ = prune_tick.tick() => self.prune(),
                 _ = kad_tick.tick() => {
                     if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
                         let _ = kad.bootstrap();
@@ -494,14 +494,26 @@ impl EventLoop {
     }
 
     /// Drops the service nodes past the target that this node needs least (see
-    /// [`super::pruning`]), saying why in the log and the counters.
+    /// [`super::pruning`]), saying why in the log and the counters. A light node keeps the
+    /// ones holding its mailboxes and its filter subscriptions, and a few others.
     fn prune(&mut self) {
-        let dropped = super::pruning::to_drop(&self.candidates(), self.target_peers);
-        for (peer, reason) in dropped {
+        let (target, needed) = match self.role {
+            Role::Service => (self.target_peers, Vec::new()),
+            Role::Light => {
+                let mut needed = self.handlers.replies.mailboxes();
+                needed.extend(self.handlers.subscriptions.subscribed_at());
+                (super::pruning::LIGHT_TARGET_PEERS, needed)
+            }
+        };
+        let candidates: Vec<Candidate> = self
+            .candidates()
+            .into_iter()
+            .filter(|c| !needed.contains(&c.peer))
+            .collect();
+        for (peer, reason) in super::pruning::to_drop(&candidates, target) {
             info!(
-                "dropped peer {peer} ({}): over the target of {} service nodes",
-                reason.name(),
-                self.target_peers
+                "dropped peer {peer} ({}): over the target of {target} service nodes",
+                reason.name()
             );
             self.stats.bump(&format!("pruned:{}", reason.name()));
             let _ = self.swarm.disconnect_peer_id(peer);

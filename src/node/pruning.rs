@@ -2,11 +2,14 @@
 //! it needs least, every [`PRUNE_EVERY`]. Light clients (peers that are no service node: the
 //! persons' nodes and light vendors this node serves) neither count against the target nor
 //! are dropped: their slots are reserved (within the connection limits). Among service
-//! nodes it drops, in this order: those with a negative gossip score (they sent invalid messages or
-//! broke gossip's rules), then those whose every shard at least two other remaining peers
-//! also carry (so no shard loses its last links), then any; at each step peers that dialed
-//! this node go before peers it dialed itself (its own dials are its way out). The way
-//! Lighthouse and nwaku keep their peer counts, much simplified.
+//! nodes it drops, in this order: those with a negative gossip score (they sent invalid
+//! messages or broke gossip's rules), then those whose every shard at least two other
+//! remaining peers also carry (so no shard loses its last links), then any; at each step
+//! peers that dialed this node go before peers it dialed itself (its own dials are its way
+//! out). The way Lighthouse and nwaku keep their peer counts, much simplified.
+//!
+//! A light node prunes too: it keeps the service nodes it needs (its mailboxes, its filter
+//! subscriptions) and [`LIGHT_TARGET_PEERS`] others.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,8 +17,12 @@ use std::time::Duration;
 use libp2p::PeerId;
 use rand::seq::IndexedRandom;
 
-/// How often a service node looks at its peer count.
+/// How often a node looks at its peer count.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(30);
+/// Service nodes a light node keeps besides those it needs (the mailboxes of its open
+/// intents, the service nodes a light vendor is subscribed at): Kademlia's queries and
+/// mDNS connect it to many, and gossip would keep them all.
+pub const LIGHT_TARGET_PEERS: usize = 4;
 
 /// A connected peer as pruning sees it.
 #[derive(Debug, Clone)]

@@ -98,6 +98,14 @@ impl Replies {
         true
     }
 
+    /// The service nodes holding our open queues.
+    pub fn mailboxes(&self) -> Vec<PeerId> {
+        let mut peers: Vec<PeerId> = self.queues.values().map(|q| q.mailbox).collect();
+        peers.sort();
+        peers.dedup();
+        peers
+    }
+
     /// The periodic round: a fetch from every connected mailbox holding our queues, and a
     /// dial of each one not connected.
     pub fn fetch_all(&mut self, now: u64, connected: impl Fn(&PeerId) -> bool) -> Vec<Action> {
