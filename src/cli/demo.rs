@@ -130,8 +130,11 @@ async fn demo(root: &Path, api: SocketAddr, exit_after_offers: bool) -> anyhow::
     let bound = bound_rx.await.context("the demo API did not start")?;
     let token = std::fs::read_to_string(person_dir.join(crate::api::COOKIE_FILE))?;
 
-    // Ready when the person knows its service node and the vendors' profiles, and each
-    // vendor has the service node in its gossip mesh (a positive score).
+    // Ready when the person knows its service node and the vendors' profiles, each vendor
+    // has the service node in its gossip mesh (a positive score), and the service node
+    // knows each vendor joined the travel shard (an intent published before that would
+    // miss the vendor: nothing gives a late subscriber what it missed).
+    let travel = crate::proto::shard_of("travel");
     for _ in 0..200 {
         let mut meshed = 0;
         for vendor in &vendors {
@@ -140,9 +143,20 @@ async fn demo(root: &Path, api: SocketAddr, exit_after_offers: bool) -> anyhow::
                 meshed += 1;
             }
         }
+        let at_hub = hub_node.peers().await?;
+        let on_shard = vendors
+            .iter()
+            .filter(|v| {
+                let id = v.peer_id().to_string();
+                at_hub
+                    .iter()
+                    .any(|p| p.peer == id && p.shards.contains(&travel))
+            })
+            .count();
         let profiles = person.profiles()?.len();
         if !person.service_nodes().is_empty()
             && meshed == VENDORS.len()
+            && on_shard == VENDORS.len()
             && profiles == VENDORS.len()
         {
             break;
