@@ -145,7 +145,7 @@ fn main() {
     // Ingest: what a vendor node does with each intent from gossip, into a real store.
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path(), 64 << 20).expect("store");
-    let served = vec!["books".to_owned()];
+    let served = ingest::Scope::serving(vec!["books".to_owned()]);
     let topic = intent_topic("books");
     let started = Instant::now();
     for chunk in envelopes.chunks(ingest::MAX_GOSSIP_BATCH) {

@@ -3,7 +3,7 @@
 //! without a network.
 
 use ed25519_dalek::SigningKey;
-use vrm::node::ingest::{self, Effect, Verdict};
+use vrm::node::ingest::{self, Effect, Scope, Verdict};
 use vrm::proto::*;
 use vrm::store::Store;
 
@@ -53,8 +53,9 @@ fn store() -> (tempfile::TempDir, Store) {
 
 const SERVED: &[&str] = &["travel"];
 
-fn served() -> Vec<String> {
-    SERVED.iter().map(|s| s.to_string()).collect()
+/// A vendor node serving [`SERVED`] that carries no shard for others.
+fn served() -> Scope {
+    Scope::serving(SERVED.iter().map(|s| s.to_string()).collect())
 }
 
 #[test]
@@ -74,8 +75,14 @@ fn a_vendor_stores_and_answers_an_intent_once_then_ignores_replays() {
 fn a_relay_accepts_but_does_not_store_other_categories() {
     let (_dir, store) = store();
     let env = Envelope::seal(&intent(1, "room"), &key(1));
-    let outcome =
-        ingest::gossip(&store, &[], &intent_topic("travel"), env.as_bytes(), NOW).unwrap();
+    let outcome = ingest::gossip(
+        &store,
+        &Scope::default(),
+        &intent_topic("travel"),
+        env.as_bytes(),
+        NOW,
+    )
+    .unwrap();
     assert_eq!(outcome.verdict, Verdict::Accept);
     assert!(outcome.effect.is_none());
     assert!(store.intents().unwrap().is_empty());

@@ -145,6 +145,53 @@ async fn a_cast_no_one_can_hear_yet_reaches_a_vendor_that_connects_later() {
     assert_eq!(received_intents(&v), vec![id]);
 }
 
+/// Catch-up: an intent went out while no vendor of its category was online (two service
+/// nodes relayed it, the person's outbox is done with it). A vendor that starts afterwards
+/// and dials only the other service node gets it from that node's catch-up memory and
+/// answers it (it then dials the mailbox, so it is not checked for being settled).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_that_starts_after_the_cast_answers_the_open_intent() {
+    let mut net = Net::new();
+    let s1 = net.add(person("s1"), &[]).await;
+    let s2 = net.add(person("s2"), &[&s1]).await;
+    let p = net.add(person("p").light(), &[&s1]).await;
+    let id = cast(&p, "books", "Any Le Guin novel", "30").await;
+    eventually("the cast is out (s1 published it to s2)", || async {
+        (outbox_len(&p) == 0).then_some(())
+    })
+    .await;
+    let v = net
+        .add_unsettled(vendor("v", "books", "9.90"), &[&s2])
+        .await;
+    offers_arrive(&p, &id, 1).await;
+    assert_eq!(received_intents(&v), vec![id]);
+    assert!(
+        v.handle.stats().get("caught-up") >= 1,
+        "it came by catch-up"
+    );
+}
+
+/// The same for a light vendor: it subscribes for what comes, and catches up on what came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_vendor_that_starts_after_the_cast_answers_the_open_intent() {
+    let mut net = Net::new();
+    let s1 = net.add(person("s1"), &[]).await;
+    let s2 = net.add(person("s2"), &[&s1]).await;
+    let p = net.add(person("p").light(), &[&s1]).await;
+    let travel = cast(&p, "travel", "Two nights in Lisbon", "300").await;
+    let id = cast(&p, "books", "Any Le Guin novel", "30").await;
+    eventually("both casts are out", || async {
+        (outbox_len(&p) == 0).then_some(())
+    })
+    .await;
+    let v = net
+        .add_unsettled(vendor("v", "books", "9.90").light(), &[&s2])
+        .await;
+    offers_arrive(&p, &id, 1).await;
+    assert_eq!(received_intents(&v), vec![id], "not {travel:?}");
+    assert!(v.handle.stats().get("caught-up") >= 1);
+}
+
 /// A light node hands over more than its service node takes in one burst (120 casts, then
 /// their 120 withdrawals, as fast as the handle goes): the light node paces itself, so the
 /// service node refuses none for its rate limit and every withdrawal reaches the vendor

@@ -11,8 +11,8 @@ use tracing::{debug, info, warn};
 use super::events::{NodeEvent, Stats};
 use super::ingest::{Effect, Outcome, Verdict};
 use crate::proto::service::{
-    FilterPush, FilterRequest, FilterResponse, LightPushRequest, LightPushResponse, MailboxItem,
-    MailboxRequest, MailboxResponse, PushAnswer,
+    CatchUpRequest, CatchUpResponse, FilterPush, FilterRequest, FilterResponse, LightPushRequest,
+    LightPushResponse, MailboxItem, MailboxRequest, MailboxResponse, PushAnswer,
 };
 use crate::proto::{Envelope, Intent, MessageId};
 use crate::store::{Outgoing, StoreError};
@@ -141,6 +141,20 @@ pub enum Action {
         channel: request_response::ResponseChannel<PushAnswer>,
         /// The answer.
         answer: PushAnswer,
+    },
+    /// Ask a service node for what it keeps on a shard (catch-up).
+    CatchUp {
+        /// The service node.
+        peer: PeerId,
+        /// The list or fetch.
+        request: CatchUpRequest,
+    },
+    /// Answer a catch-up request (service nodes).
+    RespondCatchUp {
+        /// Where the answer goes.
+        channel: request_response::ResponseChannel<CatchUpResponse>,
+        /// The answer.
+        response: CatchUpResponse,
     },
     /// The mailbox answered the deposit that carried an outbox entry: `Err` holds the code.
     Answered {

@@ -12,6 +12,7 @@
 //!        gossip::GossipIntake   outbox::Outbox   expiry::Expiry   profile::ProfilePublisher
 //!        peers                  light_push       mailbox (served) replies (our queues)
 //!        filter (served, and subscriptions of a light vendor)
+//!        catch_up (served, and asked of peers that carry our shards)
 //!                                                           (each returns Actions)
 //! ```
 //!
@@ -31,11 +32,13 @@ use tracing::{debug, info, warn};
 
 use super::action::{Action, Publisher, Trigger};
 use super::answering::{AnswerInput, VendorInbox};
+use super::catch_up::{CATCH_UP_EVERY, CatchUp, CatchUpService};
 use super::events::{NodeEvent, Stats};
 use super::expiry::Expiry;
 use super::filter::{FilterService, Subscriptions};
 use super::gossip::GossipIntake;
 use super::handle::{Command, PeerInfo};
+use super::ingest::Scope;
 use super::light_push::{LightPush, NotNow, Pacer, Served};
 use super::mailbox::MailboxService;
 use super::network::{Behaviour, BehaviourEvent, NetworkSettings};
@@ -49,10 +52,11 @@ use super::requests::{MailboxCall, Requests};
 use crate::clock::unix_now;
 use crate::config::Role;
 use crate::proto::service::{
-    FilterPush, FilterRequest, FilterResponse, LightPushRequest, LightPushResponse, MailboxItem,
-    MailboxRequest, MailboxResponse, NO_PEERS, PushAnswer, RATE_LIMITED,
+    CatchUpRequest, CatchUpResponse, FilterPush, FilterRequest, FilterResponse, LightPushRequest,
+    LightPushResponse, MailboxItem, MailboxRequest, MailboxResponse, NO_PEERS, PushAnswer,
+    RATE_LIMITED,
 };
-use crate::proto::{DIRECTORY_TOPIC, MessageId};
+use crate::proto::{DIRECTORY_TOPIC, MessageId, shard_of_topic};
 use crate::store::Store;
 
 /// How often due outbox entries and expiries are looked for.
@@ -104,6 +108,10 @@ pub struct Handlers {
     pub filter: FilterService,
     /// Where a light vendor is subscribed to its categories.
     pub subscriptions: Subscriptions,
+    /// Catch-up served, on service nodes.
+    pub catch_up_service: CatchUpService,
+    /// Catch-up asked of peers, for the shards this node wants.
+    pub catch_up: CatchUp,
 }
 
 /// The swarm task; [`super::start`] assembles it.
@@ -145,6 +153,8 @@ impl EventLoop {
         let mut kad_tick = tokio::time::interval(KAD_BOOTSTRAP);
         let mut fetch_tick = tokio::time::interval(FETCH_EVERY);
         let mut prune_tick = tokio::time::interval(self.prune_every);
+        let mut catch_up_tick = tokio::time::interval(CATCH_UP_EVERY);
+        catch_up_tick.tick().await;
         let vendor = self.handlers.profile.is_some();
         loop {
             tokio::select! {
@@ -182,6 +192,12 @@ impl EventLoop {
                     self.execute(actions);
                 }
                 _ = prune_tick.tick() => self.prune(),
+                _ = catch_up_tick.tick() => {
+                    let gossipsub = &self.swarm.behaviour().gossipsub;
+                    let catch_up = &mut self.handlers.catch_up;
+                    let actions = catch_up.round(|shard| carrying_shard(gossipsub, shard));
+                    self.execute(actions);
+                }
                 _ = kad_tick.tick() => {
                     if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
                         let _ = kad.bootstrap();
@@ -391,6 +407,21 @@ impl EventLoop {
                 let filter_push = &mut self.swarm.behaviour_mut().filter_push;
                 if filter_push.send_response(channel, answer).is_err() {
                     debug!("the service node left before our answer");
+                }
+            }
+            Action::CatchUp { peer, request } => {
+                let shard = request.shard();
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .catch_up
+                    .send_request(&peer, request);
+                self.handlers.requests.catch_up.sent(id, shard);
+            }
+            Action::RespondCatchUp { channel, response } => {
+                let catch_up = &mut self.swarm.behaviour_mut().catch_up;
+                if catch_up.send_response(channel, response).is_err() {
+                    debug!("the peer left before our catch-up answer");
                 }
             }
             Action::Answered { outgoing, answer } => {
@@ -657,6 +688,12 @@ impl EventLoop {
         self.rebuild.settings = settings;
         self.handlers.pacer = Pacer::default();
         self.handlers.filter = FilterService::default();
+        let served = self.handlers.subscriptions.served();
+        let scope = Scope::of_role(role, served, &self.rebuild.settings.shards);
+        self.handlers.catch_up_service = CatchUpService::new(scope.carried.clone());
+        self.handlers.catch_up = CatchUp::new(&scope);
+        self.handlers.light_push.scope = scope.clone();
+        self.handlers.gossip.scope = scope;
         self.handlers.subscriptions =
             Subscriptions::new(self.handlers.subscriptions.served(), role == Role::Light);
         self.handlers.mailbox =
@@ -743,6 +780,7 @@ impl EventLoop {
                 }
                 self.handlers.filter.disconnected(&peer_id);
                 self.handlers.subscriptions.disconnected(&peer_id);
+                self.handlers.catch_up.disconnected(&peer_id);
                 vec![Action::Emit(NodeEvent::PeerDisconnected {
                     peer: peer_id.to_string(),
                 })]
@@ -778,6 +816,7 @@ impl EventLoop {
             BehaviourEvent::MailboxPush(event) => self.on_mailbox_push(event),
             BehaviourEvent::Filter(event) => self.on_filter(event),
             BehaviourEvent::FilterPush(event) => self.on_filter_push(event),
+            BehaviourEvent::CatchUp(event) => self.on_catch_up(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 let mut actions = Vec::new();
                 if self
@@ -1049,6 +1088,48 @@ impl EventLoop {
         }
     }
 
+    fn on_catch_up(
+        &mut self,
+        event: request_response::Event<CatchUpRequest, CatchUpResponse>,
+    ) -> Vec<Action> {
+        let now = unix_now();
+        let (peer, request_id, answer) = match Exchange::from(event) {
+            Exchange::Request {
+                peer,
+                request,
+                channel,
+            } => {
+                let service = &mut self.handlers.catch_up_service;
+                let response = service.serve(
+                    &self.store,
+                    &self.stats,
+                    &peer,
+                    request,
+                    now,
+                    Instant::now(),
+                );
+                return vec![Action::RespondCatchUp { channel, response }];
+            }
+            Exchange::Response {
+                peer,
+                request_id,
+                response,
+            } => (peer, request_id, Ok(response)),
+            Exchange::Failed {
+                peer,
+                request_id,
+                error,
+            } => (peer, request_id, Err(error.to_string())),
+            Exchange::Other => return Vec::new(),
+        };
+        let Some(shard) = self.handlers.requests.catch_up.finished(&request_id) else {
+            return Vec::new();
+        };
+        let scope = &self.handlers.gossip.scope;
+        let catch_up = &mut self.handlers.catch_up;
+        catch_up.answered(&self.store, scope, &self.stats, peer, shard, answer, now)
+    }
+
     fn on_gossipsub(&mut self, event: gossipsub::Event) -> Vec<Action> {
         match event {
             gossipsub::Event::Message {
@@ -1064,6 +1145,11 @@ impl EventLoop {
             ),
             gossipsub::Event::Subscribed { peer_id, topic } => {
                 debug!("{peer_id} subscribed to {topic}");
+                let mut actions = Vec::new();
+                if let Some(shard) = shard_of_topic(topic.as_str()) {
+                    let catch_up = &mut self.handlers.catch_up;
+                    actions.extend(catch_up.joined(peer_id, shard, unix_now()));
+                }
                 if topic.as_str() == DIRECTORY_TOPIC
                     && self
                         .handlers
@@ -1073,11 +1159,22 @@ impl EventLoop {
                 {
                     self.publish_profile();
                 }
-                vec![Action::Deliver(Trigger::Topic(topic.into_string()))]
+                actions.push(Action::Deliver(Trigger::Topic(topic.into_string())));
+                actions
             }
             _ => Vec::new(),
         }
     }
+}
+
+/// The connected peers that joined `shard`'s topic (service nodes that carry it).
+fn carrying_shard(gossipsub: &gossipsub::Behaviour, shard: u8) -> Vec<PeerId> {
+    let hash = gossipsub::IdentTopic::new(crate::proto::shard_topic(shard)).hash();
+    gossipsub
+        .all_peers()
+        .filter(|(_, topics)| topics.contains(&&hash))
+        .map(|(peer, _)| *peer)
+        .collect()
 }
 
 /// A request-response event as the handlers above take it apart.

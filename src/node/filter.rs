@@ -19,7 +19,7 @@ use tracing::{debug, info};
 use super::action::{Action, settle};
 use super::events::Stats;
 use super::gossip::{PEER_BURST, PEER_MESSAGES_PER_SEC};
-use super::ingest;
+use super::ingest::{self, Scope};
 use crate::proto::service::{
     BAD_REQUEST, FilterPush, FilterRequest, FilterResponse, MAX_FILTER_TOPICS, PushAnswer,
     TOO_MANY_SUBSCRIBERS,
@@ -150,7 +150,8 @@ impl FilterService {
 /// takes. On any other node it has no topics and does nothing.
 #[derive(Debug)]
 pub struct Subscriptions {
-    served: Vec<String>,
+    /// A light node carries no shard: it keeps only what its vendor role serves.
+    scope: Scope,
     topics: Vec<String>,
     at: HashMap<PeerId, State>,
     per_peer: RateLimiter<PeerId>,
@@ -175,7 +176,7 @@ impl Subscriptions {
         topics.sort();
         topics.dedup();
         Subscriptions {
-            served,
+            scope: Scope::serving(served),
             topics,
             at: HashMap::new(),
             per_peer: RateLimiter::new(PEER_MESSAGES_PER_SEC, PEER_BURST),
@@ -250,7 +251,7 @@ impl Subscriptions {
 
     /// The categories the vendor role serves.
     pub fn served(&self) -> Vec<String> {
-        self.served.clone()
+        self.scope.served.clone()
     }
 
     /// The service nodes this node is subscribed at.
@@ -289,7 +290,7 @@ impl Subscriptions {
             return (PushAnswer { stored: true }, actions);
         }
         stats.bump("filter-received");
-        let outcome = ingest::gossip(store, &self.served, &push.topic, &push.envelope, now);
+        let outcome = ingest::gossip(store, &self.scope, &push.topic, &push.envelope, now);
         let stored = outcome.is_ok();
         settle(outcome, peer, stats, &mut actions);
         (PushAnswer { stored }, actions)

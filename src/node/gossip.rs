@@ -10,7 +10,7 @@ use libp2p::{PeerId, gossipsub};
 
 use super::action::{Action, settle};
 use super::events::Stats;
-use super::ingest::{self, MAX_GOSSIP_BATCH, Outcome, Verdict};
+use super::ingest::{self, MAX_GOSSIP_BATCH, Outcome, Scope, Verdict};
 use crate::ratelimit::RateLimiter;
 use crate::store::{Store, StoreError};
 
@@ -24,16 +24,17 @@ pub const PEER_BURST: u32 = 8000;
 
 /// The gossip intake handler.
 pub struct GossipIntake {
-    served: Vec<String>,
+    /// What this node keeps of what it accepts.
+    pub scope: Scope,
     per_peer: RateLimiter<PeerId>,
     pending: Vec<(PeerId, gossipsub::MessageId, gossipsub::Message)>,
 }
 
 impl GossipIntake {
-    /// Intake for a node whose vendor role serves `served` (empty for a person's node).
-    pub fn new(served: Vec<String>) -> Self {
+    /// Intake for a node that keeps what `scope` says.
+    pub fn new(scope: Scope) -> Self {
         GossipIntake {
-            served,
+            scope,
             per_peer: RateLimiter::new(PEER_MESSAGES_PER_SEC, PEER_BURST),
             pending: Vec::new(),
         }
@@ -76,7 +77,7 @@ impl GossipIntake {
             .map(|(_, _, m)| (m.topic.as_str(), m.data.as_slice()))
             .collect();
         let outcomes: Vec<Result<Outcome, StoreError>> =
-            ingest::gossip_batch(store, &self.served, &messages, now);
+            ingest::gossip_batch(store, &self.scope, &messages, now);
         let mut verdicts = Vec::with_capacity(pending.len());
         let mut effects = Vec::new();
         for ((source, message_id, message), outcome) in pending.into_iter().zip(outcomes) {
@@ -159,7 +160,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 20).unwrap();
         let stats = Stats::default();
-        let mut intake = GossipIntake::new(vec!["books".into()]);
+        let mut intake = GossipIntake::new(Scope::serving(vec!["books".into()]));
         let topic = intent_topic("books");
         let peer = PeerId::random();
         let mut forged = intent_bytes(2);
@@ -204,7 +205,7 @@ mod tests {
     #[test]
     fn a_peer_over_its_rate_is_ignored_at_once() {
         let stats = Stats::default();
-        let mut intake = GossipIntake::new(vec![]);
+        let mut intake = GossipIntake::new(Scope::default());
         let peer = PeerId::random();
         let now = Instant::now();
         let topic = intent_topic("books");

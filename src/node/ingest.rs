@@ -7,13 +7,59 @@ use crate::proto::batch::verify_all;
 use crate::proto::validate::check_offer_for_intent;
 use crate::proto::{
     DIRECTORY_TOPIC, DecodeError, Envelope, Intent, IntentId, MessageId, Offer, Payload, Rejection,
-    ValidationError, check, decode_and_check, intent_topic, is_shard_topic, limits,
+    ValidationError, check, decode_and_check, intent_topic, is_shard_topic, limits, shard_of_topic,
 };
 use crate::store::{Origin, ReceivedIntent, Store, StoreError};
 
 /// Most gossip messages a node verifies and stores as one batch: large enough that batch
 /// verification pays (its gain levels off around here), small enough to keep latency low.
 pub const MAX_GOSSIP_BATCH: usize = 64;
+
+/// What a node keeps of the shard messages it accepts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// The categories its vendor role answers (empty on a person's node): their intents
+    /// are stored as received intents.
+    pub served: Vec<String>,
+    /// The shards it carries as a service node (none on a light node): every intent and
+    /// withdrawal accepted on them is kept for other nodes' catch-up.
+    pub carried: Vec<u8>,
+}
+
+impl Scope {
+    /// A `role` node whose vendor role answers `served`: a service node carries `shards`.
+    pub fn of_role(role: crate::config::Role, served: Vec<String>, shards: &[u8]) -> Self {
+        let carried = match role {
+            crate::config::Role::Service => shards.to_vec(),
+            crate::config::Role::Light => Vec::new(),
+        };
+        Scope { served, carried }
+    }
+
+    /// The shards this node catches up on: those it carries, or on a light node those of
+    /// the categories its vendor role answers.
+    pub fn wanted(&self) -> Vec<u8> {
+        if !self.carried.is_empty() {
+            return self.carried.clone();
+        }
+        let mut shards: Vec<u8> = self
+            .served
+            .iter()
+            .map(|c| crate::proto::shard_of(c))
+            .collect();
+        shards.sort_unstable();
+        shards.dedup();
+        shards
+    }
+
+    /// A node that answers `served` and keeps nothing for others.
+    pub fn serving(served: Vec<String>) -> Self {
+        Scope {
+            served,
+            carried: Vec::new(),
+        }
+    }
+}
 
 /// The gossipsub verdict on one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,16 +139,15 @@ impl Outcome {
     }
 }
 
-/// Handles a gossipsub message received on `topic`. `served` are the categories this node
-/// answers as a vendor (empty for a person's node, which only relays).
+/// Handles a gossipsub message received on `topic`, keeping what `scope` says.
 pub fn gossip(
     store: &Store,
-    served: &[String],
+    scope: &Scope,
     topic: &str,
     bytes: &[u8],
     now: u64,
 ) -> Result<Outcome, StoreError> {
-    let mut outcomes = gossip_batch(store, served, &[(topic, bytes)], now);
+    let mut outcomes = gossip_batch(store, scope, &[(topic, bytes)], now);
     outcomes
         .pop()
         .unwrap_or(Ok(Outcome::ignored("empty batch")))
@@ -113,7 +158,7 @@ pub fn gossip(
 /// any verdict is returned. Outcomes are in the order of `messages`.
 pub fn gossip_batch(
     store: &Store,
-    served: &[String],
+    scope: &Scope,
     messages: &[(&str, &[u8])],
     now: u64,
 ) -> Vec<Result<Outcome, StoreError>> {
@@ -144,7 +189,7 @@ pub fn gossip_batch(
             };
             match check(envelope, now) {
                 Ok((envelope, message)) => {
-                    gossip_rules(store, served, topic, envelope, message, now, &mut staged)
+                    gossip_rules(store, scope, topic, envelope, message, now, &mut staged)
                 }
                 Err(rejection) => Ok(Outcome::reject(rejection)),
             }
@@ -173,7 +218,7 @@ fn decode_failure(e: DecodeError) -> Outcome {
 /// The per-kind rules of the gossip topics, for a verified and checked message.
 fn gossip_rules(
     store: &Store,
-    served: &[String],
+    scope: &Scope,
     topic: &str,
     envelope: Envelope,
     message: Payload,
@@ -191,24 +236,22 @@ fn gossip_rules(
             if topic != intent_topic(&intent.category) {
                 return Ok(wrong_route("intent"));
             }
-            if !served.contains(&intent.category) {
-                if !store.mark_seen(&envelope.id(), intent.expires)? {
-                    return Ok(Outcome::verdict(Verdict::Ignore("replay")));
-                }
+            if !store.mark_seen(&envelope.id(), intent.expires)? {
+                return Ok(Outcome::verdict(Verdict::Ignore("replay")));
+            }
+            if !scope.served.contains(&intent.category) {
+                keep(store, scope, topic, &envelope, intent.expires, now)?;
                 return Ok(Outcome::accept(None));
             }
-            // For the categories it serves, a vendor's intents are its replay memory: one
-            // sled write per intent, not two.
             match store.receive_intent(&envelope, &intent, now)? {
-                ReceivedIntent::Stored
-                    if store.withdrawn_early(&intent.id, &envelope.signer().to_bytes())? =>
-                {
-                    store.record_withdrawal(&intent.id, now)?;
-                    Ok(Outcome::accept(Some(Effect::IntentWithdrawn {
-                        id: intent.id,
-                    })))
-                }
                 ReceivedIntent::Stored => {
+                    keep(store, scope, topic, &envelope, intent.expires, now)?;
+                    if store.withdrawn_early(&intent.id, &envelope.signer().to_bytes())? {
+                        store.record_withdrawal(&intent.id, now)?;
+                        return Ok(Outcome::accept(Some(Effect::IntentWithdrawn {
+                            id: intent.id,
+                        })));
+                    }
                     *staged = true;
                     Ok(Outcome::accept(Some(Effect::IntentToAnswer {
                         envelope: Box::new(envelope),
@@ -234,12 +277,14 @@ fn gossip_rules(
                 // remember it in case the intent comes after it.
                 let signer = envelope.signer().to_bytes();
                 store.remember_early_withdrawal(&withdraw.intent, &signer, forget_after)?;
+                keep(store, scope, topic, &envelope, forget_after, now)?;
                 return Ok(Outcome::accept(None));
             };
             if held.envelope.signer() != envelope.signer() {
                 return Ok(Outcome::reject(ValidationError::NotTheCaster));
             }
             store.record_withdrawal(&withdraw.intent, now)?;
+            keep(store, scope, topic, &envelope, forget_after, now)?;
             Ok(Outcome::accept(Some(Effect::IntentWithdrawn {
                 id: withdraw.intent,
             })))
@@ -262,6 +307,29 @@ fn gossip_rules(
         }
         Payload::Offer(_) => Ok(wrong_route("offer")),
     }
+}
+
+/// Keeps an accepted intent or withdrawal for catch-up when its shard is one `scope`
+/// carries. A full catch-up memory keeps nothing more and the message is still relayed
+/// (the store logs it).
+fn keep(
+    store: &Store,
+    scope: &Scope,
+    topic: &str,
+    envelope: &Envelope,
+    forget_after: u64,
+    now: u64,
+) -> Result<(), StoreError> {
+    if let Some(shard) = shard_of_topic(topic).filter(|s| scope.carried.contains(s)) {
+        store.carry(
+            shard,
+            &envelope.id(),
+            envelope.as_bytes(),
+            forget_after,
+            now,
+        )?;
+    }
+    Ok(())
 }
 
 /// Handles a message opened from one of the person's mailbox queues (an offer to one of

@@ -16,7 +16,7 @@ use rand::seq::IndexedRandom;
 
 use super::action::{Action, settle};
 use super::events::Stats;
-use super::ingest::{self, Verdict};
+use super::ingest::{self, Scope, Verdict};
 use crate::proto::service::{LightPushRequest, RATE_LIMITED, UNAVAILABLE};
 use crate::proto::{MessageId, intent_topic};
 use crate::ratelimit::RateLimiter;
@@ -38,7 +38,8 @@ pub const RATE_LIMITED_PAUSE: Duration = Duration::from_secs(1);
 /// The service side: the categories this node answers itself, and the clients' limits.
 #[derive(Debug)]
 pub struct LightPush {
-    served: Vec<String>,
+    /// What this node keeps of what it accepts.
+    pub scope: Scope,
     clients: RateLimiter<PeerId>,
 }
 
@@ -140,10 +141,10 @@ pub enum Served {
 }
 
 impl LightPush {
-    /// The service side of a node whose vendor role answers `served` (empty otherwise).
-    pub fn new(served: Vec<String>) -> Self {
+    /// The service side of a node that keeps what `scope` says.
+    pub fn new(scope: Scope) -> Self {
         LightPush {
-            served,
+            scope,
             clients: RateLimiter::new(CLIENT_RATE, CLIENT_BURST),
         }
     }
@@ -151,7 +152,8 @@ impl LightPush {
     /// Whether this node answers the intents of `topic` itself (it then counts as one of
     /// the peers that got a message published there).
     pub fn answers(&self, topic: &str) -> bool {
-        self.served
+        self.scope
+            .served
             .iter()
             .any(|category| intent_topic(category) == topic)
     }
@@ -173,7 +175,7 @@ impl LightPush {
             stats.bump("light-push-rate-limited");
             return (Served::Refused(RATE_LIMITED.into()), Vec::new());
         }
-        let outcome = ingest::gossip(store, &self.served, &request.topic, &request.envelope, now);
+        let outcome = ingest::gossip(store, &self.scope, &request.topic, &request.envelope, now);
         let stored_or_refused = outcome.is_ok();
         let mut actions = Vec::new();
         let verdict = settle(outcome, peer, stats, &mut actions);

@@ -19,6 +19,7 @@
 
 pub mod action;
 pub mod answering;
+pub mod catch_up;
 pub mod event_loop;
 pub mod events;
 pub mod expiry;
@@ -215,25 +216,27 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         .as_ref()
         .map(|v| v.categories.clone())
         .unwrap_or_default();
+    let mut shards = config.shards.clone();
+    shards.extend(served.iter().map(|c| shard_of(c)));
+    shards.sort_unstable();
+    shards.dedup();
+    let scope = ingest::Scope::of_role(config.role, served.clone(), &shards);
     let handlers = Handlers {
-        gossip: gossip::GossipIntake::new(served.clone()),
+        gossip: gossip::GossipIntake::new(scope.clone()),
         outbox: outbox::Outbox::load(&store)?,
         expiry: expiry::Expiry::load(&store, unix_now(), config.keep_expired.as_secs())?,
         profile,
         requests: requests::Requests::default(),
-        light_push: light_push::LightPush::new(served.clone()),
+        light_push: light_push::LightPush::new(scope.clone()),
         pacer: light_push::Pacer::default(),
         mailbox: (config.role == Role::Service)
             .then(|| mailbox::MailboxService::new(&config.mailbox)),
         replies: replies::Replies::load(&store, identity.clone(), unix_now())?,
         filter: filter::FilterService::default(),
         subscriptions: filter::Subscriptions::new(served.clone(), config.role == Role::Light),
+        catch_up_service: catch_up::CatchUpService::new(scope.carried.clone()),
+        catch_up: catch_up::CatchUp::new(&scope),
     };
-
-    let mut shards = config.shards.clone();
-    shards.extend(served.iter().map(|c| shard_of(c)));
-    shards.sort_unstable();
-    shards.dedup();
     let carried = shards.clone();
     let settings = network::NetworkSettings {
         role: config.role,

@@ -5,16 +5,16 @@
 //! limits (gossipsub keeps every connection open whatever the idle timeout); gossipsub with
 //! anonymous authenticity, the envelope hash as message id, explicit validation and peer
 //! scoring; request-response for the service protocols (light push, mailbox, mailbox push,
-//! filter, filter push), served by service nodes and only used by light ones.
+//! filter, filter push, catch-up), served by service nodes and only used by light ones.
 
 use std::time::Duration;
 
 use crate::config::Role;
 use crate::proto::service::{
-    FILTER_PROTOCOL, FILTER_PUSH_PROTOCOL, FilterPush, FilterRequest, FilterResponse,
-    LIGHT_PUSH_PROTOCOL, LightPushRequest, LightPushResponse, MAILBOX_PROTOCOL,
-    MAILBOX_PUSH_PROTOCOL, MAX_FILTER_TOPICS, MAX_ITEMS_PER_FETCH, MailboxItem, MailboxRequest,
-    MailboxResponse, PushAnswer,
+    CATCH_UP_PROTOCOL, CatchUpRequest, CatchUpResponse, FILTER_PROTOCOL, FILTER_PUSH_PROTOCOL,
+    FilterPush, FilterRequest, FilterResponse, LIGHT_PUSH_PROTOCOL, LightPushRequest,
+    LightPushResponse, MAILBOX_PROTOCOL, MAILBOX_PUSH_PROTOCOL, MAX_FETCHED, MAX_FILTER_TOPICS,
+    MAX_ITEMS_PER_FETCH, MailboxItem, MailboxRequest, MailboxResponse, PushAnswer,
 };
 use crate::proto::{DIRECTORY_TOPIC, MessageId, limits, shard_topic};
 use crate::store::mailbox::MAX_SEALED_BYTES;
@@ -38,8 +38,9 @@ mod combined {
     };
 
     use crate::proto::service::{
-        FilterPush, FilterRequest, FilterResponse, LightPushRequest, LightPushResponse,
-        MailboxItem, MailboxRequest, MailboxResponse, PushAnswer,
+        CatchUpRequest, CatchUpResponse, FilterPush, FilterRequest, FilterResponse,
+        LightPushRequest, LightPushResponse, MailboxItem, MailboxRequest, MailboxResponse,
+        PushAnswer,
     };
 
     /// Every protocol a node speaks, as one behaviour.
@@ -57,6 +58,8 @@ mod combined {
         pub filter: request_response::cbor::Behaviour<FilterRequest, FilterResponse>,
         /// A service node pushes its filter subscribers what they subscribed to.
         pub filter_push: request_response::cbor::Behaviour<FilterPush, PushAnswer>,
+        /// Catch-up of open intents: served by service nodes, used by all that want shards.
+        pub catch_up: request_response::cbor::Behaviour<CatchUpRequest, CatchUpResponse>,
         /// Peer routing, when enabled.
         pub kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
         /// Exchange of listen addresses and protocols.
@@ -207,6 +210,18 @@ pub fn filter_push_codec() -> request_response::cbor::codec::Codec<FilterPush, P
         .set_response_size_maximum(64)
 }
 
+/// Most bytes of a catch-up response: a fetch answer of the largest envelopes (a full list
+/// is about 43 KB).
+pub const MAX_CATCH_UP_RESPONSE_BYTES: u64 =
+    (MAX_FETCHED * (limits::MAX_ENVELOPE_BYTES + 16)) as u64;
+
+/// The codec of catch-up, with its size limits.
+pub fn catch_up_codec() -> request_response::cbor::codec::Codec<CatchUpRequest, CatchUpResponse> {
+    request_response::cbor::codec::Codec::default()
+        .set_request_size_maximum((MAX_FETCHED * 40 + 64) as u64)
+        .set_response_size_maximum(MAX_CATCH_UP_RESPONSE_BYTES)
+}
+
 /// A request-response behaviour for `protocol`: served by service nodes when `served`,
 /// only used otherwise.
 fn service_protocol<Req, Resp>(
@@ -260,6 +275,7 @@ pub fn build_swarm(
             let filter = service_protocol(filter_codec(), FILTER_PROTOCOL, service);
             // Only a light node subscribes, so only a light node takes pushes.
             let filter_push = service_protocol(filter_push_codec(), FILTER_PUSH_PROTOCOL, !service);
+            let catch_up = service_protocol(catch_up_codec(), CATCH_UP_PROTOCOL, service);
             let kad = settings.kademlia.then(|| {
                 let mut kad = kad::Behaviour::with_config(
                     peer_id,
@@ -290,6 +306,7 @@ pub fn build_swarm(
                 mailbox_push,
                 filter,
                 filter_push,
+                catch_up,
                 kad: Toggle::from(kad),
                 // A neutral agent string; light nodes tell no one where they listen.
                 identify: identify::Behaviour::new(

@@ -63,6 +63,8 @@ pub struct Requests {
     pub mailbox: InFlight<OutboundRequestId, MailboxCall>,
     /// Items pushed to their owners (service nodes).
     pub pushes: InFlight<OutboundRequestId, (QueueId, [u8; ITEM_ID_BYTES])>,
+    /// Catch-up requests, each about one shard.
+    pub catch_up: InFlight<OutboundRequestId, u8>,
 }
 
 #[cfg(test)]

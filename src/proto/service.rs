@@ -17,6 +17,8 @@ pub const MAILBOX_PUSH_PROTOCOL: &str = "/vrm/2/mailbox-push";
 pub const FILTER_PROTOCOL: &str = "/vrm/2/filter";
 /// Request-response protocol a service node pushes its subscribers' messages with.
 pub const FILTER_PUSH_PROTOCOL: &str = "/vrm/2/filter-push";
+/// Request-response protocol a node catches up on the open intents of a shard with.
+pub const CATCH_UP_PROTOCOL: &str = "/vrm/2/catch-up";
 
 /// Length of a queue id, in bytes.
 pub const QUEUE_BYTES: usize = 16;
@@ -30,6 +32,12 @@ pub const MAX_CLAIMS: usize = 64;
 pub const MAX_ITEMS_PER_FETCH: usize = 16;
 /// Most topics in one filter subscription (more than there are categories).
 pub const MAX_FILTER_TOPICS: usize = 64;
+/// Length of a catch-up cursor: arrival time (8, big-endian) ‖ message id (32).
+pub const CURSOR_BYTES: usize = 40;
+/// Most entries in one catch-up list (list again from the last while `more` is true).
+pub const MAX_LISTED: usize = 1024;
+/// Most messages asked for in one catch-up fetch.
+pub const MAX_FETCHED: usize = 32;
 
 /// The queue id a fetch token opens: the first 16 bytes of SHA-256("vrm/2/queue" || token).
 /// Depositors know the queue (it is in the intent), only the owner knows the token.
@@ -59,6 +67,8 @@ pub const RATE_LIMITED: &str = "rate-limited";
 pub const BAD_REQUEST: &str = "bad-request";
 /// The refusal of a filter subscription by a service node that has its fill of subscribers.
 pub const TOO_MANY_SUBSCRIBERS: &str = "too-many-subscribers";
+/// The refusal of a catch-up request for a shard the service node does not carry.
+pub const NOT_CARRIED: &str = "not-carried";
 
 /// Whether a refusal `code` from a mailbox means "not now" (the depositor tries again after
 /// its backoff) rather than "never". A queue may be opened a moment after its intent went
@@ -188,6 +198,60 @@ pub enum FilterResponse {
 /// A message pushed to a filter subscriber: the same `{topic, envelope}` as a light push.
 /// The subscriber answers with a [`PushAnswer`] (`stored`: taken, or refused for good).
 pub type FilterPush = LightPushRequest;
+
+/// A request for the messages a service node keeps on one shard it carries: the open
+/// intents and the withdrawals it accepted there (`proto/README.md`, "Catch-up").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CatchUpRequest {
+    /// The cursors of what arrived at the service node after `after` (a cursor it
+    /// listed before, or empty for everything), in arrival order.
+    List {
+        /// The shard.
+        shard: u8,
+        /// Empty, or [`CURSOR_BYTES`] bytes.
+        after: ByteBuf,
+    },
+    /// The envelopes of these messages (1 to [`MAX_FETCHED`] message ids).
+    Fetch {
+        /// The shard they were listed on.
+        shard: u8,
+        /// Message ids, 32 bytes each.
+        ids: Vec<ByteBuf>,
+    },
+}
+
+impl CatchUpRequest {
+    /// The shard asked about.
+    pub fn shard(&self) -> u8 {
+        match self {
+            CatchUpRequest::List { shard, .. } | CatchUpRequest::Fetch { shard, .. } => *shard,
+        }
+    }
+}
+
+/// A service node's answer to a catch-up request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CatchUpResponse {
+    /// At most [`MAX_LISTED`] cursors (arrival time ‖ message id), in arrival order.
+    Listed {
+        /// The cursors.
+        cursors: Vec<ByteBuf>,
+        /// More follow the last one: list again from it.
+        more: bool,
+    },
+    /// The envelopes still kept of those asked for, in the order asked.
+    Messages {
+        /// Envelope bytes.
+        envelopes: Vec<ByteBuf>,
+    },
+    /// Refused, with a code ("not-carried", "bad-request", "rate-limited", "unavailable").
+    Refused {
+        /// Why.
+        code: String,
+    },
+}
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,8 @@
 //! | `mailbox_items` | queue id (16) ‖ item id (32)          | item record             |
 //! | `mailbox_by_expiry` | queue expiry (8, BE) ‖ queue id (16) | empty              |
 //! | `early_withdrawals` | intent id (16)                    | signer, forget-after    |
+//! | `carried`      | message id (32)                        | shard, arrival, envelope |
+//! | `carried_by_arrival` | shard (1) ‖ arrival (8, BE) ‖ message id | forget-after, u64 BE |
 //! | `meta`         | name                                   | e.g. schema version     |
 //!
 //! The rest of the node never sees a tree or a record: it calls typed operations named after
@@ -23,7 +25,7 @@
 //! sled transaction is used, because sled 0.34's first transaction makes every later write
 //! of the whole process take one global lock (the 20-node in-process throughput bench
 //! delivered half as many intents with them; README, "Design notes"). One file per concern: `intents`, `offers`,
-//! `profiles`, [`outbox`], `seen` (the replay memory).
+//! `profiles`, [`outbox`], `seen` (the replay memory), `carried` (the catch-up memory).
 //!
 //! Every write method returns only once the write is on disk, except the few that say why
 //! they need not. sled flushes on its own only every 500 ms, so each write is followed by a
@@ -37,6 +39,7 @@
 //! `clean-stop`) and finishes or undoes what a crash left half written (`repair`). After a
 //! disk error (a full disk) the store closes and reopens itself once writes work again.
 
+mod carried;
 mod early;
 mod intents;
 pub mod mailbox;
@@ -62,6 +65,7 @@ use thiserror::Error;
 
 use crate::proto::{Body, DecodeError, Envelope, Kind};
 
+pub use carried::MAX_CARRIED;
 pub use intents::{ReceivedIntent, WithdrawOwn};
 pub use models::{
     Counts, Decision, Delivery, Origin, Route, StoredIntent, StoredOffer, StoredProfile, Subject,
@@ -69,7 +73,7 @@ pub use models::{
 pub use outbox::Outgoing;
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 /// Why the store failed.
@@ -241,6 +245,11 @@ struct Trees {
     intents_by_expiry: sled::Tree,
     /// Withdrawals that came before their intents.
     early_withdrawals: sled::Tree,
+    /// Service nodes: intents and withdrawals kept for catch-up, and their arrival index.
+    carried: sled::Tree,
+    carried_by_arrival: sled::Tree,
+    /// Entries in `carried`.
+    carried_count: AtomicU64,
     /// Entries in `early_withdrawals` (sled counts a tree by walking it; read at open, kept
     /// up to date, as the two counts below).
     early_count: AtomicU64,
@@ -270,7 +279,11 @@ impl Trees {
         let (items, bytes) = mailbox::stored_items(&mailbox_items)?;
         let early_withdrawals = db.open_tree("early_withdrawals")?;
         let mailbox_queues = db.open_tree("mailbox_queues")?;
+        let carried = db.open_tree("carried")?;
         Ok(Trees {
+            carried_count: AtomicU64::new(carried.len() as u64),
+            carried,
+            carried_by_arrival: db.open_tree("carried_by_arrival")?,
             early_count: AtomicU64::new(early_withdrawals.len() as u64),
             early_withdrawals,
             mailbox_queues_count: AtomicU64::new(mailbox_queues.len() as u64),
@@ -300,11 +313,15 @@ impl Trees {
         self.meta.insert(PROBE_KEY, &[]).is_ok() && self.db.flush().is_ok()
     }
 
-    /// SHA-256 of every tree's name, keys and values, in a fixed order. (sled's own
-    /// `checksum` would switch the whole process to its global write lock.)
-    fn digest(&self) -> Result<[u8; 32], StoreError> {
+    /// SHA-256 of the name, keys and values of every tree of schema `schema`, in a fixed
+    /// order. (sled's own `checksum` would switch the whole process to its global write
+    /// lock.)
+    fn digest(&self, schema: u32) -> Result<[u8; 32], StoreError> {
         let mut hasher = Sha256::new();
-        for (name, tree) in self.named() {
+        for (name, tree, since) in self.named() {
+            if since > schema {
+                continue;
+            }
             hasher.update(name.as_bytes());
             for kv in tree.iter() {
                 let (k, v) = kv?;
@@ -317,36 +334,42 @@ impl Trees {
         Ok(hasher.finalize().into())
     }
 
-    fn named(&self) -> [(&'static str, &sled::Tree); 12] {
+    /// Every tree, with the schema version it first appeared in.
+    fn named(&self) -> [(&'static str, &sled::Tree, u32); 14] {
         [
-            ("intents", &self.intents),
-            ("offers", &self.offers),
-            ("profiles", &self.profiles),
-            ("outbox", &self.outbox),
-            ("seen", &self.seen),
-            ("seen_by_time", &self.seen_by_time),
-            ("intents_by_expiry", &self.intents_by_expiry),
-            ("early_withdrawals", &self.early_withdrawals),
-            ("mailbox_queues", &self.mailbox_queues),
-            ("mailbox_items", &self.mailbox_items),
-            ("mailbox_by_expiry", &self.mailbox_by_expiry),
-            ("meta", &self.meta),
+            ("intents", &self.intents, 1),
+            ("offers", &self.offers, 1),
+            ("profiles", &self.profiles, 1),
+            ("outbox", &self.outbox, 1),
+            ("seen", &self.seen, 1),
+            ("seen_by_time", &self.seen_by_time, 1),
+            ("intents_by_expiry", &self.intents_by_expiry, 1),
+            ("early_withdrawals", &self.early_withdrawals, 1),
+            ("mailbox_queues", &self.mailbox_queues, 1),
+            ("mailbox_items", &self.mailbox_items, 1),
+            ("mailbox_by_expiry", &self.mailbox_by_expiry, 1),
+            ("meta", &self.meta, 1),
+            ("carried", &self.carried, 6),
+            ("carried_by_arrival", &self.carried_by_arrival, 6),
         ]
     }
 
-    /// At a clean stop, the digest of everything stored goes to [`CLEAN_STOP`]: sled reads a
-    /// damaged log as if it ended there, silently, so the next open compares.
+    /// At a clean stop, the digest of everything stored (under the store's schema) goes to
+    /// [`CLEAN_STOP`]: sled reads a damaged log as if it ended there, silently, so the next
+    /// open compares.
     fn record_clean_stop(&self, dir: &Path) -> Result<(), StoreError> {
         self.durable()?;
-        let digest = hex::encode(self.digest()?);
+        let schema = schema_version(&self.meta)?.unwrap_or(SCHEMA_VERSION);
+        let digest = hex::encode(self.digest(schema)?);
         let path = dir.join(CLEAN_STOP);
         crate::atomic_file::write(&path, digest.as_bytes(), 0o600)
             .map_err(|source| StoreError::Io { path, source })
     }
 
-    /// Refuses a store that does not hold what it held at its last clean stop, then forgets
-    /// that stop (durably, before any write: after a crash there is nothing to compare).
-    fn check_clean_stop(&self, dir: &Path) -> Result<(), StoreError> {
+    /// Refuses a store that does not hold what it held at its last clean stop (under
+    /// `schema`, the version it was written with), then forgets that stop (durably, before
+    /// any write: after a crash there is nothing to compare).
+    fn check_clean_stop(&self, dir: &Path, schema: u32) -> Result<(), StoreError> {
         let path = dir.join(CLEAN_STOP);
         let io = |source| StoreError::Io {
             path: path.clone(),
@@ -357,7 +380,7 @@ impl Trees {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io(e)),
         };
-        if recorded.trim() != hex::encode(self.digest()?) {
+        if recorded.trim() != hex::encode(self.digest(schema)?) {
             return Err(StoreError::Damaged {
                 dir: dir.to_owned(),
                 reason: "it does not hold what it held when the node last stopped (part of its log is unreadable)".into(),
@@ -457,7 +480,7 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        trees.check_clean_stop(dir)?;
+        trees.check_clean_stop(dir, found.unwrap_or(SCHEMA_VERSION))?;
         let store = Store {
             open: RwLock::new(Some(Arc::new(trees))),
             dir: dir.to_owned(),
@@ -537,7 +560,7 @@ impl Store {
             return Ok(());
         }
         // Versions up to 3 hold records of protocol 1, which nothing here reads any more.
-        if found.is_some() {
+        if found.is_some_and(|v| v <= 3) {
             self.move_protocol_v1_aside()?;
         }
         // Version 1 kept no time index of the replay memory.
@@ -545,9 +568,10 @@ impl Store {
             self.index_seen_v1()?;
         }
         // Up to version 4, intents went out on one topic per category.
-        if found.is_some() {
+        if found.is_some_and(|v| v <= 4) {
             self.route_to_shards_v4()?;
         }
+        // Version 6 added the catch-up memory: new trees, nothing to convert.
         let t = self.trees()?;
         t.meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
         t.durable()
@@ -746,6 +770,33 @@ mod tests {
             StoreError::unflushed(other()),
             StoreError::Unflushed(_)
         ));
+    }
+
+    /// The digest of a schema-5 store leaves out the trees schema 6 added (a store stopped
+    /// cleanly by a schema-5 node opens), and schema 6's covers them.
+    #[test]
+    fn the_clean_stop_digest_covers_the_trees_of_the_stores_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let (envelope, _) = fixtures::intent(1);
+        store.mark_seen(&envelope.id(), fixtures::NOW).unwrap();
+        let t = store.trees().unwrap();
+        let (v5, v6) = (t.digest(5).unwrap(), t.digest(6).unwrap());
+        let id = envelope.id();
+        store
+            .carry(3, &id, envelope.as_bytes(), fixtures::NOW, fixtures::NOW)
+            .unwrap();
+        assert_eq!(
+            t.digest(5).unwrap(),
+            v5,
+            "schema 5 knows no catch-up memory"
+        );
+        assert_ne!(t.digest(6).unwrap(), v6);
+        t.meta.insert(SCHEMA_KEY, &5u32.to_be_bytes()).unwrap();
+        drop(t);
+        drop(store);
+        let store = Store::open(dir.path(), 1 << 20).expect("a clean schema-5 stop opens");
+        assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
     }
 
     /// A clean-stop record that cannot be read (here: not text) is not taken for a missing

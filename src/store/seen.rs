@@ -32,7 +32,8 @@ impl Store {
         Ok(fresh)
     }
 
-    /// Forgets the ids whose time has come (`forget_after <= now`). Returns how many.
+    /// Forgets the ids whose time has come (`forget_after <= now`), with the messages kept
+    /// under them for catch-up. Returns how many.
     pub fn purge_seen(&self, now: u64) -> Result<usize, StoreError> {
         let t = self.trees()?;
         let mut purged = 0;
@@ -41,6 +42,7 @@ impl Store {
             let key = key?;
             let id: [u8; 32] = fixed_key("seen_by_time", &key[8..])?;
             t.seen.remove(id)?;
+            t.forget_carried(&id)?;
             t.seen_by_time.remove(key)?;
             purged += 1;
         }
