@@ -204,7 +204,7 @@ fn forge<B: serde::Serialize>(
 
 /// The vectors of the service protocols (`proto/service-vectors.json`): the sealed offer an
 /// independent implementation must open, the queue id of a token, and each request and
-/// response of light push, mailboxes and filter subscriptions in CBOR.
+/// response of light push, mailboxes, filter subscriptions and catch-up in CBOR.
 fn service_vectors() {
     use rand::SeedableRng;
     use vrm::proto::sealed::{OFFER_INFO, ReplyKey, seal_with_rng};
@@ -234,6 +234,15 @@ fn service_vectors() {
         id: item_id(&sealed).to_vec().into(),
         sealed: sealed.clone().into(),
     };
+    // A catch-up of the books shard: after a cursor of a minute before `CREATED`, the
+    // minimal intent, which arrived at `CREATED`.
+    let minimal = Envelope::seal(&minimal_intent(), &persona());
+    let mut cursor = [0u8; CURSOR_BYTES];
+    cursor[..8].copy_from_slice(&(CREATED - 60).to_be_bytes());
+    cursor[8..].copy_from_slice(&[0x77; 32]);
+    let mut listed = [0u8; CURSOR_BYTES];
+    listed[..8].copy_from_slice(&CREATED.to_be_bytes());
+    listed[8..].copy_from_slice(&minimal.id().0);
     let messages = json!([
         {"name": "light-push-request", "cbor_hex": cbor(&LightPushRequest {
             topic: intent_topic("travel"),
@@ -265,6 +274,22 @@ fn service_vectors() {
             envelope: Envelope::seal(&minimal_intent(), &persona()).as_bytes().to_vec().into(),
         })},
         {"name": "filter-push-answer", "cbor_hex": cbor(&PushAnswer { stored: true })},
+        {"name": "catch-up-list", "cbor_hex": cbor(&CatchUpRequest::List {
+            shard: shard_of("books"),
+            after: cursor.to_vec().into(),
+        })},
+        {"name": "catch-up-fetch", "cbor_hex": cbor(&CatchUpRequest::Fetch {
+            shard: shard_of("books"),
+            ids: vec![minimal.id().0.to_vec().into()],
+        })},
+        {"name": "catch-up-listed", "cbor_hex": cbor(&CatchUpResponse::Listed {
+            cursors: vec![listed.to_vec().into()],
+            more: false,
+        })},
+        {"name": "catch-up-messages", "cbor_hex": cbor(&CatchUpResponse::Messages {
+            envelopes: vec![minimal.as_bytes().to_vec().into()],
+        })},
+        {"name": "catch-up-refused", "cbor_hex": cbor(&CatchUpResponse::Refused { code: NOT_CARRIED.into() })},
     ]);
     let value = json!({
         "description": "Service protocol vectors (proto/README.md, \"Service protocols\"). sealed_offer: HPKE base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305; the reply key pair is DeriveKeyPair(ikm); sealed = enc || ciphertext; aad = the queue id; the plaintext is the offer vector's envelope.",

@@ -120,7 +120,9 @@ def main():
     modes = {"mailbox-deposit": 0, "mailbox-fetch": 0, "mailbox-deposited": 1, "mailbox-items": 1,
              "mailbox-refused": 1, "mailbox-push": 2, "light-push-request": 4,
              "light-push-published": 5, "light-push-refused": 5, "filter-push": 4,
-             "filter-subscribe": 6, "filter-subscribed": 7, "filter-refused": 7}
+             "filter-subscribe": 6, "filter-subscribed": 7, "filter-refused": 7,
+             "catch-up-list": 8, "catch-up-fetch": 8, "catch-up-listed": 9,
+             "catch-up-messages": 9, "catch-up-refused": 9}
     for message in service["messages"]:
         if message["name"] in modes:
             seed("service_protocol", message["name"],

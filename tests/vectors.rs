@@ -192,7 +192,8 @@ fn the_service_vectors_hold() {
     use libp2p::StreamProtocol;
     use libp2p::request_response::Codec;
     use vrm::node::network::{
-        filter_codec, filter_push_codec, light_push_codec, mailbox_codec, mailbox_push_codec,
+        catch_up_codec, filter_codec, filter_push_codec, light_push_codec, mailbox_codec,
+        mailbox_push_codec,
     };
     macro_rules! check {
         ($codec:expr, $protocol:expr, $read:ident, $write:ident, $bytes:expr) => {{
@@ -206,7 +207,7 @@ fn the_service_vectors_hold() {
         }};
     }
     let messages = v["messages"].as_array().unwrap();
-    assert_eq!(messages.len(), 15);
+    assert_eq!(messages.len(), 20);
     for m in messages {
         let bytes = hex_of(&m["cbor_hex"]);
         match m["name"].as_str().unwrap() {
@@ -277,6 +278,24 @@ fn the_service_vectors_hold() {
                 check!(
                     filter_push_codec(),
                     FILTER_PUSH_PROTOCOL,
+                    read_response,
+                    write_response,
+                    bytes
+                )
+            }
+            "catch-up-list" | "catch-up-fetch" => {
+                check!(
+                    catch_up_codec(),
+                    CATCH_UP_PROTOCOL,
+                    read_request,
+                    write_request,
+                    bytes
+                )
+            }
+            n if n.starts_with("catch-up-") => {
+                check!(
+                    catch_up_codec(),
+                    CATCH_UP_PROTOCOL,
                     read_response,
                     write_response,
                     bytes

@@ -8,7 +8,10 @@
 //! 3. an opened offer, handled as the owner's node handles what it opens (a store holding
 //!    the vectors' `intent-full` as its own, so the vectors' offer is stored);
 //! 4. a light push request, 5. a light push response;
-//! 6. a filter subscription, served as a service node serves it, 7. its answer.
+//! 6. a filter subscription, served as a service node serves it, 7. its answer;
+//! 8. a catch-up request, served as a service node carrying every shard serves it; 9. a
+//!    catch-up answer, taken by a node in the middle of a catch-up (listed cursors and
+//!    fetched envelopes checked, envelopes handled as gossip).
 //!
 //! Whatever decodes must encode back to bytes that decode to the same thing.
 #![no_main]
@@ -23,12 +26,16 @@ use libp2p::{PeerId, StreamProtocol};
 use vrm::config::MailboxConfig;
 use vrm::node::Stats;
 use vrm::node::ingest;
+use vrm::node::catch_up::{CatchUp, CatchUpService};
 use vrm::node::filter::FilterService;
 use vrm::node::mailbox::MailboxService;
-use vrm::node::network::{filter_codec, light_push_codec, mailbox_codec, mailbox_push_codec};
+use vrm::node::network::{
+    catch_up_codec, filter_codec, light_push_codec, mailbox_codec, mailbox_push_codec,
+};
 use vrm::proto::sealed::{OFFER_INFO, ReplyKey};
 use vrm::proto::service::{
-    FILTER_PROTOCOL, LIGHT_PUSH_PROTOCOL, MAILBOX_PROTOCOL, MAILBOX_PUSH_PROTOCOL,
+    CATCH_UP_PROTOCOL, FILTER_PROTOCOL, LIGHT_PUSH_PROTOCOL, MAILBOX_PROTOCOL,
+    MAILBOX_PUSH_PROTOCOL,
 };
 use vrm::proto::{Payload, decode_and_check};
 use vrm::store::Store;
@@ -40,6 +47,9 @@ struct Node {
     stats: Stats,
     mailbox: Mutex<MailboxService>,
     filter: Mutex<FilterService>,
+    catch_up: Mutex<CatchUpService>,
+    /// A vendor of books that carries every shard.
+    scope: ingest::Scope,
     peer: PeerId,
     key: ReplyKey,
 }
@@ -68,6 +78,11 @@ static NODE: LazyLock<Node> = LazyLock::new(|| {
         stats: Stats::default(),
         mailbox: Mutex::new(MailboxService::new(&MailboxConfig::default())),
         filter: Mutex::new(FilterService::default()),
+        catch_up: Mutex::new(CatchUpService::new((0..vrm::proto::SHARDS).collect())),
+        scope: ingest::Scope {
+            served: vec!["books".into()],
+            carried: (0..vrm::proto::SHARDS).collect(),
+        },
         peer: PeerId::random(),
         key: ReplyKey::derive(&[0x55; 32]),
     }
@@ -99,7 +114,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let node = &*NODE;
-    match mode % 8 {
+    match mode % 10 {
         0 => {
             if let Some(request) =
                 round_trip!(mailbox_codec(), MAILBOX_PROTOCOL, read_request, write_request, stream)
@@ -166,8 +181,49 @@ fuzz_target!(|data: &[u8]| {
                     .expect("an answer encodes");
             }
         }
-        _ => {
+        7 => {
             round_trip!(filter_codec(), FILTER_PROTOCOL, read_response, write_response, stream);
+        }
+        8 => {
+            if let Some(request) = round_trip!(
+                catch_up_codec(),
+                CATCH_UP_PROTOCOL,
+                read_request,
+                write_request,
+                stream
+            ) {
+                let mut service = node.catch_up.lock().unwrap();
+                let response =
+                    service.serve(&node.store, &node.stats, &node.peer, request, NOW, Instant::now());
+                let mut bytes = Vec::new();
+                let protocol = StreamProtocol::new(CATCH_UP_PROTOCOL);
+                block_on(catch_up_codec().write_response(&protocol, &mut bytes, response))
+                    .expect("an answer encodes");
+            }
+        }
+        _ => {
+            if let Some(response) = round_trip!(
+                catch_up_codec(),
+                CATCH_UP_PROTOCOL,
+                read_response,
+                write_response,
+                stream
+            ) {
+                // A session that listed and asked for the first listed id, then this answer.
+                let shard = vrm::proto::shard_of("books");
+                let mut client = CatchUp::new(&node.scope);
+                let peer = PeerId::random();
+                client.joined(peer, shard, NOW);
+                let _ = client.answered(
+                    &node.store,
+                    &node.scope,
+                    &node.stats,
+                    peer,
+                    shard,
+                    Ok(response),
+                    NOW,
+                );
+            }
         }
     }
 });

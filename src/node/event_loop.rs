@@ -25,8 +25,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
+use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, autonat, gossipsub, identify, mdns, request_response};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::{
+    Multiaddr, PeerId, Swarm, autonat, gossipsub, identify, mdns, ping, request_response,
+};
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
 
@@ -153,6 +157,8 @@ impl EventLoop {
         let mut kad_tick = tokio::time::interval(KAD_BOOTSTRAP);
         let mut fetch_tick = tokio::time::interval(FETCH_EVERY);
         let mut prune_tick = tokio::time::interval(self.prune_every);
+        // Not at once: the bootstrap dials are still under way.
+        prune_tick.tick().await;
         let mut catch_up_tick = tokio::time::interval(CATCH_UP_EVERY);
         catch_up_tick.tick().await;
         let vendor = self.handlers.profile.is_some();
@@ -191,7 +197,10 @@ impl EventLoop {
                         .fetch_all(unix_now(), |peer| swarm.is_connected(peer));
                     self.execute(actions);
                 }
-                _ = prune_tick.tick() => self.prune(),
+                _ = prune_tick.tick() => {
+                    self.prune();
+                    self.redial();
+                }
                 _ = catch_up_tick.tick() => {
                     let gossipsub = &self.swarm.behaviour().gossipsub;
                     let catch_up = &mut self.handlers.catch_up;
@@ -551,6 +560,34 @@ impl EventLoop {
         }
     }
 
+    /// Dials the bootstrap peers this node is not connected to while it has fewer service
+    /// nodes than it keeps (a bootstrap address without a peer id: while it has none), so
+    /// that a node whose links were cut finds its way back.
+    fn redial(&mut self) {
+        let target = match self.role {
+            Role::Service => self.target_peers,
+            Role::Light => super::pruning::LIGHT_TARGET_PEERS,
+        };
+        let services = self.services.peers().len();
+        if services >= target {
+            return;
+        }
+        for addr in self.bootstrap.clone() {
+            let dial = match addr.iter().last() {
+                // Not one connected or being dialed already.
+                Some(Protocol::P2p(peer)) => DialOpts::peer_id(peer)
+                    .addresses(vec![addr.clone()])
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build(),
+                _ if services == 0 => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+                _ => continue,
+            };
+            if let Err(e) = self.swarm.dial(dial) {
+                debug!("not dialing {addr} again: {e}");
+            }
+        }
+    }
+
     /// Publishes a light-pushed message as our own: the answer says how many peers got it,
     /// this node among them when its vendor role answers the topic, and its filter
     /// subscribers on the topic.
@@ -835,6 +872,19 @@ impl EventLoop {
             }
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 peers::discovered(found, |peer| self.swarm.is_connected(peer))
+            }
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Err(failure @ (ping::Failure::Timeout | ping::Failure::Other { .. })),
+            }) => {
+                // A link that went silent (a cut cable, a partition) holds its connection
+                // open for as long as TCP retries: close it, so that the peer is dialed again
+                // and caught up from once the link is back.
+                debug!("ping to {peer} failed ({failure}): closing that connection");
+                self.stats.bump("ping-failed");
+                self.swarm.close_connection(connection);
+                Vec::new()
             }
             BehaviourEvent::Autonat(autonat::Event::StatusChanged { new, .. }) => {
                 let verdict = match &new {

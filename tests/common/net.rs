@@ -188,6 +188,13 @@ impl Net {
     /// address, dialing `dial`; waits until those edges are ready. It takes the test's
     /// `TestNode`: the store opens again only once no handle to the old node is left.
     pub async fn restart(&mut self, node: TestNode, dial: &[&TestNode]) -> TestNode {
+        let again = self.restart_unsettled(node, dial).await;
+        joined(&again, dial).await;
+        again
+    }
+
+    /// [`Net::restart`] without waiting for the edges (others may dial it as well).
+    pub async fn restart_unsettled(&mut self, node: TestNode, dial: &[&TestNode]) -> TestNode {
         let TestNode {
             name,
             handle,
@@ -203,18 +210,15 @@ impl Net {
         self.started.retain(|h| h.peer_id() != handle.peer_id());
         drop(handle);
         addr.pop(); // the /p2p/ part
-        let again = self
-            .launch(
-                &name,
-                &dir,
-                vendor,
-                (role, auto_role, shards, target_peers),
-                addr,
-                addrs(dial),
-            )
-            .await;
-        joined(&again, dial).await;
-        again
+        self.launch(
+            &name,
+            &dir,
+            vendor,
+            (role, auto_role, shards, target_peers),
+            addr,
+            addrs(dial),
+        )
+        .await
     }
 
     /// Starts `specs` in order, node `i` dialing node `dials(i)`, then waits until every
