@@ -183,12 +183,17 @@ impl Answering {
     /// here and asked of the program off this task. An intent already decided, or with the
     /// program now, is left alone: the store's catch-up and the loop's hand-over can both
     /// bring one intent (stored and queued while the catch-up read the store), and it is
-    /// answered once.
+    /// answered once. One withdrawn since it was handed over (the hand-over waits for its
+    /// batch's flush; the withdrawal may be stored first) is not answered.
     async fn intent(&mut self, envelope: Envelope, intent: Intent, at: Instant) {
         if self.asked.contains(&intent.id) {
             return;
         }
-        match self.store.is_decided(&intent.id) {
+        let settled = self
+            .store
+            .is_decided(&intent.id)
+            .and_then(|decided| Ok(decided || self.store.is_withdrawn(&intent.id)?));
+        match settled {
             Ok(false) => {}
             Ok(true) => return,
             Err(e) => {
@@ -503,6 +508,18 @@ mod tests {
         assert!(matches!(rig.to_loop.try_recv(), Ok(Action::Queue(_))));
         assert!(rig.to_loop.try_recv().is_err(), "one offer to deliver");
         assert_eq!(rig.store.offers_for(&intent.id).unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_intent_withdrawn_before_its_hand_over_is_not_answered() {
+        let mut rig = rig();
+        let (envelope, intent) = received(&rig.store, 5, vec![]);
+        rig.store.record_withdrawal(&intent.id, unix_now()).unwrap();
+        rig.answering
+            .intent(envelope, intent.clone(), Instant::now())
+            .await;
+        assert!(rig.to_loop.try_recv().is_err(), "no offer");
+        assert!(rig.store.offers_for(&intent.id).unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -72,8 +72,10 @@ const KAD_BOOTSTRAP: Duration = Duration::from_secs(300);
 pub struct Channels {
     /// Commands from the handle.
     pub commands: mpsc::Receiver<Command>,
-    /// Actions from tasks beside the loop (the vendor role).
+    /// Actions from tasks beside the loop (the vendor role, flushes of gossip batches).
     pub inbox: mpsc::Receiver<Action>,
+    /// The sending side of `inbox`, for the loop's own tasks.
+    pub to_self: mpsc::Sender<Action>,
     /// Events for the program.
     pub events: broadcast::Sender<NodeEvent>,
     /// The current listen addresses, for the handle.
@@ -172,8 +174,9 @@ impl EventLoop {
                             _ => break,
                         }
                     }
-                    let actions = self.handlers.gossip.ingest(&self.store, &self.stats, unix_now());
-                    self.execute(actions);
+                    let ingested = self.handlers.gossip.ingest(&self.store, &self.stats, unix_now());
+                    self.execute(ingested.now);
+                    self.after_flush(ingested.after_flush, ingested.needs_flush);
                 }
                 command = self.channels.commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
@@ -226,6 +229,31 @@ impl EventLoop {
             warn!("flushing the store at shutdown failed: {e}");
         }
         info!("node stopped");
+    }
+
+    /// Carries out what a gossip batch changed once it is on disk: at once if it stored
+    /// nothing that needs it, else after a flush on a blocking thread, through the inbox,
+    /// while the loop goes on relaying. If the flush fails, the vendor role is not handed
+    /// the batch's intents (the store answers what is durable of them at the next start).
+    fn after_flush(&mut self, actions: Vec<Action>, needs_flush: bool) {
+        if !needs_flush {
+            return self.execute(actions);
+        }
+        let store = self.store.clone();
+        let stats = self.stats.clone();
+        let to_self = self.channels.to_self.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.flush() {
+                stats.bump("store-error");
+                warn!("a gossip batch could not be made durable: {e}");
+                return;
+            }
+            for action in actions {
+                if to_self.blocking_send(action).is_err() {
+                    return;
+                }
+            }
+        });
     }
 
     /// Carries out actions, and the actions their results lead to.

@@ -1,7 +1,8 @@
 //! Gossip intake: messages from gossipsub, rate-limited per forwarding peer, queued, then
-//! verified and stored as one batch by [`super::ingest::gossip_batch`]. Every message gets
-//! its verdict action before any action about what it changed, so relaying an intent never
-//! waits for what the local vendor does with it. What is accepted also goes to the filter
+//! verified and stored as one batch by [`super::ingest::gossip_batch_unflushed`]. Every
+//! message gets its verdict at once, so relaying an intent never waits for the disk nor for
+//! what the local vendor does with it: what the batch changed for this node's vendor role
+//! waits for the batch's flush ([`Ingested`]). What is accepted also goes to the filter
 //! subscribers of its topic ([`super::filter`]).
 
 use std::time::Instant;
@@ -66,34 +67,53 @@ impl GossipIntake {
         !self.pending.is_empty() && self.pending.len() < MAX_GOSSIP_BATCH
     }
 
-    /// Verifies and stores the queued batch; returns the verdicts, then what they changed.
-    pub fn ingest(&mut self, store: &Store, stats: &Stats, now: u64) -> Vec<Action> {
+    /// Verifies and stores the queued batch: the verdicts (and pushes to filter
+    /// subscribers) to carry out now, and what the batch changed, to carry out once it is
+    /// flushed.
+    pub fn ingest(&mut self, store: &Store, stats: &Stats, now: u64) -> Ingested {
         if self.pending.is_empty() {
-            return Vec::new();
+            return Ingested::default();
         }
         let pending = std::mem::take(&mut self.pending);
         let messages: Vec<(&str, &[u8])> = pending
             .iter()
             .map(|(_, _, m)| (m.topic.as_str(), m.data.as_slice()))
             .collect();
-        let outcomes: Vec<Result<Outcome, StoreError>> =
-            ingest::gossip_batch(store, &self.scope, &messages, now);
-        let mut verdicts = Vec::with_capacity(pending.len());
+        let (outcomes, staged): (Vec<Result<Outcome, StoreError>>, bool) =
+            ingest::gossip_batch_unflushed(store, &self.scope, &messages, now);
+        let mut now_actions = Vec::with_capacity(pending.len());
         let mut effects = Vec::new();
+        let mut pushes = Vec::new();
         for ((source, message_id, message), outcome) in pending.into_iter().zip(outcomes) {
             let verdict = settle(outcome, &source, stats, &mut effects);
-            verdicts.push(verdict_action(message_id, source, &verdict));
+            now_actions.push(verdict_action(message_id, source, &verdict));
             if verdict == Verdict::Accept {
-                effects.push(Action::ToSubscribers {
+                pushes.push(Action::ToSubscribers {
                     topic: message.topic.into_string(),
                     bytes: message.data,
                     from: source,
                 });
             }
         }
-        verdicts.extend(effects);
-        verdicts
+        now_actions.extend(pushes);
+        Ingested {
+            now: now_actions,
+            after_flush: effects,
+            needs_flush: staged,
+        }
     }
+}
+
+/// What a batch of gossip leads to.
+#[derive(Debug, Default)]
+pub struct Ingested {
+    /// The verdicts, then the pushes to filter subscribers: carried out at once.
+    pub now: Vec<Action>,
+    /// What the batch changed (intents to answer, events): carried out once the batch is
+    /// on disk.
+    pub after_flush: Vec<Action>,
+    /// The batch stored intents that a flush must make durable first.
+    pub needs_flush: bool,
 }
 
 fn verdict_action(message_id: gossipsub::MessageId, source: PeerId, verdict: &Verdict) -> Action {
@@ -156,7 +176,7 @@ mod tests {
     }
 
     #[test]
-    fn verdicts_come_before_anything_the_batch_changed() {
+    fn verdicts_go_out_at_once_and_what_the_batch_changed_waits_for_its_flush() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 20).unwrap();
         let stats = Stats::default();
@@ -174,10 +194,22 @@ mod tests {
             assert!(refused.is_empty());
         }
         assert!(intake.wants_more(), "a batch of 3 takes more");
-        let actions = intake.ingest(&store, &stats, NOW);
+        let flushes = store.flush_count();
+        let ingested = intake.ingest(&store, &stats, NOW);
+        assert_eq!(
+            store.flush_count(),
+            flushes,
+            "no verdict waits for the disk"
+        );
+        assert!(
+            ingested.needs_flush,
+            "two intents for the vendor role were stored"
+        );
+        let actions = &ingested.now;
         use gossipsub::MessageAcceptance::{Accept, Reject};
         assert_eq!(acceptances(&actions[..3]), vec![Accept, Reject, Accept]);
-        let answers = actions[3..]
+        let answers = ingested
+            .after_flush
             .iter()
             .filter(|a| matches!(a, Action::Answer { .. }))
             .count();
@@ -194,12 +226,28 @@ mod tests {
             vec![&first[..], &third[..]],
             "the accepted ones go to the filter subscribers"
         );
-        assert!(actions[3..].iter().any(|a| matches!(
+        assert!(ingested.after_flush.iter().any(|a| matches!(
             a,
             Action::Emit(NodeEvent::Rejected { code, .. }) if code == "bad-signature"
         )));
         assert!(!intake.wants_more(), "the queue is empty again");
         assert_eq!(stats.get("accepted"), 2);
+
+        let mut relay = GossipIntake::new(Scope::default());
+        let id = gossipsub::MessageId::new(b"relayed");
+        relay.received(
+            peer,
+            id,
+            message(&topic, intent_bytes(4)),
+            Instant::now(),
+            &stats,
+        );
+        let ingested = relay.ingest(&store, &stats, NOW);
+        assert!(
+            !ingested.needs_flush,
+            "what a relay only relays needs no flush"
+        );
+        assert_eq!(acceptances(&ingested.now), vec![Accept]);
     }
 
     #[test]

@@ -155,13 +155,34 @@ pub fn gossip(
 
 /// Handles gossipsub messages queued together, each `(topic, bytes)`: their signatures are
 /// verified as one batch and the intents they store reach the disk in one flush, before
-/// any verdict is returned. Outcomes are in the order of `messages`.
+/// any outcome is returned. Outcomes are in the order of `messages`.
 pub fn gossip_batch(
     store: &Store,
     scope: &Scope,
     messages: &[(&str, &[u8])],
     now: u64,
 ) -> Vec<Result<Outcome, StoreError>> {
+    let (outcomes, staged) = gossip_batch_unflushed(store, scope, messages, now);
+    if staged && let Err(e) = store.flush() {
+        // Nothing staged may be acknowledged; the store error is reported for each.
+        let reason = e.to_string();
+        return outcomes
+            .into_iter()
+            .map(|_| Err(StoreError::Unflushed(std::io::Error::other(reason.clone()))))
+            .collect();
+    }
+    outcomes
+}
+
+/// [`gossip_batch`] without its flush, for a relay: the verdicts may go out at once, and
+/// the effects only after a [`Store::flush`], which `true` says is needed (intents this
+/// node's vendor role serves were stored).
+pub fn gossip_batch_unflushed(
+    store: &Store,
+    scope: &Scope,
+    messages: &[(&str, &[u8])],
+    now: u64,
+) -> (Vec<Result<Outcome, StoreError>>, bool) {
     let mut parse_failures = Vec::with_capacity(messages.len());
     let mut parsed = Vec::with_capacity(messages.len());
     for (_, bytes) in messages {
@@ -195,15 +216,7 @@ pub fn gossip_batch(
             }
         })
         .collect();
-    if staged && let Err(e) = store.flush() {
-        // Nothing staged may be acknowledged; the store error is reported for each.
-        let reason = e.to_string();
-        return outcomes
-            .into_iter()
-            .map(|_| Err(StoreError::Unflushed(std::io::Error::other(reason.clone()))))
-            .collect();
-    }
-    outcomes
+    (outcomes, staged)
 }
 
 /// A message that failed decoding or its signature check. A signature that only a batch

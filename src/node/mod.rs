@@ -274,6 +274,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         channels: Channels {
             commands: command_rx,
             inbox: inbox_rx,
+            to_self: inbox_tx.clone(),
             events: event_tx.clone(),
             listen: listen_tx,
             services: services_tx,
