@@ -14,6 +14,13 @@
 //! 100/s on the same network (does it recover?); each with the count cast, delivered to every
 //! vendor, and lost; baseline the one-core `verify_strict` rate of the same run.
 //!
+//! Flood (`VRM_BENCH_FLOOD_CASTS`, 200; 0 skips it): on 20 nodes, cast-to-first-offer over
+//! that many casts while quiet, then again while one node of the network publishes forged
+//! intents (a flipped signature byte) on the books shard as fast as its event loop takes
+//! them; with how many it sent, how many the others rejected, how many banned it, and its
+//! score at those still connected to it. The quiet run of the same network is the
+//! baseline.
+//!
 //! Run: `scripts/bench.sh` (or `cargo bench --bench network`). `VRM_BENCH_SIZES=10,50`
 //! chooses the network sizes, `VRM_BENCH_CASTS` the casts per size.
 
@@ -484,6 +491,10 @@ async fn main() {
             }
         }
     }
+    let flood_casts: usize = env_or("VRM_BENCH_FLOOD_CASTS", 200);
+    if flood_casts > 0 {
+        flood(flood_casts).await;
+    }
     let baseline = raw_gossipsub_hop(casts.max(50)).await;
     let rr_rtt = raw_request_response_rtt(casts.max(50)).await;
     let vrm_hop = one_hop_baseline(casts).await;
@@ -530,6 +541,110 @@ async fn main() {
         light.shutdown().await;
         shut_down(net).await;
     }
+}
+
+/// The flood bench (see the top of this file).
+async fn flood(casts: usize) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let net = network(20).await;
+    let persons: Vec<usize> = (0..20).filter(|i| !net.vendors.contains(i)).collect();
+    let flooder_index = persons[persons.len() / 2];
+    let casters: Vec<&NodeHandle> = (0..casts)
+        .map(|n| persons[(n * 31) % persons.len()])
+        .filter(|i| *i != flooder_index)
+        .map(|i| &net.nodes[i])
+        .collect();
+    let (quiet, quiet_missed) = cast_to_first_offer(&casters).await;
+
+    let flooder = net.nodes[flooder_index].clone();
+    let flooder_id = flooder.peer_id().to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let flooding = {
+        let (stop, sent) = (stop.clone(), sent.clone());
+        tokio::spawn(async move {
+            let topic = vrm::proto::intent_topic("books");
+            let key = ed25519_dalek::SigningKey::from_bytes(&[0x66; 32]);
+            let intent = vrm::proto::Intent {
+                id: [0x66; 16].into(),
+                category: "books".into(),
+                subcategory: None,
+                text: "forged".into(),
+                constraints: Constraints::default(),
+                terms: vec![],
+                created: vrm::clock::unix_now(),
+                expires: vrm::clock::unix_now() + 600,
+                reply_to: vrm::proto::ReplyTo::new(
+                    &libp2p::PeerId::random(),
+                    &"/ip4/127.0.0.1/tcp/9".parse().expect("addr"),
+                    [7; 16],
+                    [9; 32],
+                ),
+            };
+            let honest = vrm::proto::Envelope::seal(&intent, &key)
+                .as_bytes()
+                .to_vec();
+            let mut n: u64 = 0;
+            while !stop.load(Ordering::Relaxed) {
+                // The signature is the envelope's last 64 bytes: each forgery differs there.
+                let mut forged = honest.clone();
+                let end = forged.len();
+                forged[end - 8..].copy_from_slice(&n.to_be_bytes());
+                n += 1;
+                if flooder.publish_raw(&topic, forged).await.is_ok() {
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (flooded, flooded_missed) = cast_to_first_offer(&casters).await;
+    stop.store(true, Ordering::Relaxed);
+    let _ = flooding.await;
+    let mut scores = Vec::new();
+    let (mut rejected, mut banned_by) = (0, 0);
+    for (i, node) in net.nodes.iter().enumerate() {
+        if i == flooder_index {
+            continue;
+        }
+        rejected += node.stats().get("rejected:bad-signature");
+        banned_by += node.stats().get("banned");
+        let peers = node.peers().await.unwrap_or_default();
+        if let Some(score) = peers
+            .iter()
+            .find(|p| p.peer == flooder_id)
+            .and_then(|p| p.score)
+        {
+            scores.push((score * 10.0).round() / 10.0);
+        }
+    }
+    let round = |x: f64| (x * 100.0).round() / 100.0;
+    let p99 = |t: &[f64]| round(percentile(t, 0.99));
+    println!(
+        "{}",
+        json!({
+            "bench": "latency_cast_to_first_offer_under_flood",
+            "value": p99(&flooded),
+            "unit": "ms (p99)",
+            "p50": round(percentile(&flooded, 0.5)),
+            "baseline": "quiet_run_p99",
+            "baseline_value": p99(&quiet),
+            "baseline_p50": round(percentile(&quiet, 0.5)),
+            "ratio": round(percentile(&flooded, 0.99) / percentile(&quiet, 0.99)),
+            "casts": casters.len(),
+            "missed": flooded_missed,
+            "quiet_missed": quiet_missed,
+            "forged_sent": sent.load(Ordering::Relaxed),
+            "rejected_by_others": rejected,
+            "banned_by": banned_by,
+            "flooder_score_at_neighbours": scores,
+            "nodes": 20,
+            "vendors": net.vendors.len(),
+        })
+    );
+    shut_down(net).await;
 }
 
 /// Casts once from each of `casters` in turn: the sorted times to the first offer, in ms,

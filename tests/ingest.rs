@@ -5,7 +5,7 @@
 use ed25519_dalek::SigningKey;
 use vrm::node::ingest::{self, Effect, Scope, Verdict};
 use vrm::proto::*;
-use vrm::store::Store;
+use vrm::store::{IntentKey, Store};
 
 const NOW: u64 = 1_800_000_000;
 
@@ -35,6 +35,11 @@ fn intent(id: u8, text: &str) -> Intent {
 
 fn key(n: u8) -> SigningKey {
     SigningKey::from_bytes(&[n; 32])
+}
+
+/// The key intent `[n; 16]` signed by `key(n)` is held under once received.
+fn held(n: u8) -> IntentKey {
+    IntentKey::received(&key(n).verifying_key().to_bytes(), &[n; 16].into())
 }
 
 fn code(verdict: &Verdict) -> &str {
@@ -88,15 +93,43 @@ fn a_relay_accepts_but_does_not_store_other_categories() {
     assert!(store.intents().unwrap().is_empty());
 }
 
+/// An intent is its signer's and id's: another signer's intent under the same id takes
+/// nobody's place (both are kept and answered, none blamed), and its own signer's second
+/// intent under one id is dropped without blaming whoever forwarded it.
 #[test]
-fn another_intent_with_a_known_id_is_an_id_conflict() {
+fn a_squatted_id_takes_no_ones_place_and_blames_no_forwarder() {
     let (_dir, store) = store();
     let topic = intent_topic("travel");
-    let original = Envelope::seal(&intent(1, "room"), &key(1));
-    ingest::gossip(&store, &served(), &topic, original.as_bytes(), NOW).unwrap();
     let squatter = Envelope::seal(&intent(1, "something else"), &key(2));
     let outcome = ingest::gossip(&store, &served(), &topic, squatter.as_bytes(), NOW).unwrap();
-    assert_eq!(code(&outcome.verdict), "id-conflict");
+    assert_eq!(outcome.verdict, Verdict::Accept);
+    let original = Envelope::seal(&intent(1, "room"), &key(1));
+    let outcome = ingest::gossip(&store, &served(), &topic, original.as_bytes(), NOW).unwrap();
+    assert_eq!(
+        outcome.verdict,
+        Verdict::Accept,
+        "the honest one comes second"
+    );
+    assert!(matches!(
+        outcome.effect,
+        Some(Effect::IntentToAnswer { .. })
+    ));
+    assert_eq!(store.intents().unwrap().len(), 2);
+    let honest = store
+        .intent(&IntentKey::received(
+            &key(1).verifying_key().to_bytes(),
+            &[1; 16].into(),
+        ))
+        .unwrap()
+        .expect("held under its signer");
+    assert_eq!(honest.envelope.as_bytes(), original.as_bytes());
+    let equivocation = Envelope::seal(&intent(1, "a third text"), &key(1));
+    let outcome = ingest::gossip(&store, &served(), &topic, equivocation.as_bytes(), NOW).unwrap();
+    assert!(
+        matches!(outcome.verdict, Verdict::Ignore(_)),
+        "not rejected: no one blamed"
+    );
+    assert_eq!(store.intents().unwrap().len(), 2);
 }
 
 #[test]
@@ -117,7 +150,10 @@ fn only_the_caster_may_withdraw() {
     };
     let withdrawn = |store: &Store| {
         store
-            .intent(&[1; 16].into())
+            .intent(&IntentKey::received(
+                &key(1).verifying_key().to_bytes(),
+                &[1; 16].into(),
+            ))
             .unwrap()
             .unwrap()
             .withdrawn_at
@@ -125,7 +161,12 @@ fn only_the_caster_may_withdraw() {
     };
     let stranger = Envelope::seal(&withdraw, &key(2));
     let outcome = ingest::gossip(&store, &served(), &topic, stranger.as_bytes(), NOW).unwrap();
-    assert_eq!(code(&outcome.verdict), "not-the-caster");
+    assert_eq!(
+        outcome.verdict,
+        Verdict::Accept,
+        "relayed: it names another intent"
+    );
+    assert!(outcome.effect.is_none());
     assert!(!withdrawn(&store));
     let caster = Envelope::seal(&withdraw, &key(1));
     let outcome = ingest::gossip(&store, &served(), &topic, caster.as_bytes(), NOW).unwrap();
@@ -217,7 +258,13 @@ fn an_offer_is_stored_once_for_an_own_intent_and_refused_otherwise() {
     let unknown =
         ingest::reply(&store, Envelope::seal(&offer(2), &vendor).as_bytes(), NOW).unwrap();
     assert_eq!(code(&unknown.verdict), "unknown-intent");
-    assert_eq!(store.offers_for(&[1; 16].into()).unwrap().len(), 1);
+    assert_eq!(
+        store
+            .offers_for(&IntentKey::own(&[1; 16].into()))
+            .unwrap()
+            .len(),
+        1
+    );
 
     // An intent this node holds but did not cast (received on gossip) takes no offers:
     // it answers as for an intent it never saw.
@@ -227,7 +274,12 @@ fn an_offer_is_stored_once_for_an_own_intent_and_refused_otherwise() {
     let not_ours =
         ingest::reply(&store, Envelope::seal(&offer(3), &vendor).as_bytes(), NOW).unwrap();
     assert_eq!(code(&not_ours.verdict), "unknown-intent");
-    assert!(store.offers_for(&[3; 16].into()).unwrap().is_empty());
+    assert!(
+        store
+            .offers_for(&IntentKey::own(&[3; 16].into()))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A batch as the event loop hands it over: one forged intent among good ones is rejected
@@ -273,12 +325,9 @@ fn a_batch_rejects_only_the_forgery_and_stores_the_rest_durably() {
     }
     let reopened = Store::open(dir.path(), 8 << 20).unwrap();
     for n in (1..=10u8).filter(|&n| n != 4) {
-        assert!(
-            reopened.intent(&[n; 16].into()).unwrap().is_some(),
-            "intent {n}"
-        );
+        assert!(reopened.intent(&held(n)).unwrap().is_some(), "intent {n}");
     }
-    assert!(reopened.intent(&[4; 16].into()).unwrap().is_none());
+    assert!(reopened.intent(&held(4)).unwrap().is_none());
 }
 
 /// A service node checks a light push as gossip: a valid intent is relayed on its topic
@@ -325,11 +374,11 @@ fn light_pushes_are_checked_like_gossip_and_a_flood_from_one_client_is_limited()
         Served::Relay { .. }
     ));
     assert!(
-        store.intent(&IntentId::from([2; 16])).unwrap().is_some(),
+        store.intent(&held(2)).unwrap().is_some(),
         "stored as received"
     );
     assert!(
-        store.intent(&IntentId::from([200; 16])).unwrap().is_none(),
+        store.intent(&held(200)).unwrap().is_none(),
         "refused before any work"
     );
 }
@@ -362,12 +411,12 @@ fn a_withdrawal_that_overtakes_its_intent_still_withdraws_it() {
         "not answered: {:?}",
         late.effect
     );
-    assert!(store.is_withdrawn(&IntentId::from([1; 16])).unwrap());
+    assert!(store.is_withdrawn(&held(1)).unwrap());
 
     // A stranger's early withdrawal does not withdraw the caster's intent.
     ingest::gossip(&store, &served(), &topic, withdraw(2, 9).as_bytes(), NOW).unwrap();
     let env = Envelope::seal(&intent(2, "room"), &key(2));
     let stored = ingest::gossip(&store, &served(), &topic, env.as_bytes(), NOW).unwrap();
     assert!(matches!(stored.effect, Some(Effect::IntentToAnswer { .. })));
-    assert!(!store.is_withdrawn(&IntentId::from([2; 16])).unwrap());
+    assert!(!store.is_withdrawn(&held(2)).unwrap());
 }

@@ -59,6 +59,12 @@ fn cast(store: &Store, outbox: &mut Outbox, n: u8, lifetime: u64) -> (Envelope, 
     (envelope, body)
 }
 
+/// The key `wanted` is held under once received from its persona (`persona(id[0])`).
+fn held(wanted: &Intent) -> vrm::store::IntentKey {
+    let signer = persona(wanted.id[0]).verifying_key().to_bytes();
+    vrm::store::IntentKey::received(&signer, &wanted.id)
+}
+
 /// A vendor's offer to `wanted`, recorded and planned.
 fn offer(store: &Store, outbox: &mut Outbox, wanted: &Intent, from: &Envelope) -> Envelope {
     let vendor = SigningKey::from_bytes(&[200; 32]);
@@ -77,7 +83,12 @@ fn offer(store: &Store, outbox: &mut Outbox, wanted: &Intent, from: &Envelope) -
         store.receive_intent(from, wanted, NOW).unwrap(),
         vrm::store::ReceivedIntent::Stored | vrm::store::ReceivedIntent::Replay
     ));
-    outbox.add(store.record_offer_made(wanted, &envelope, NOW).unwrap());
+    let key = vrm::store::IntentKey::of_received(from, wanted);
+    outbox.add(
+        store
+            .record_offer_made(&key, wanted, &envelope, NOW)
+            .unwrap(),
+    );
     envelope
 }
 
@@ -241,7 +252,7 @@ fn each_subject_expires_at_its_own_time_with_its_own_consequence() {
     want.sort();
     assert_eq!(gone, want);
     assert_eq!(store.outbox_len(), 0);
-    let offers = store.offers_for(&long.id).unwrap();
+    let offers = store.offers_for(&held(&long)).unwrap();
     assert_eq!(
         offers[0].delivery,
         Delivery::Expired,
@@ -257,11 +268,11 @@ fn an_offer_to_a_withdrawn_intent_is_dropped_as_refused_and_an_answer_settles_th
     let wanted = intent(5, 3600);
     let from = Envelope::seal(&wanted, &persona(5));
     let doomed = offer(&store, &mut outbox, &wanted, &from);
-    assert!(store.record_withdrawal(&wanted.id, NOW).unwrap());
+    assert!(store.record_withdrawal(&held(&wanted), NOW).unwrap());
     assert!(sent(&outbox.poll(&store, NOW, &Trigger::Timer)).is_empty());
     assert_eq!(store.outbox_len(), 0);
     assert_eq!(
-        store.offers_for(&wanted.id).unwrap()[0].delivery,
+        store.offers_for(&held(&wanted)).unwrap()[0].delivery,
         Delivery::Refused {
             code: "intent-withdrawn".into()
         }
@@ -285,7 +296,7 @@ fn an_offer_to_a_withdrawn_intent_is_dropped_as_refused_and_an_answer_settles_th
         [Action::Emit(NodeEvent::OfferDelivered { .. })]
     ));
     assert_eq!(
-        store.offers_for(&other.id).unwrap()[0].delivery,
+        store.offers_for(&held(&other)).unwrap()[0].delivery,
         Delivery::Delivered { at: NOW + 1 }
     );
     assert_eq!(store.outbox_len(), 0);
@@ -312,7 +323,7 @@ fn a_refusal_settles_the_offer_as_refused_and_it_is_not_sent_again() {
         [Action::Emit(NodeEvent::OfferRefused { .. })]
     ));
     assert_eq!(
-        store.offers_for(&wanted.id).unwrap()[0].delivery,
+        store.offers_for(&held(&wanted)).unwrap()[0].delivery,
         Delivery::Refused {
             code: "too-large".into()
         }
@@ -342,7 +353,7 @@ fn a_receiver_that_cannot_store_now_gets_the_offer_again_after_the_backoff() {
     );
     assert_eq!(store.outbox_len(), 1, "kept");
     assert_eq!(
-        store.offers_for(&wanted.id).unwrap()[0].delivery,
+        store.offers_for(&held(&wanted)).unwrap()[0].delivery,
         Delivery::Pending
     );
     assert!(sent(&outbox.poll(&store, NOW, &Trigger::Timer)).is_empty());
@@ -400,7 +411,10 @@ fn a_mailbox_that_never_answers_costs_a_bounded_number_of_rounds() {
         let mut wanted = intent(n, 86_400);
         wanted.reply_to = intent(1, 86_400).reply_to;
         let from = Envelope::seal(&wanted, &persona(n));
-        offers.push((wanted.id, offer(&store, &mut outbox, &wanted, &from).id()));
+        offers.push((
+            held(&wanted),
+            offer(&store, &mut outbox, &wanted, &from).id(),
+        ));
     }
     let mut now = NOW;
     let mut attempts = 0;
@@ -442,7 +456,7 @@ fn a_mailbox_that_never_answers_costs_a_bounded_number_of_rounds() {
     offer(&store, &mut outbox, &late, &from);
     assert!(sent(&outbox.poll(&store, now, &Trigger::Timer)).is_empty());
     assert_eq!(
-        store.offers_for(&late.id).unwrap()[0].delivery,
+        store.offers_for(&held(&late)).unwrap()[0].delivery,
         Delivery::Refused {
             code: MAILBOX_UNREACHABLE.into()
         }

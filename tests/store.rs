@@ -74,6 +74,17 @@ fn offer_to(envelope: &Envelope, wanted: &Intent) -> Envelope {
     Envelope::seal(&offer, &vendor)
 }
 
+/// The key of the person's own intent `id_of(n)`.
+fn own(n: u64) -> IntentKey {
+    IntentKey::own(&id_of(n).into())
+}
+
+/// The key of intent `id_of(n)` received from [`sealed`]'s signer.
+fn received_key(n: u64) -> IntentKey {
+    let signer = SigningKey::from_bytes(&[3; 32]).verifying_key().to_bytes();
+    IntentKey::received(&signer, &id_of(n).into())
+}
+
 fn id_of(n: u64) -> [u8; 16] {
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(&n.to_be_bytes());
@@ -103,8 +114,14 @@ fn records_survive_reopen_and_ids_are_unique() {
             store
                 .receive_intent(&impostor_envelope, &impostor, 3)
                 .unwrap(),
+            ReceivedIntent::Stored,
+            "same id, another signer: another intent"
+        );
+        let equivocation = Envelope::seal(&impostor, &SigningKey::from_bytes(&[3; 32]));
+        assert_eq!(
+            store.receive_intent(&equivocation, &impostor, 3).unwrap(),
             ReceivedIntent::Conflict,
-            "same id, other envelope"
+            "same id and signer, other envelope"
         );
         let withdrawn = store
             .withdraw_own(&id_of(1).into(), &withdrawal(id_of(1)), 1_800_000_100)
@@ -124,7 +141,8 @@ fn records_survive_reopen_and_ids_are_unique() {
             store
                 .withdraw_own(&id_of(2).into(), &withdrawal(id_of(2)), 1_800_000_100)
                 .unwrap(),
-            WithdrawOwn::NotOwn
+            WithdrawOwn::Unknown,
+            "received, not the person's"
         );
         assert_eq!(
             store
@@ -134,13 +152,14 @@ fn records_survive_reopen_and_ids_are_unique() {
         );
     }
     let store = Store::open(dir.path(), CACHE).unwrap();
-    let all = store.intents().unwrap();
-    assert_eq!(all.len(), 2);
-    assert_eq!(all[0].withdrawn_at, Some(1_800_000_100));
-    assert_eq!(all[0].origin, Origin::Own);
-    assert_eq!(all[0].intent, intent(id_of(1)));
-    assert_eq!(all[1].origin, Origin::Received);
-    assert_eq!(all[1].intent, other, "the first envelope stays");
+    assert_eq!(store.intents().unwrap().len(), 3, "own, and two signers' received");
+    let cast_here = store.intent(&own(1)).unwrap().unwrap();
+    assert_eq!(cast_here.withdrawn_at, Some(1_800_000_100));
+    assert_eq!(cast_here.origin, Origin::Own);
+    assert_eq!(cast_here.intent, intent(id_of(1)));
+    let received = store.intent(&received_key(2)).unwrap().unwrap();
+    assert_eq!(received.origin, Origin::Received);
+    assert_eq!(received.intent, other, "its signer's first envelope stays");
     let outbox = store.outgoing().unwrap();
     assert_eq!(outbox.len(), 1, "only the withdrawal waits");
     assert_eq!(outbox[0].id, withdrawal(id_of(1)).id());
@@ -194,8 +213,8 @@ fn offers_scan_by_intent_and_profiles_keep_the_newest() {
             );
         }
     }
-    assert_eq!(store.offers_for(&id_of(1).into()).unwrap().len(), 3);
-    assert_eq!(store.offers_for(&id_of(2).into()).unwrap().len(), 2);
+    assert_eq!(store.offers_for(&own(1)).unwrap().len(), 3);
+    assert_eq!(store.offers_for(&own(2)).unwrap().len(), 2);
     assert_eq!(store.offers().unwrap().len(), 5);
 
     let profile = |created| VendorProfile {
@@ -246,10 +265,15 @@ fn an_offer_made_is_stored_decided_and_queued_to_the_caster_until_removed() {
             ReceivedIntent::Stored
         );
         let queued = store
-            .record_offer_made(&wanted, &sealed_offer, 1_800_000_000)
+            .record_offer_made(&received_key(7), &wanted, &sealed_offer, 1_800_000_000)
             .unwrap();
         assert_eq!(queued.id, sealed_offer.id());
-        assert_eq!(queued.subject, Subject::Offer { intent: wanted.id });
+        assert_eq!(
+            queued.subject,
+            Subject::Offer {
+                intent: received_key(7)
+            }
+        );
         assert_eq!(queued.expires, wanted.expires, "kept as long as its intent");
     }
     let store = Store::open(dir.path(), CACHE).unwrap();
@@ -263,14 +287,14 @@ fn an_offer_made_is_stored_decided_and_queued_to_the_caster_until_removed() {
             .as_deref(),
         Some(sealed_offer.as_bytes())
     );
-    let held = store.intent(&wanted.id).unwrap().unwrap();
+    let held = store.intent(&received_key(7)).unwrap().unwrap();
     assert_eq!(
         held.decision,
         Some(Decision::Offered {
             offer: sealed_offer.id().to_hex()
         })
     );
-    let offers = store.offers_for(&wanted.id).unwrap();
+    let offers = store.offers_for(&received_key(7)).unwrap();
     assert_eq!(offers.len(), 1);
     assert_eq!(
         (offers[0].origin, &offers[0].delivery),
@@ -476,7 +500,7 @@ fn acknowledged_writes_survive_sigkill() {
     let store = Store::open(dir.path(), CACHE).unwrap();
     for n in &acked {
         assert!(
-            store.intent(&id_of(*n).into()).unwrap().is_some(),
+            store.intent(&own(*n)).unwrap().is_some(),
             "acknowledged record {n} lost"
         );
     }
@@ -508,18 +532,27 @@ fn expired_intents_are_purged_with_their_offers() {
             valid_until: 1_800_000_600,
             accepted_terms: vec![],
         };
-        assert!(
+        let sealed_offer = Envelope::seal(&offer, &vendor);
+        if id == id_of(1) {
+            // The person's node received an offer to its own intent.
+            assert!(
+                store
+                    .record_offer_received(&sealed_offer, &offer, 0)
+                    .unwrap()
+            );
+        } else {
+            // This vendor's node made one to the intent it received.
             store
-                .record_offer_received(&Envelope::seal(&offer, &vendor), &offer, 0)
-                .unwrap()
-        );
+                .record_offer_made(&received_key(3), &later, &sealed_offer, 0)
+                .unwrap();
+        }
     }
     let expires = intent(id_of(1)).expires;
     assert_eq!(store.purge_expired(expires - 1).unwrap(), 0);
     assert_eq!(store.purge_expired(expires).unwrap(), 2, "own and received");
-    assert!(store.intent(&id_of(1).into()).unwrap().is_none());
-    assert!(store.offers_for(&id_of(1).into()).unwrap().is_empty());
-    assert!(store.intent(&id_of(3).into()).unwrap().is_some(), "not yet");
+    assert!(store.intent(&own(1)).unwrap().is_none());
+    assert!(store.offers_for(&own(1)).unwrap().is_empty());
+    assert!(store.intent(&received_key(3)).unwrap().is_some(), "not yet");
     assert_eq!(store.offers().unwrap().len(), 1);
     assert_eq!(store.purge_expired(expires + 1).unwrap(), 1);
     let counts = store.counts();
@@ -535,7 +568,8 @@ fn a_conflicting_envelope_does_not_choose_when_an_intent_is_purged() {
     store.receive_intent(&envelope, &held, 1).unwrap();
     let mut other = intent(id_of(1));
     other.expires -= 1000;
-    let other_envelope = Envelope::seal(&other, &SigningKey::from_bytes(&[9; 32]));
+    // Its own signer's other intent under the same id.
+    let other_envelope = Envelope::seal(&other, &SigningKey::from_bytes(&[3; 32]));
     assert_eq!(
         store.receive_intent(&other_envelope, &other, 1).unwrap(),
         ReceivedIntent::Conflict
@@ -581,9 +615,9 @@ fn a_start_finds_the_own_open_intents_and_the_undecided_received_ones() {
     for n in [3, 4, 5] {
         receive(n);
     }
-    store.record_declined(&id_of(4).into(), "no stock").unwrap();
+    store.record_declined(&received_key(4), "no stock").unwrap();
     store
-        .record_withdrawal(&id_of(5).into(), 1_800_000_100)
+        .record_withdrawal(&received_key(5), 1_800_000_100)
         .unwrap();
     let counts = store.counts();
     assert_eq!(
@@ -628,12 +662,12 @@ fn a_delivered_offer_is_not_queued_again_at_open() {
             .receive_intent(&envelope, &wanted, 1_800_000_000)
             .unwrap();
         store
-            .record_offer_made(&wanted, &sealed_offer, 1_800_000_000)
+            .record_offer_made(&received_key(8), &wanted, &sealed_offer, 1_800_000_000)
             .unwrap();
         store.outbox_remove(&sealed_offer.id()).unwrap();
         let delivered = Delivery::Delivered { at: 1_800_000_001 };
         store
-            .set_delivery(&wanted.id, &sealed_offer.id(), delivered)
+            .set_delivery(&received_key(8), &sealed_offer.id(), delivered)
             .unwrap();
     }
     let store = Store::open(dir.path(), CACHE).unwrap();

@@ -66,16 +66,16 @@ pub(super) fn intent(node: &NodeHandle, id: &IntentId) -> Result<IntentView, Api
 }
 
 fn intent_view(node: &NodeHandle, stored: &StoredIntent) -> Result<IntentView, ApiError> {
-    let offers = node.offers_for(&stored.intent.id)?.len();
+    let offers = node.offers_for(&stored.key())?.len();
     Ok(IntentView::new(stored, offers))
 }
 
 /// The offers received for one intent; not-found if there is no such intent.
 pub(super) fn offers_for(node: &NodeHandle, id: &IntentId) -> Result<Vec<OfferView>, ApiError> {
-    if node.intent(id)?.is_none() {
-        return Err(NodeError::UnknownIntent(hex::encode(**id)).into());
-    }
-    received_offers(node, id, &vendor_names(node))
+    let stored = node
+        .intent(id)?
+        .ok_or_else(|| NodeError::UnknownIntent(hex::encode(**id)))?;
+    received_offers(node, &stored, &vendor_names(node))
 }
 
 /// The offers received for all own intents, newest intent first.
@@ -83,18 +83,18 @@ pub(super) fn own_offers(node: &NodeHandle) -> Result<Vec<OfferView>, ApiError> 
     let names = vendor_names(node);
     let mut all = Vec::new();
     for stored in stored_intents(node, Some(true))? {
-        all.extend(received_offers(node, &stored.intent.id, &names)?);
+        all.extend(received_offers(node, &stored, &names)?);
     }
     Ok(all)
 }
 
 fn received_offers(
     node: &NodeHandle,
-    id: &IntentId,
+    stored: &StoredIntent,
     names: &HashMap<String, String>,
 ) -> Result<Vec<OfferView>, ApiError> {
     Ok(node
-        .offers_for(id)?
+        .offers_for(&stored.key())?
         .iter()
         .map(|stored| {
             let name = names

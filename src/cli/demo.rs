@@ -205,7 +205,7 @@ async fn demo(root: &Path, api: SocketAddr, exit_after_offers: bool) -> anyhow::
                 Ok(NodeEvent::OfferReceived { offer, .. }) => {
                     received += 1;
                     if let Some(stored) = person
-                        .offers_for(&id)?
+                        .offers_for(&crate::store::IntentKey::own(&id))?
                         .into_iter()
                         .find(|stored| stored.envelope.id().to_hex() == offer)
                     {

@@ -313,15 +313,15 @@ mod tests {
         assert_eq!(stats.get("store-error"), 1);
 
         let rejected = Outcome {
-            verdict: Verdict::Reject(ValidationError::IdConflict.into()),
+            verdict: Verdict::Reject(ValidationError::UnknownIntent.into()),
             effect: None,
         };
         let verdict = settle(Ok(rejected), &peer, &stats, &mut actions);
         assert!(matches!(verdict, Verdict::Reject(_)));
-        assert_eq!(stats.get("rejected:id-conflict"), 1);
+        assert_eq!(stats.get("rejected:unknown-intent"), 1);
         assert!(matches!(
             &actions[..],
-            [Action::Emit(NodeEvent::Rejected { code, .. })] if code == "id-conflict"
+            [Action::Emit(NodeEvent::Rejected { code, .. })] if code == "unknown-intent"
         ));
     }
 }

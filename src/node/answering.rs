@@ -25,9 +25,9 @@ use super::events::{NodeEvent, Stats};
 use super::handle::NodeError;
 use crate::clock::unix_now;
 use crate::config::VendorConfig;
-use crate::proto::{Envelope, Intent, IntentId};
+use crate::proto::{Envelope, Intent};
 use crate::ratelimit::RateLimiter;
-use crate::store::{Store, StoreError};
+use crate::store::{IntentKey, Store, StoreError};
 use crate::vendor_role::catalog::{CATALOG_FILE, Catalog};
 use crate::vendor_role::responder::{Responder, ResponderError, ResponderOffer};
 use crate::vendor_role::{self, NoOffer};
@@ -81,7 +81,7 @@ pub struct Answering {
     program_tx: mpsc::Sender<ProgramAnswer>,
     program_rx: mpsc::Receiver<ProgramAnswer>,
     /// Intents with the vendor's program now.
-    asked: HashSet<IntentId>,
+    asked: HashSet<IntentKey>,
 }
 
 /// What [`Answering`] needs from the node around it.
@@ -172,7 +172,7 @@ impl Answering {
             }
         };
         for stored in waiting {
-            if !self.asked.contains(&stored.intent.id) {
+            if !self.asked.contains(&stored.key()) {
                 self.intent(stored.envelope, stored.intent, Instant::now())
                     .await;
             }
@@ -186,13 +186,14 @@ impl Answering {
     /// answered once. One withdrawn since it was handed over (the hand-over waits for its
     /// batch's flush; the withdrawal may be stored first) is not answered.
     async fn intent(&mut self, envelope: Envelope, intent: Intent, at: Instant) {
-        if self.asked.contains(&intent.id) {
+        let key = IntentKey::of_received(&envelope, &intent);
+        if self.asked.contains(&key) {
             return;
         }
         let settled = self
             .store
-            .is_decided(&intent.id)
-            .and_then(|decided| Ok(decided || self.store.is_withdrawn(&intent.id)?));
+            .is_decided(&key)
+            .and_then(|decided| Ok(decided || self.store.is_withdrawn(&key)?));
         match settled {
             Ok(false) => {}
             Ok(true) => return,
@@ -204,17 +205,19 @@ impl Answering {
         }
         let now = unix_now();
         if !self.per_persona.allow(&envelope.signer().to_bytes(), at) {
-            return self.conclude(&intent, Err(NoOffer::RateLimited)).await;
+            return self
+                .conclude(&key, &intent, Err(NoOffer::RateLimited))
+                .await;
         }
         let Some(responder) = self.responder.clone() else {
             let result = self.catalog_answer(&envelope, &intent, now);
-            return self.conclude(&intent, result).await;
+            return self.conclude(&key, &intent, result).await;
         };
         if let Err(no) = vendor_role::screen(&self.config, &intent) {
-            return self.conclude(&intent, Err(no)).await;
+            return self.conclude(&key, &intent, Err(no)).await;
         }
         let input = Responder::input(&envelope, &intent, now);
-        self.asked.insert(intent.id);
+        self.asked.insert(key);
         let done = self.program_tx.clone();
         tokio::spawn(async move {
             let result = responder.ask(&input).await;
@@ -245,7 +248,8 @@ impl Answering {
     }
 
     async fn program_answered(&mut self, done: ProgramAnswer) {
-        self.asked.remove(&done.intent.id);
+        let key = IntentKey::of_received(&done.envelope, &done.intent);
+        self.asked.remove(&key);
         let now = unix_now();
         let (envelope, intent) = (&done.envelope, &done.intent);
         let result = match done.result {
@@ -267,20 +271,26 @@ impl Answering {
                 self.catalog_answer(envelope, intent, now)
             }
         };
-        self.conclude(intent, result).await;
+        self.conclude(&key, intent, result).await;
     }
 
     /// Records the decision on an intent; an offer is stored and handed to the loop's
     /// outbox.
-    async fn conclude(&mut self, intent: &Intent, result: Result<Envelope, NoOffer>) {
+    async fn conclude(
+        &mut self,
+        key: &IntentKey,
+        intent: &Intent,
+        result: Result<Envelope, NoOffer>,
+    ) {
         let intent_hex = hex::encode(*intent.id);
-        if let Err(e) = self.record(intent, result).await {
+        if let Err(e) = self.record(key, intent, result).await {
             warn!("could not store the answer to {intent_hex}: {e}");
         }
     }
 
     async fn record(
         &mut self,
+        key: &IntentKey,
         intent: &Intent,
         result: Result<Envelope, NoOffer>,
     ) -> Result<(), StoreError> {
@@ -289,8 +299,7 @@ impl Answering {
             Ok(offer) => offer,
             Err(reason) => {
                 debug!("no offer for {intent_hex}: {reason}");
-                self.store
-                    .record_declined(&intent.id, &reason.to_string())?;
+                self.store.record_declined(key, &reason.to_string())?;
                 self.emit(NodeEvent::OfferNotMade {
                     intent: intent_hex,
                     reason: reason.to_string(),
@@ -298,7 +307,9 @@ impl Answering {
                 return Ok(());
             }
         };
-        let queued = self.store.record_offer_made(intent, &offer, unix_now())?;
+        let queued = self
+            .store
+            .record_offer_made(key, intent, &offer, unix_now())?;
         self.stats.bump("offers-sent");
         self.emit(NodeEvent::OfferSent {
             intent: intent_hex,
@@ -447,6 +458,14 @@ mod tests {
         }
     }
 
+    /// The key of intent `id` received from persona `n`.
+    fn held(n: u8, id: &crate::proto::IntentId) -> IntentKey {
+        IntentKey::received(
+            &SigningKey::from_bytes(&[n; 32]).verifying_key().to_bytes(),
+            id,
+        )
+    }
+
     /// An intent from persona `n`, stored as received, as the gossip intake leaves it.
     fn received(store: &Store, n: u8, terms: Vec<Term>) -> (Envelope, Intent) {
         let now = unix_now();
@@ -479,13 +498,17 @@ mod tests {
         let Ok(Action::Queue(queued)) = rig.to_loop.try_recv() else {
             panic!("no offer queued");
         };
-        let offers = rig.store.offers_for(&intent.id).unwrap();
+        let offers = rig.store.offers_for(&held(1, &intent.id)).unwrap();
         assert_eq!(offers.len(), 1);
         assert_eq!(offers[0].envelope.id(), queued.id);
         let offer: &Offer = &offers[0].offer;
         assert_eq!(offer.items[0].price.amount, 990);
         assert_eq!(
-            rig.store.intent(&intent.id).unwrap().unwrap().decision,
+            rig.store
+                .intent(&held(1, &intent.id))
+                .unwrap()
+                .unwrap()
+                .decision,
             Some(Decision::Offered {
                 offer: queued.id.to_hex()
             })
@@ -507,19 +530,26 @@ mod tests {
             .await;
         assert!(matches!(rig.to_loop.try_recv(), Ok(Action::Queue(_))));
         assert!(rig.to_loop.try_recv().is_err(), "one offer to deliver");
-        assert_eq!(rig.store.offers_for(&intent.id).unwrap().len(), 1);
+        assert_eq!(rig.store.offers_for(&held(4, &intent.id)).unwrap().len(), 1);
     }
 
     #[tokio::test]
     async fn an_intent_withdrawn_before_its_hand_over_is_not_answered() {
         let mut rig = rig();
         let (envelope, intent) = received(&rig.store, 5, vec![]);
-        rig.store.record_withdrawal(&intent.id, unix_now()).unwrap();
+        rig.store
+            .record_withdrawal(&held(5, &intent.id), unix_now())
+            .unwrap();
         rig.answering
             .intent(envelope, intent.clone(), Instant::now())
             .await;
         assert!(rig.to_loop.try_recv().is_err(), "no offer");
-        assert!(rig.store.offers_for(&intent.id).unwrap().is_empty());
+        assert!(
+            rig.store
+                .offers_for(&held(5, &intent.id))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]
@@ -534,7 +564,12 @@ mod tests {
             .intent(envelope, intent.clone(), Instant::now())
             .await;
         assert!(rig.to_loop.try_recv().is_err(), "nothing to deliver");
-        let decision = rig.store.intent(&intent.id).unwrap().unwrap().decision;
+        let decision = rig
+            .store
+            .intent(&held(2, &intent.id))
+            .unwrap()
+            .unwrap()
+            .decision;
         assert_eq!(
             decision,
             Some(Decision::Declined {
@@ -557,14 +592,18 @@ mod tests {
         }
         let last: crate::proto::IntentId = [100 + PERSONA_BURST as u8; 16].into();
         assert_eq!(
-            rig.store.intent(&last).unwrap().unwrap().decision,
+            rig.store.intent(&held(3, &last)).unwrap().unwrap().decision,
             Some(Decision::Declined {
                 reason: NoOffer::RateLimited.to_string()
             })
         );
         let first: crate::proto::IntentId = [100; 16].into();
         assert!(matches!(
-            rig.store.intent(&first).unwrap().unwrap().decision,
+            rig.store
+                .intent(&held(3, &first))
+                .unwrap()
+                .unwrap()
+                .decision,
             Some(Decision::Offered { .. })
         ));
     }
@@ -586,10 +625,21 @@ mod tests {
         assert!(receiver.backlog.load(Ordering::SeqCst), "the role is told");
         receiver.rx.close();
         while receiver.rx.try_recv().is_ok() {}
-        assert_eq!(rig.store.intent(&late.id).unwrap().unwrap().decision, None);
+        assert_eq!(
+            rig.store
+                .intent(&held(7, &late.id))
+                .unwrap()
+                .unwrap()
+                .decision,
+            None
+        );
         rig.answering.catch_up().await;
         assert!(matches!(
-            rig.store.intent(&late.id).unwrap().unwrap().decision,
+            rig.store
+                .intent(&held(7, &late.id))
+                .unwrap()
+                .unwrap()
+                .decision,
             Some(Decision::Offered { .. })
         ));
         assert!(matches!(rig.to_loop.try_recv(), Ok(Action::Queue(_))));

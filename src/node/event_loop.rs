@@ -36,6 +36,7 @@ use tracing::{debug, info, warn};
 
 use super::action::{Action, Publisher, Trigger};
 use super::answering::{AnswerInput, VendorInbox};
+use super::bans::Bans;
 use super::catch_up::{CATCH_UP_EVERY, CatchUp, CatchUpService};
 use super::events::{NodeEvent, Stats};
 use super::expiry::Expiry;
@@ -145,6 +146,8 @@ pub struct EventLoop {
     pub(super) role: Role,
     /// The connected service nodes.
     pub(super) services: ServiceNodes,
+    /// Peers banned for their gossip score.
+    pub(super) bans: Bans,
 }
 
 impl EventLoop {
@@ -185,6 +188,7 @@ impl EventLoop {
                 Some(action) = self.channels.inbox.recv() => self.execute(vec![action]),
                 _ = tick.tick() => {
                     self.listen_pending();
+                    self.lift_bans();
                     let now = unix_now();
                     let mut actions = self.handlers.outbox.poll(&self.store, now, &Trigger::Timer);
                     actions.extend(self.handlers.expiry.tick(&self.store, now));
@@ -274,10 +278,14 @@ impl EventLoop {
                 source,
                 acceptance,
             } => {
+                let rejected = acceptance == gossipsub::MessageAcceptance::Reject;
                 self.swarm
                     .behaviour_mut()
                     .gossipsub
                     .report_message_validation_result(&message_id, &source, acceptance);
+                if rejected {
+                    self.ban_if_scored_out(source);
+                }
             }
             Action::Publish {
                 topic,
@@ -588,6 +596,34 @@ impl EventLoop {
         }
     }
 
+    /// Bans `peer` (disconnected, refused for [`super::bans::BAN_FOR`]) if its gossip score
+    /// fell below the graylist threshold, saying so in the log and the counters.
+    fn ban_if_scored_out(&mut self, peer: PeerId) {
+        let Some(score) = self.swarm.behaviour().gossipsub.peer_score(&peer) else {
+            return;
+        };
+        let (banned, lifted) = self.bans.judge(peer, score, Instant::now());
+        if let Some(lifted) = lifted {
+            self.swarm.behaviour_mut().blocked.unblock_peer(lifted);
+        }
+        if banned {
+            info!(
+                "banned peer {peer} for {} s: its gossip score fell to {score:.0} (invalid messages)",
+                super::bans::BAN_FOR.as_secs()
+            );
+            self.stats.bump("banned");
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+        }
+    }
+
+    /// Lets the peers whose ban is over connect again.
+    fn lift_bans(&mut self) {
+        for peer in self.bans.lift(Instant::now()) {
+            debug!("the ban of {peer} is over");
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+        }
+    }
+
     /// Dials the bootstrap peers this node is not connected to while it has fewer service
     /// nodes than it keeps (a bootstrap address without a peer id: while it has none), so
     /// that a node whose links were cut finds its way back.
@@ -771,6 +807,9 @@ impl EventLoop {
         self.channels.role.send_replace(role);
         self.pending_listen = super::reachability::listen_again(&self.rebuild.listen, &bound);
         self.listen_pending();
+        for peer in self.bans.peers() {
+            self.swarm.behaviour_mut().blocked.block_peer(*peer);
+        }
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
         super::network::subscribe(gossipsub, &self.rebuild.settings);
         actions.extend(self.bootstrap.iter().cloned().map(Action::Dial));

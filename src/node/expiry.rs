@@ -10,7 +10,7 @@ use tracing::warn;
 use super::action::Action;
 use super::events::NodeEvent;
 use crate::proto::IntentId;
-use crate::store::{Store, StoreError};
+use crate::store::{IntentKey, Store, StoreError};
 
 /// How often the replay memory is purged, in seconds.
 pub const PURGE_EVERY_SECS: u64 = 60;
@@ -55,7 +55,7 @@ impl Expiry {
                 break;
             }
             self.watched.pop_first();
-            match store.is_withdrawn(&id) {
+            match store.is_withdrawn(&IntentKey::own(&id)) {
                 Ok(true) => {}
                 Ok(false) => actions.push(Action::Emit(NodeEvent::IntentExpired {
                     intent: hex::encode(*id),
@@ -149,14 +149,20 @@ mod tests {
             .unwrap();
         let mut expiry = Expiry::load(&store, 1_000, 100).unwrap();
         expiry.tick(&store, 2_050);
-        assert!(store.intent(&intent.id).unwrap().is_some(), "kept 100 s");
+        assert!(
+            store.intent(&IntentKey::own(&intent.id)).unwrap().is_some(),
+            "kept 100 s"
+        );
         expiry.tick(&store, 2_100);
         assert!(
-            store.intent(&intent.id).unwrap().is_some(),
+            store.intent(&IntentKey::own(&intent.id)).unwrap().is_some(),
             "one purge a minute"
         );
         expiry.tick(&store, 2_110);
-        assert!(store.intent(&intent.id).unwrap().is_none(), "then purged");
+        assert!(
+            store.intent(&IntentKey::own(&intent.id)).unwrap().is_none(),
+            "then purged"
+        );
     }
 
     #[test]

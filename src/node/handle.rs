@@ -23,8 +23,8 @@ use crate::proto::{
     ValidationError, limits,
 };
 use crate::store::{
-    Counts, Origin, Outgoing, Store, StoreError, StoredIntent, StoredOffer, StoredProfile,
-    WithdrawOwn,
+    Counts, IntentKey, Origin, Outgoing, Store, StoreError, StoredIntent, StoredOffer,
+    StoredProfile, WithdrawOwn,
 };
 
 /// How long a cast waits for a first service node to name as its mailbox.
@@ -308,15 +308,24 @@ impl NodeHandle {
                     .await;
                 Ok(())
             }
+            // A vendor's node may hold a received intent with this id.
+            WithdrawOwn::Unknown if self.intent(id)?.is_some() => Err(NodeError::NotOwn(hex_id)),
             WithdrawOwn::Unknown => Err(NodeError::UnknownIntent(hex_id)),
-            WithdrawOwn::NotOwn => Err(NodeError::NotOwn(hex_id)),
             WithdrawOwn::AlreadyWithdrawn => Err(NodeError::AlreadyWithdrawn(hex_id)),
         }
     }
 
-    /// One intent, own or received.
+    /// One intent: the person's own with this id, or else a received one (several
+    /// signers may have used one id: the first in the store's order).
     pub fn intent(&self, id: &IntentId) -> Result<Option<StoredIntent>, NodeError> {
-        Ok(self.store.intent(id)?)
+        if let Some(own) = self.store.intent(&IntentKey::own(id))? {
+            return Ok(Some(own));
+        }
+        Ok(self
+            .store
+            .intents()?
+            .into_iter()
+            .find(|stored| stored.origin == Origin::Received && stored.intent.id == *id))
     }
 
     /// All intents in the store (own and, on vendor nodes, received).
@@ -324,9 +333,10 @@ impl NodeHandle {
         Ok(self.store.intents()?)
     }
 
-    /// The offers stored for one intent.
-    pub fn offers_for(&self, id: &IntentId) -> Result<Vec<StoredOffer>, NodeError> {
-        Ok(self.store.offers_for(id)?)
+    /// The offers stored for the intent under `key` (received for the person's own, made
+    /// for a received one).
+    pub fn offers_for(&self, key: &IntentKey) -> Result<Vec<StoredOffer>, NodeError> {
+        Ok(self.store.offers_for(key)?)
     }
 
     /// Vendor view: the intents received, each with the decision taken on it.

@@ -9,7 +9,7 @@ use crate::proto::{
     DIRECTORY_TOPIC, DecodeError, Envelope, Intent, IntentId, MessageId, Offer, Payload, Rejection,
     ValidationError, check, decode_and_check, intent_topic, is_shard_topic, limits, shard_of_topic,
 };
-use crate::store::{Origin, ReceivedIntent, Store, StoreError};
+use crate::store::{IntentKey, Origin, ReceivedIntent, Store, StoreError};
 
 /// Most gossip messages a node verifies and stores as one batch: large enough that batch
 /// verification pays (its gain levels off around here), small enough to keep latency low.
@@ -260,7 +260,8 @@ fn gossip_rules(
                 ReceivedIntent::Stored => {
                     keep(store, scope, topic, &envelope, intent.expires, now)?;
                     if store.withdrawn_early(&intent.id, &envelope.signer().to_bytes())? {
-                        store.record_withdrawal(&intent.id, now)?;
+                        store
+                            .record_withdrawal(&IntentKey::of_received(&envelope, &intent), now)?;
                         return Ok(Outcome::accept(Some(Effect::IntentWithdrawn {
                             id: intent.id,
                         })));
@@ -272,7 +273,11 @@ fn gossip_rules(
                     })))
                 }
                 ReceivedIntent::Replay => Ok(Outcome::verdict(Verdict::Ignore("replay"))),
-                ReceivedIntent::Conflict => Ok(Outcome::reject(ValidationError::IdConflict)),
+                // Its own signer signed another intent under this id: not forwarded, and
+                // nobody who forwarded it is blamed (each saw one of the two first).
+                ReceivedIntent::Conflict => Ok(Outcome::verdict(Verdict::Ignore(
+                    "another intent of its signer under this id",
+                ))),
             }
         }
         Payload::IntentWithdraw(withdraw) => {
@@ -285,19 +290,17 @@ fn gossip_rules(
             if !store.mark_seen(&envelope.id(), forget_after)? {
                 return Ok(Outcome::verdict(Verdict::Ignore("replay")));
             }
-            let Some(held) = store.intent(&withdraw.intent)? else {
-                // Not ours to judge: relay it for the nodes that hold the intent, and
-                // remember it in case the intent comes after it.
-                let signer = envelope.signer().to_bytes();
-                store.remember_early_withdrawal(&withdraw.intent, &signer, forget_after)?;
-                keep(store, scope, topic, &envelope, forget_after, now)?;
-                return Ok(Outcome::accept(None));
-            };
-            if held.envelope.signer() != envelope.signer() {
-                return Ok(Outcome::reject(ValidationError::NotTheCaster));
-            }
-            store.record_withdrawal(&withdraw.intent, now)?;
+            // A withdrawal names an intent of its own signer: another signer's intent with
+            // the same id is not it.
+            let signer = envelope.signer().to_bytes();
+            let key = IntentKey::received(&signer, &withdraw.intent);
             keep(store, scope, topic, &envelope, forget_after, now)?;
+            if !store.record_withdrawal(&key, now)? {
+                // Not held: relay it for the nodes that hold the intent, and remember it in
+                // case the intent comes after it.
+                store.remember_early_withdrawal(&withdraw.intent, &signer, forget_after)?;
+                return Ok(Outcome::accept(None));
+            }
             Ok(Outcome::accept(Some(Effect::IntentWithdrawn {
                 id: withdraw.intent,
             })))
@@ -359,7 +362,7 @@ pub fn reply(store: &Store, bytes: &[u8], now: u64) -> Result<Outcome, StoreErro
             route: crate::proto::service::MAILBOX_PROTOCOL.to_owned(),
         }));
     };
-    let held = match store.intent(&offer.intent)? {
+    let held = match store.intent(&IntentKey::own(&offer.intent))? {
         Some(held) if held.origin == Origin::Own => held,
         _ => return Ok(Outcome::reject(ValidationError::UnknownIntent)),
     };

@@ -19,6 +19,7 @@
 
 pub mod action;
 pub mod answering;
+pub mod bans;
 pub mod catch_up;
 pub mod event_loop;
 pub mod events;
@@ -300,6 +301,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         prune_every: config.prune_every,
         role: config.role,
         services,
+        bans: bans::Bans::default(),
     };
     tokio::spawn(async move {
         event_loop.run().await;

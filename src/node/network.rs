@@ -78,6 +78,8 @@ mod combined {
         pub limits: connection_limits::Behaviour,
         /// Cap on inbound connections per IP address.
         pub ip_limit: crate::node::ip_limit::IpLimit,
+        /// Peers banned for their gossip score (`node::bans`).
+        pub blocked: libp2p::allow_block_list::Behaviour<libp2p::allow_block_list::BlockedPeers>,
     }
 }
 
@@ -351,6 +353,7 @@ pub fn build_swarm(
                     settings.max_inbound_per_ip,
                     settings.loopback_exempt,
                 ),
+                blocked: Default::default(),
             })
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))

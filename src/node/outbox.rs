@@ -472,6 +472,7 @@ fn deposit(reply: &ReplyTo, bytes: &[u8]) -> Option<(PeerId, Multiaddr, MailboxR
 mod tests {
     use super::*;
     use crate::proto::IntentId;
+    use crate::store::IntentKey;
 
     fn gossip_item(n: u8, expires: u64) -> Outgoing {
         Outgoing {
@@ -490,7 +491,7 @@ mod tests {
         Outgoing {
             id: MessageId([n; 32]),
             subject: Subject::Offer {
-                intent: IntentId::from([n; 16]),
+                intent: IntentKey::own(&IntentId::from([n; 16])),
             },
             route: Route::Mailbox(ReplyTo {
                 mailbox: mailbox.to_bytes().into(),

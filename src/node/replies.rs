@@ -26,7 +26,7 @@ use crate::proto::service::{
 };
 use crate::proto::{Intent, IntentId};
 use crate::store::mailbox::QueueId;
-use crate::store::{Outgoing, Store, StoreError};
+use crate::store::{IntentKey, Outgoing, Store, StoreError};
 
 /// How often every mailbox holding our queues is asked for what waits.
 pub const FETCH_EVERY: Duration = Duration::from_secs(15);
@@ -58,7 +58,7 @@ impl Replies {
         };
         for (expires, id) in store.own_open_intents()? {
             if expires > now
-                && let Some(stored) = store.intent(&id)?
+                && let Some(stored) = store.intent(&IntentKey::own(&id))?
             {
                 replies.watch(&stored.intent);
             }

@@ -138,18 +138,12 @@ pub enum ValidationError {
     /// The message arrived on a topic or route not meant for its kind or category.
     #[error("a {kind} does not belong on {route}")]
     WrongRoute { kind: &'static str, route: String },
-    /// An intent with this id but other content is already known.
-    #[error("another intent already has this id")]
-    IdConflict,
     /// An offer or withdrawal refers to an intent this node does not hold.
     #[error("no such intent")]
     UnknownIntent,
     /// The offer is addressed to another persona than the intent's signer.
     #[error("offer is addressed to another persona")]
     WrongPersona,
-    /// A withdrawal not signed by the intent's persona.
-    #[error("withdrawal is not signed by the intent's persona")]
-    NotTheCaster,
     /// The intent was withdrawn.
     #[error("intent was withdrawn")]
     IntentWithdrawn,
@@ -183,10 +177,8 @@ impl ValidationError {
             Self::InvalidField { .. } => "invalid-field",
             Self::SignerMismatch { .. } => "signer-mismatch",
             Self::WrongRoute { .. } => "wrong-route",
-            Self::IdConflict => "id-conflict",
             Self::UnknownIntent => "unknown-intent",
             Self::WrongPersona => "wrong-persona",
-            Self::NotTheCaster => "not-the-caster",
             Self::IntentWithdrawn => "intent-withdrawn",
             Self::IntentExpired => "intent-expired",
             Self::RequiredTermRefused(_) => "required-term-refused",

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, decode, encode};
 use crate::proto::IntentId;
+use crate::store::IntentKey;
 
 /// Most withdrawals remembered ahead of their intents.
 pub const MAX_EARLY_WITHDRAWALS: usize = 10_000;
@@ -18,6 +19,11 @@ pub const MAX_EARLY_WITHDRAWALS: usize = 10_000;
 struct EarlyWithdrawal {
     signer: [u8; 32],
     forget_after: u64,
+}
+
+/// The signer of a stored early withdrawal.
+pub(super) fn signer_of(value: &[u8]) -> Result<[u8; 32], StoreError> {
+    Ok(decode::<EarlyWithdrawal>("early_withdrawals", value)?.signer)
 }
 
 impl Store {
@@ -38,10 +44,8 @@ impl Store {
             signer: *signer,
             forget_after,
         };
-        if t.early_withdrawals
-            .insert(**intent, encode(&value))?
-            .is_none()
-        {
+        let key = IntentKey::received(signer, intent).bytes();
+        if t.early_withdrawals.insert(key, encode(&value))?.is_none() {
             t.early_count.fetch_add(1, Ordering::SeqCst);
         }
         Ok(true)
@@ -54,7 +58,10 @@ impl Store {
         signer: &[u8; 32],
     ) -> Result<bool, StoreError> {
         let t = self.trees()?;
-        match t.early_withdrawals.get(**intent)? {
+        match t
+            .early_withdrawals
+            .get(IntentKey::received(signer, intent).bytes())?
+        {
             Some(value) => {
                 let early: EarlyWithdrawal = decode("early_withdrawals", &value)?;
                 Ok(early.signer == *signer)

@@ -1,19 +1,19 @@
 //! Intents: the person's own (cast, withdrawn) and, on vendor nodes, those received in the
-//! categories the vendor serves (which are also its replay memory for them). Each is
-//! indexed by its expiry in `intents_by_expiry`; [`Store::purge_expired`] removes the
-//! intents expired before a time, with their offers.
+//! categories the vendor serves, each under its [`IntentKey`] (a received intent is its
+//! signer's and id's together). Each is indexed by its expiry in `intents_by_expiry`;
+//! [`Store::purge_expired`] removes the intents expired before a time, with their offers.
 
-use super::models::{Decision, Origin, Route, StoredIntent, Subject};
+use super::models::{Decision, IntentKey, Origin, Route, StoredIntent, Subject};
 use super::outbox::Outgoing;
-use super::records::IntentRecord;
+use super::records::{IntentRecord, OutboxRecord};
 use super::{Store, StoreError, decode, encode, fixed_key, open_stored, update_record};
 use crate::proto::{Envelope, Intent, IntentId, MessageId, intent_topic};
 
-fn expiry_key(expires: u64, id: &IntentId) -> [u8; 24] {
-    let mut key = [0u8; 24];
-    key[..8].copy_from_slice(&expires.to_be_bytes());
-    key[8..].copy_from_slice(&**id);
-    key
+pub(super) fn expiry_key(expires: u64, key: &IntentKey) -> [u8; 24] {
+    let mut index = [0u8; 24];
+    index[..8].copy_from_slice(&expires.to_be_bytes());
+    index[8..].copy_from_slice(&key.bytes());
+    index
 }
 
 /// What became of an intent received from the network.
@@ -23,7 +23,7 @@ pub enum ReceivedIntent {
     Stored,
     /// The same envelope is already stored.
     Replay,
-    /// Another envelope with the same intent id is stored.
+    /// Another envelope of the same signer with the same intent id is stored.
     Conflict,
 }
 
@@ -38,10 +38,8 @@ pub enum WithdrawOwn {
         /// The intent's own outbox entry (removed if it was there).
         unqueued: MessageId,
     },
-    /// No intent with this id.
+    /// No intent of the person's with this id.
     Unknown,
-    /// The intent was received, not cast here.
-    NotOwn,
     /// It was withdrawn before.
     AlreadyWithdrawn,
 }
@@ -78,11 +76,12 @@ impl Store {
         t.outbox
             .insert(queued.id.0, encode(&queued.record(envelope)))?;
         self.mark_seen(&queued.id, intent.expires)?;
+        let key = IntentKey::own(&intent.id);
         t.intents_by_expiry
-            .insert(expiry_key(intent.expires, &intent.id), &[])?;
+            .insert(expiry_key(intent.expires, &key), &[])?;
         let fresh = t
             .intents
-            .compare_and_swap(*intent.id, None as Option<&[u8]>, Some(record))?
+            .compare_and_swap(key.bytes(), None as Option<&[u8]>, Some(record))?
             .is_ok();
         if !fresh {
             t.outbox.remove(queued.id.0)?;
@@ -104,12 +103,10 @@ impl Store {
         now: u64,
     ) -> Result<WithdrawOwn, StoreError> {
         let t = self.trees()?;
-        let Some(stored) = self.intent(id)? else {
+        let key = IntentKey::own(id);
+        let Some(stored) = self.intent(&key)?.filter(|s| s.origin == Origin::Own) else {
             return Ok(WithdrawOwn::Unknown);
         };
-        if stored.origin != Origin::Own {
-            return Ok(WithdrawOwn::NotOwn);
-        }
         let queued = Outgoing {
             id: withdrawal.id(),
             subject: Subject::Intent { intent: *id },
@@ -133,10 +130,15 @@ impl Store {
             .compare_and_swap(queued.id.0, None as Option<&[u8]>, Some(entry))?
             .is_ok();
         let mut won = false;
-        update_record(&t.intents, "intents", &**id, |r: &mut IntentRecord| {
-            won = r.withdrawn_at.is_none();
-            r.withdrawn_at.get_or_insert(now);
-        })?;
+        update_record(
+            &t.intents,
+            "intents",
+            &key.bytes(),
+            |r: &mut IntentRecord| {
+                won = r.withdrawn_at.is_none();
+                r.withdrawn_at.get_or_insert(now);
+            },
+        )?;
         if !won {
             if ours {
                 t.outbox.remove(queued.id.0)?;
@@ -149,8 +151,9 @@ impl Store {
         Ok(WithdrawOwn::Withdrawn { queued, unqueued })
     }
 
-    /// Stores an intent received in a category this vendor serves, without waiting for the
-    /// disk: one [`Store::flush`] makes a batch of them durable before any is acknowledged.
+    /// Stores an intent received in a category this vendor serves, under its signer's and
+    /// id's key, without waiting for the disk: one [`Store::flush`] makes a batch of them
+    /// durable before any is acknowledged.
     pub fn receive_intent(
         &self,
         envelope: &Envelope,
@@ -167,11 +170,14 @@ impl Store {
         };
         // The index first, as in `cast`; taken back if this envelope is not the one stored
         // (a conflicting envelope must not choose when the stored intent is purged).
-        let index = expiry_key(intent.expires, &intent.id);
+        let key = IntentKey::of_received(envelope, intent);
+        let index = expiry_key(intent.expires, &key);
         let indexed = t.intents_by_expiry.insert(index, &[])?.is_none();
-        let swapped =
-            t.intents
-                .compare_and_swap(*intent.id, None as Option<&[u8]>, Some(encode(&record)))?;
+        let swapped = t.intents.compare_and_swap(
+            key.bytes(),
+            None as Option<&[u8]>,
+            Some(encode(&record)),
+        )?;
         if swapped.is_err() && indexed {
             t.intents_by_expiry.remove(index)?;
         }
@@ -196,7 +202,7 @@ impl Store {
     pub fn purge_expired(&self, expired_by: u64) -> Result<usize, StoreError> {
         let t = self.trees()?;
         let mut purged = 0;
-        let end = expiry_key(expired_by, &IntentId::from([0xff; 16]));
+        let end = expiry_key(expired_by, &IntentKey::own(&IntentId::from([0xff; 16])));
         for key in t.intents_by_expiry.range(..=end.as_slice()).keys() {
             let key = key?;
             let id: [u8; 16] = fixed_key("intents_by_expiry", &key[8..])?;
@@ -211,21 +217,29 @@ impl Store {
         Ok(purged)
     }
 
-    /// Marks a received intent withdrawn by its caster. Returns false if it is not stored.
-    pub fn record_withdrawal(&self, id: &IntentId, now: u64) -> Result<bool, StoreError> {
+    /// Marks a received intent withdrawn by its caster, durably. Returns false if it is not
+    /// stored (and then writes nothing).
+    pub fn record_withdrawal(&self, key: &IntentKey, now: u64) -> Result<bool, StoreError> {
         let t = self.trees()?;
-        let found = update_record(&t.intents, "intents", &**id, |r: &mut IntentRecord| {
-            r.withdrawn_at.get_or_insert(now);
-        })?;
-        t.durable()?;
+        let found = update_record(
+            &t.intents,
+            "intents",
+            &key.bytes(),
+            |r: &mut IntentRecord| {
+                r.withdrawn_at.get_or_insert(now);
+            },
+        )?;
+        if found {
+            t.durable()?;
+        }
         Ok(found)
     }
 
     /// A vendor node declined to answer an intent. It does not wait for the disk: the
     /// decision is the vendor's own note, and nothing outside the node relies on it.
-    pub fn record_declined(&self, id: &IntentId, reason: &str) -> Result<bool, StoreError> {
+    pub fn record_declined(&self, key: &IntentKey, reason: &str) -> Result<bool, StoreError> {
         self.set_decision(
-            id,
+            key,
             Decision::Declined {
                 reason: reason.to_owned(),
             },
@@ -234,19 +248,23 @@ impl Store {
 
     pub(super) fn set_decision(
         &self,
-        id: &IntentId,
+        key: &IntentKey,
         decision: Decision,
     ) -> Result<bool, StoreError> {
         let t = self.trees()?;
-        update_record(&t.intents, "intents", &**id, |r: &mut IntentRecord| {
-            r.decision = Some(decision.clone())
-        })
+        update_record(
+            &t.intents,
+            "intents",
+            &key.bytes(),
+            |r: &mut IntentRecord| r.decision = Some(decision.clone()),
+        )
     }
 
-    /// Whether intent `id` is stored and withdrawn (cheap: no signature is checked).
-    pub fn is_withdrawn(&self, id: &IntentId) -> Result<bool, StoreError> {
+    /// Whether the intent under `key` is stored and withdrawn (cheap: no signature is
+    /// checked).
+    pub fn is_withdrawn(&self, key: &IntentKey) -> Result<bool, StoreError> {
         let t = self.trees()?;
-        Ok(match t.intents.get(**id)? {
+        Ok(match t.intents.get(key.bytes())? {
             Some(bytes) => decode::<IntentRecord>("intents", &bytes)?
                 .withdrawn_at
                 .is_some(),
@@ -254,10 +272,10 @@ impl Store {
         })
     }
 
-    /// Whether intent `id` is stored with a decision taken on it (cheap: no signature is
-    /// checked).
-    pub fn is_decided(&self, id: &IntentId) -> Result<bool, StoreError> {
-        Ok(match self.trees()?.intents.get(**id)? {
+    /// Whether the intent under `key` is stored with a decision taken on it (cheap: no
+    /// signature is checked).
+    pub fn is_decided(&self, key: &IntentKey) -> Result<bool, StoreError> {
+        Ok(match self.trees()?.intents.get(key.bytes())? {
             Some(bytes) => decode::<IntentRecord>("intents", &bytes)?
                 .decision
                 .is_some(),
@@ -265,11 +283,11 @@ impl Store {
         })
     }
 
-    /// The intent with this id.
-    pub fn intent(&self, id: &IntentId) -> Result<Option<StoredIntent>, StoreError> {
+    /// The intent stored under `key`.
+    pub fn intent(&self, key: &IntentKey) -> Result<Option<StoredIntent>, StoreError> {
         let t = self.trees()?;
         t.intents
-            .get(**id)?
+            .get(key.bytes())?
             .map(|v| stored_intent(decode("intents", &v)?))
             .transpose()
     }
@@ -317,7 +335,7 @@ impl Store {
         Ok(waiting)
     }
 
-    /// All intents, in id order.
+    /// All intents, in key order.
     pub fn intents(&self) -> Result<Vec<StoredIntent>, StoreError> {
         let t = self.trees()?;
         t.intents
@@ -328,6 +346,62 @@ impl Store {
                 stored_intent(decode("intents", &v)?)
             })
             .collect()
+    }
+}
+
+impl Store {
+    /// Schema 6 → 7: received intents move from their id to their signer's and id's key
+    /// ([`IntentKey::received`]), with their expiry index, their offers, the outbox entries
+    /// of those offers, and the early withdrawals.
+    pub(super) fn key_received_by_signer_v6(&self) -> Result<(), StoreError> {
+        let t = self.trees()?;
+        let mut moved = std::collections::HashMap::new();
+        // Read first, then written: a key written during a scan could be scanned again.
+        let intents: Vec<_> = t.intents.iter().collect::<Result<_, _>>()?;
+        for (old, value) in intents {
+            let record: IntentRecord = decode("intents", &value)?;
+            if record.origin != Origin::Received {
+                continue;
+            }
+            let stored = stored_intent(record)?;
+            let old = IntentKey::from_bytes(fixed_key("intents", &old)?);
+            let new = stored.key();
+            if new == old {
+                continue;
+            }
+            t.intents.insert(new.bytes(), value)?;
+            t.intents.remove(old.bytes())?;
+            let expires = stored.intent.expires;
+            t.intents_by_expiry.remove(expiry_key(expires, &old))?;
+            t.intents_by_expiry.insert(expiry_key(expires, &new), &[])?;
+            for kv in t.offers.scan_prefix(old.bytes()) {
+                let (offer, value) = kv?;
+                let mut key = new.bytes().to_vec();
+                key.extend_from_slice(&offer[16..]);
+                t.offers.insert(key, value)?;
+                t.offers.remove(offer)?;
+            }
+            moved.insert(old, new);
+        }
+        for kv in t.outbox.iter() {
+            let (id, value) = kv?;
+            let mut record: OutboxRecord = decode("outbox", &value)?;
+            if let Subject::Offer { intent } = &mut record.subject
+                && let Some(new) = moved.get(intent)
+            {
+                *intent = *new;
+                t.outbox.insert(id, encode(&record))?;
+            }
+        }
+        let early: Vec<_> = t.early_withdrawals.iter().collect::<Result<_, _>>()?;
+        for (id, value) in early {
+            let signer = super::early::signer_of(&value)?;
+            let id = IntentId::from(fixed_key::<16>("early_withdrawals", &id)?);
+            let new = IntentKey::received(&signer, &id).bytes();
+            t.early_withdrawals.insert(new, value)?;
+            t.early_withdrawals.remove(*id)?;
+        }
+        Ok(())
     }
 }
 

@@ -68,12 +68,13 @@ use crate::proto::{Body, DecodeError, Envelope, Kind};
 pub use carried::MAX_CARRIED;
 pub use intents::{ReceivedIntent, WithdrawOwn};
 pub use models::{
-    Counts, Decision, Delivery, Origin, Route, StoredIntent, StoredOffer, StoredProfile, Subject,
+    Counts, Decision, Delivery, IntentKey, Origin, Route, StoredIntent, StoredOffer, StoredProfile,
+    Subject,
 };
 pub use outbox::Outgoing;
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 /// Why the store failed.
@@ -572,6 +573,10 @@ impl Store {
             self.route_to_shards_v4()?;
         }
         // Version 6 added the catch-up memory: new trees, nothing to convert.
+        // Up to version 6, received intents were keyed by their id alone.
+        if found.is_some_and(|v| v <= 6) {
+            self.key_received_by_signer_v6()?;
+        }
         let t = self.trees()?;
         t.meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
         t.durable()
@@ -797,6 +802,92 @@ mod tests {
         drop(store);
         let store = Store::open(dir.path(), 1 << 20).expect("a clean schema-5 stop opens");
         assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
+    }
+
+    /// Schema 6 → 7: a vendor's received intent, held under its id with its offer, the
+    /// offer's outbox entry and an early withdrawal, moves to its signer's and id's key with
+    /// all of them.
+    #[test]
+    fn received_intents_move_to_their_signers_key_at_the_upgrade() {
+        use super::models::{Delivery, Origin, Route, Subject};
+        use super::records::{IntentRecord, OfferRecord};
+        use crate::proto::IntentId;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (envelope, intent) = fixtures::intent(1);
+        let old = IntentKey::own(&intent.id);
+        let new = IntentKey::of_received(&envelope, &intent);
+        let vendor = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let offer = crate::proto::Offer {
+            intent: intent.id,
+            persona: envelope.signer().to_bytes().into(),
+            vendor: vendor.verifying_key().to_bytes().into(),
+            items: vec![],
+            text: "ours".into(),
+            created: fixtures::NOW,
+            valid_until: fixtures::NOW + 600,
+            accepted_terms: vec![],
+        };
+        let offer = Envelope::seal(&offer, &vendor);
+        let offer_id = offer.id();
+        let early = IntentId::from([6; 16]);
+        let early_signer = [7u8; 32];
+        {
+            let store = Store::open(dir.path(), 1 << 20).unwrap();
+            let t = store.trees().unwrap();
+            let record = IntentRecord {
+                envelope: envelope.as_bytes().to_vec().into(),
+                origin: Origin::Received,
+                stored_at: fixtures::NOW,
+                withdrawn_at: None,
+                decision: None,
+            };
+            t.intents.insert(old.bytes(), encode(&record)).unwrap();
+            let index = intents::expiry_key(intent.expires, &old);
+            t.intents_by_expiry.insert(index, &[]).unwrap();
+            let record = OfferRecord {
+                envelope: offer.as_bytes().to_vec().into(),
+                origin: Origin::Own,
+                stored_at: fixtures::NOW,
+                delivery: Delivery::Pending,
+            };
+            let key = offers::offer_key(&old, &offer_id);
+            t.offers.insert(key, encode(&record)).unwrap();
+            let queued = Outgoing {
+                id: offer_id,
+                subject: Subject::Offer { intent: old },
+                route: Route::Gossip { topic: "t".into() },
+                expires: intent.expires,
+            };
+            t.outbox
+                .insert(offer_id.0, encode(&queued.record(&offer)))
+                .unwrap();
+            #[derive(serde::Serialize)]
+            struct OldEarly {
+                signer: [u8; 32],
+                forget_after: u64,
+            }
+            let value = encode(&OldEarly {
+                signer: early_signer,
+                forget_after: u64::MAX,
+            });
+            t.early_withdrawals.insert(*early, value).unwrap();
+            t.meta.insert(SCHEMA_KEY, &6u32.to_be_bytes()).unwrap();
+        }
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        assert!(store.intent(&old).unwrap().is_none(), "moved away");
+        let held = store.intent(&new).unwrap().expect("under the new key");
+        assert_eq!(held.key(), new);
+        assert_eq!(store.offers_for(&new).unwrap().len(), 1);
+        assert!(store.offers_for(&old).unwrap().is_empty());
+        let entries = store.outgoing().unwrap();
+        assert_eq!(entries[0].subject, Subject::Offer { intent: new });
+        assert!(store.withdrawn_early(&early, &early_signer).unwrap());
+        assert_eq!(
+            store.purge_expired(intent.expires).unwrap(),
+            1,
+            "indexed anew"
+        );
     }
 
     /// A clean-stop record that cannot be read (here: not text) is not taken for a missing

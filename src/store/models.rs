@@ -2,6 +2,7 @@
 //! These are read models; nothing outside the store builds or writes a record.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::proto::{Envelope, Intent, IntentId, Offer, ReplyTo, VendorProfile};
 
@@ -52,6 +53,49 @@ pub enum Delivery {
     Expired,
 }
 
+/// The key an intent is stored under (and its offers, and an offer's outbox entry, with
+/// it). The person's own intent: its id, which this node chose. A received intent: the first
+/// 16 bytes of SHA-256("vrm/2/received-intent" ‖ signer ‖ id), so an intent is its signer's
+/// and id's together, and nobody can take the place of another's intent by signing one
+/// with the same id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IntentKey(IntentId);
+
+impl IntentKey {
+    /// The key of the person's own intent `id`.
+    pub fn own(id: &IntentId) -> Self {
+        IntentKey(*id)
+    }
+
+    /// The key of intent `id` received from the network, signed by `signer`.
+    pub fn received(signer: &[u8; 32], id: &IntentId) -> Self {
+        let digest = Sha256::new()
+            .chain_update(b"vrm/2/received-intent")
+            .chain_update(signer)
+            .chain_update(**id)
+            .finalize();
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        IntentKey(key.into())
+    }
+
+    /// The received intent `envelope` holds: [`IntentKey::received`] of its signer and id.
+    pub fn of_received(envelope: &Envelope, intent: &Intent) -> Self {
+        Self::received(&envelope.signer().to_bytes(), &intent.id)
+    }
+
+    /// The key as bytes.
+    pub fn bytes(&self) -> [u8; 16] {
+        *self.0
+    }
+
+    /// A key read back from a tree.
+    pub(super) fn from_bytes(bytes: [u8; 16]) -> Self {
+        IntentKey(bytes.into())
+    }
+}
+
 /// An intent in the store.
 #[derive(Debug, Clone)]
 pub struct StoredIntent {
@@ -67,6 +111,16 @@ pub struct StoredIntent {
     pub withdrawn_at: Option<u64>,
     /// Vendor side: whether and how this node answered it.
     pub decision: Option<Decision>,
+}
+
+impl StoredIntent {
+    /// The key it is stored under.
+    pub fn key(&self) -> IntentKey {
+        match self.origin {
+            Origin::Own => IntentKey::own(&self.intent.id),
+            Origin::Received => IntentKey::of_received(&self.envelope, &self.intent),
+        }
+    }
 }
 
 /// An offer in the store.
@@ -122,8 +176,8 @@ pub enum Subject {
     },
     /// A vendor's offer to an intent.
     Offer {
-        /// The intent it answers.
-        intent: IntentId,
+        /// The key of the intent it answers (from schema 7; the intent's id before).
+        intent: IntentKey,
     },
 }
 

@@ -1,31 +1,33 @@
 //! Offers: those this vendor node made (with their delivery state) and those the person's
-//! node received, keyed by intent so one intent's offers are one range scan.
+//! node received, keyed by their intent's [`IntentKey`] so one intent's offers are one range
+//! scan.
 
-use super::models::{Decision, Delivery, Origin, Route, StoredOffer, Subject};
+use super::models::{Decision, Delivery, IntentKey, Origin, Route, StoredOffer, Subject};
 use super::outbox::Outgoing;
 use super::records::OfferRecord;
 use super::{Store, StoreError, decode, encode, open_stored};
-use crate::proto::{Envelope, Intent, IntentId, MessageId, Offer};
+use crate::proto::{Envelope, Intent, MessageId, Offer};
 
-fn offer_key(intent: &IntentId, offer_id: &MessageId) -> Vec<u8> {
+pub(super) fn offer_key(intent: &IntentKey, offer_id: &MessageId) -> Vec<u8> {
     let mut key = Vec::with_capacity(48);
-    key.extend_from_slice(&**intent);
+    key.extend_from_slice(&intent.bytes());
     key.extend_from_slice(&offer_id.0);
     key
 }
 
 impl Store {
-    /// A vendor node made `offer` to `intent`: the offer (pending delivery), the decision
-    /// on the intent and the delivery to the person's node, made durable by one flush.
-    /// Returns the queued delivery.
+    /// A vendor node made `offer` to `intent`, stored under `key`: the offer (pending
+    /// delivery), the decision on the intent and the delivery to the person's node, made
+    /// durable by one flush. Returns the queued delivery.
     pub fn record_offer_made(
         &self,
+        key: &IntentKey,
         intent: &Intent,
         offer: &Envelope,
         now: u64,
     ) -> Result<Outgoing, StoreError> {
         let t = self.trees()?;
-        let queued = offer_delivery(intent, offer);
+        let queued = offer_delivery(key, intent, offer);
         let record = encode(&OfferRecord {
             envelope: offer.as_bytes().to_vec().into(),
             origin: Origin::Own,
@@ -34,11 +36,11 @@ impl Store {
         });
         // In this order: a crash after the offer leaves it pending without its delivery,
         // which the next open completes ([`Store::repair`]).
-        t.offers.insert(offer_key(&intent.id, &queued.id), record)?;
+        t.offers.insert(offer_key(key, &queued.id), record)?;
         let decision = Decision::Offered {
             offer: queued.id.to_hex(),
         };
-        self.set_decision(&intent.id, decision)?;
+        self.set_decision(key, decision)?;
         t.outbox
             .insert(queued.id.0, encode(&queued.record(offer)))?;
         t.durable()?;
@@ -63,7 +65,7 @@ impl Store {
         let inserted = t
             .offers
             .compare_and_swap(
-                offer_key(&offer.intent, &envelope.id()),
+                offer_key(&IntentKey::own(&offer.intent), &envelope.id()),
                 None as Option<&[u8]>,
                 Some(encode(&record)),
             )?
@@ -76,7 +78,7 @@ impl Store {
     /// such offer.
     pub fn set_delivery(
         &self,
-        intent: &IntentId,
+        intent: &IntentKey,
         offer_id: &MessageId,
         delivery: Delivery,
     ) -> Result<bool, StoreError> {
@@ -91,11 +93,11 @@ impl Store {
         Ok(found)
     }
 
-    /// The offers stored for one intent.
-    pub fn offers_for(&self, intent: &IntentId) -> Result<Vec<StoredOffer>, StoreError> {
+    /// The offers stored for the intent under `intent`.
+    pub fn offers_for(&self, intent: &IntentKey) -> Result<Vec<StoredOffer>, StoreError> {
         let t = self.trees()?;
         t.offers
-            .scan_prefix(**intent)
+            .scan_prefix(intent.bytes())
             .values()
             .map(|v| stored_offer(decode("offers", &v?)?))
             .collect()
@@ -112,11 +114,12 @@ impl Store {
     }
 }
 
-/// The delivery of a vendor's `offer` to the person's node that cast `intent`.
-pub(super) fn offer_delivery(intent: &Intent, offer: &Envelope) -> Outgoing {
+/// The delivery of a vendor's `offer` to the person's node that cast `intent` (stored
+/// under `key`).
+pub(super) fn offer_delivery(key: &IntentKey, intent: &Intent, offer: &Envelope) -> Outgoing {
     Outgoing {
         id: offer.id(),
-        subject: Subject::Offer { intent: intent.id },
+        subject: Subject::Offer { intent: *key },
         route: Route::Mailbox(intent.reply_to.clone()),
         expires: intent.expires,
     }

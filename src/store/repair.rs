@@ -15,9 +15,9 @@
 
 use super::offers::offer_delivery;
 use super::records::{IntentRecord, OfferRecord, OutboxRecord};
-use super::{Store, StoreError, Trees, decode, encode, open_stored};
+use super::{Store, StoreError, Trees, decode, encode, fixed_key, open_stored};
 use crate::proto::{Envelope, Intent, Kind, Offer};
-use crate::store::models::{Decision, Delivery, Origin, Subject};
+use crate::store::models::{Decision, Delivery, IntentKey, Origin, Subject};
 
 impl Store {
     /// Finishes or undoes what a crash interrupted; made durable if anything changed.
@@ -43,7 +43,7 @@ fn repair_outbox(t: &Trees) -> Result<usize, StoreError> {
         let Subject::Intent { intent } = record.subject else {
             continue;
         };
-        let withdrawn = match t.intents.get(*intent)? {
+        let withdrawn = match t.intents.get(IntentKey::own(&intent).bytes())? {
             Some(bytes) => decode::<IntentRecord>("intents", &bytes)?
                 .withdrawn_at
                 .is_some(),
@@ -67,26 +67,28 @@ fn repair_outbox(t: &Trees) -> Result<usize, StoreError> {
 /// Gives every pending offer of this vendor its decision and its delivery.
 fn repair_offers(t: &Trees) -> Result<usize, StoreError> {
     let mut restored = 0;
-    for value in t.offers.iter().values() {
-        let record: OfferRecord = decode("offers", &value?)?;
+    for kv in t.offers.iter() {
+        let (offer_key, value) = kv?;
+        let record: OfferRecord = decode("offers", &value)?;
         if record.origin != Origin::Own || record.delivery != Delivery::Pending {
             continue;
         }
-        let (envelope, offer) = open_stored::<Offer>(&record.envelope)?;
+        let (envelope, _) = open_stored::<Offer>(&record.envelope)?;
         if t.outbox.contains_key(envelope.id().0)? {
             continue;
         }
-        let Some(bytes) = t.intents.get(*offer.intent)? else {
+        let key = IntentKey::from_bytes(fixed_key("offers", &offer_key[..16])?);
+        let Some(bytes) = t.intents.get(key.bytes())? else {
             continue;
         };
         let mut intent_record: IntentRecord = decode("intents", &bytes)?;
         let (_, intent) = open_stored::<Intent>(&intent_record.envelope)?;
-        let queued = offer_delivery(&intent, &envelope);
+        let queued = offer_delivery(&key, &intent, &envelope);
         if intent_record.decision.is_none() {
             intent_record.decision = Some(Decision::Offered {
                 offer: queued.id.to_hex(),
             });
-            t.intents.insert(*offer.intent, encode(&intent_record))?;
+            t.intents.insert(key.bytes(), encode(&intent_record))?;
         }
         t.outbox
             .insert(queued.id.0, encode(&queued.record(&envelope)))?;
@@ -194,7 +196,7 @@ mod tests {
             vec![env.id()],
             "the intent is still open and published"
         );
-        assert!(!store.is_withdrawn(&body.id).unwrap());
+        assert!(!store.is_withdrawn(&IntentKey::own(&body.id)).unwrap());
     }
 
     #[test]
@@ -223,6 +225,7 @@ mod tests {
     fn a_vendor_answer_cut_after_the_offer_is_completed() {
         let (env, body) = intent(2);
         let made = offer(&body);
+        let held = IntentKey::of_received(&env, &body);
         let (_dir, store) = after_crash(|s, t| {
             s.receive_intent(&env, &body, NOW).unwrap();
             let record = OfferRecord {
@@ -231,17 +234,16 @@ mod tests {
                 stored_at: NOW,
                 delivery: Delivery::Pending,
             };
-            let mut key = body.id.to_vec();
-            key.extend_from_slice(&made.id().0);
+            let key = crate::store::offers::offer_key(&held, &made.id());
             t.offers.insert(key, encode(&record)).unwrap();
         });
         let queued = store.outgoing().unwrap();
         assert_eq!(queued.len(), 1, "the offer's delivery is queued");
         assert_eq!(queued[0].id, made.id());
-        assert_eq!(queued[0].subject, Subject::Offer { intent: body.id });
+        assert_eq!(queued[0].subject, Subject::Offer { intent: held });
         assert_eq!(queued[0].expires, body.expires);
         assert_eq!(
-            store.intent(&body.id).unwrap().unwrap().decision,
+            store.intent(&held).unwrap().unwrap().decision,
             Some(Decision::Offered {
                 offer: made.id().to_hex()
             }),

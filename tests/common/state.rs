@@ -2,7 +2,7 @@
 //! file changes and the tests do not.
 
 use vrm::proto::{Envelope, IntentId, Offer, VendorProfile};
-use vrm::store::{Decision, Delivery, Origin};
+use vrm::store::{Decision, Delivery, IntentKey, Origin};
 
 use super::TestNode;
 
@@ -62,20 +62,20 @@ pub fn decision(node: &TestNode, id: &IntentId) -> Option<Decision> {
         .and_then(|(_, decision)| decision)
 }
 
-/// The offers `node` holds for intent `id`, each with its envelope decoded (and verified)
-/// again from the stored bytes.
+/// The offers `node` holds for its own intent `id`, each with its envelope decoded (and
+/// verified) again from the stored bytes.
 pub fn offers(node: &TestNode, id: &IntentId) -> Vec<(Envelope, Offer)> {
     node.handle
-        .offers_for(id)
+        .offers_for(&IntentKey::own(id))
         .unwrap()
         .into_iter()
         .map(|stored| (stored.envelope, stored.offer))
         .collect()
 }
 
-/// Number of offers `node` holds for intent `id`.
+/// Number of offers `node` holds for its own intent `id`.
 pub fn offer_count(node: &TestNode, id: &IntentId) -> usize {
-    node.handle.offers_for(id).unwrap().len()
+    node.handle.offers_for(&IntentKey::own(id)).unwrap().len()
 }
 
 /// Vendor view: where each offer this node made stands.
