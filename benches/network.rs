@@ -551,10 +551,12 @@ async fn flood(casts: usize) {
     let net = network(20).await;
     let persons: Vec<usize> = (0..20).filter(|i| !net.vendors.contains(i)).collect();
     let flooder_index = persons[persons.len() / 2];
-    let casters: Vec<&NodeHandle> = (0..casts)
-        .map(|n| persons[(n * 31) % persons.len()])
+    let honest: Vec<usize> = persons
+        .into_iter()
         .filter(|i| *i != flooder_index)
-        .map(|i| &net.nodes[i])
+        .collect();
+    let casters: Vec<&NodeHandle> = (0..casts)
+        .map(|n| &net.nodes[honest[(n * 31) % honest.len()]])
         .collect();
     let (quiet, quiet_missed) = cast_to_first_offer(&casters).await;
 

@@ -152,7 +152,11 @@ fn records_survive_reopen_and_ids_are_unique() {
         );
     }
     let store = Store::open(dir.path(), CACHE).unwrap();
-    assert_eq!(store.intents().unwrap().len(), 3, "own, and two signers' received");
+    assert_eq!(
+        store.intents().unwrap().len(),
+        3,
+        "own, and two signers' received"
+    );
     let cast_here = store.intent(&own(1)).unwrap().unwrap();
     assert_eq!(cast_here.withdrawn_at, Some(1_800_000_100));
     assert_eq!(cast_here.origin, Origin::Own);

@@ -66,8 +66,6 @@ use crate::store::Store;
 
 /// How often due outbox entries and expiries are looked for.
 const TICK: Duration = Duration::from_millis(500);
-/// How often Kademlia refreshes its routing table.
-const KAD_BOOTSTRAP: Duration = Duration::from_secs(300);
 
 /// The channels the loop talks through.
 pub struct Channels {
@@ -159,7 +157,6 @@ impl EventLoop {
         self.execute(dials);
         let mut tick = tokio::time::interval(TICK);
         let mut profile_tick = tokio::time::interval(self.profile_interval);
-        let mut kad_tick = tokio::time::interval(KAD_BOOTSTRAP);
         let mut fetch_tick = tokio::time::interval(FETCH_EVERY);
         let mut prune_tick = tokio::time::interval(self.prune_every);
         // Not at once: the bootstrap dials are still under way.
@@ -213,11 +210,6 @@ impl EventLoop {
                     let catch_up = &mut self.handlers.catch_up;
                     let actions = catch_up.round(|shard| carrying_shard(gossipsub, shard));
                     self.execute(actions);
-                }
-                _ = kad_tick.tick() => {
-                    if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
-                        let _ = kad.bootstrap();
-                    }
                 }
             }
         }
@@ -626,7 +618,8 @@ impl EventLoop {
 
     /// Dials the bootstrap peers this node is not connected to while it has fewer service
     /// nodes than it keeps (a bootstrap address without a peer id: while it has none), so
-    /// that a node whose links were cut finds its way back.
+    /// that a node whose links were cut finds its way back; a light node also looks for
+    /// more service nodes through Kademlia then (service nodes refresh it every 5 minutes).
     fn redial(&mut self) {
         let target = match self.role {
             Role::Service => self.target_peers,
@@ -635,6 +628,11 @@ impl EventLoop {
         let services = self.services.peers().len();
         if services >= target {
             return;
+        }
+        if self.role == Role::Light
+            && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
+        {
+            let _ = kad.bootstrap();
         }
         for addr in self.bootstrap.clone() {
             let dial = match addr.iter().last() {
