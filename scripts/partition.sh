@@ -7,14 +7,14 @@
 #
 # sb and the vendors dial the service nodes of both sides; each person dials its own side's.
 # Once every vendor answers a first intent from each side, nftables drops every packet
-# between the sides for CUT_S seconds (default 45: long enough for pings to time out and the
-# links to close). Each person casts INTENTS books and INTENTS electronics intents during
+# between the sides for CUT_S seconds (default 75: long enough for two pings in a row to time
+# out and the links to close). Each person casts INTENTS books and INTENTS electronics intents during
 # the cut; the link comes back. Then every vendor must hold every intent of its category from
 # both sides and each person must have exactly one offer from each vendor of the category
 # for each intent: nothing lost, nothing twice. Prints one JSON line; exits 1 if anything
 # failed.
 #
-#   scripts/partition.sh      VRM_BIN=target/debug/vrm (default), CUT_S=45, INTENTS=5
+#   scripts/partition.sh      VRM_BIN=target/debug/vrm (default), CUT_S=75, INTENTS=5
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "partition.sh: needs root (network namespaces)" >&2; exit 2; }
@@ -23,7 +23,7 @@ for tool in ip nft jq; do
 done
 bin=$(realpath "${VRM_BIN:-target/debug/vrm}")
 [ -x "$bin" ] || { echo "partition.sh: no binary at $bin (cargo build first)" >&2; exit 2; }
-cut_s=${CUT_S:-45}
+cut_s=${CUT_S:-75}
 per_side=${INTENTS:-5}
 
 tag=vp$$

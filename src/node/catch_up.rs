@@ -424,26 +424,13 @@ fn cursor_at(time: u64) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use ed25519_dalek::SigningKey;
-
     use super::*;
-    use crate::proto::{Constraints, Envelope, Intent, ReplyTo, intent_topic, shard_of};
+    use crate::proto::{Envelope, intent_topic, shard_of};
+    use crate::store::fixtures::NOW;
 
-    const NOW: u64 = 1_800_000_000;
-
-    fn intent(n: u8, category: &str) -> Envelope {
-        let intent = Intent {
-            id: [n; 16].into(),
-            category: category.into(),
-            subcategory: None,
-            text: "a novel".into(),
-            constraints: Constraints::default(),
-            terms: vec![],
-            created: NOW,
-            expires: NOW + 600,
-            reply_to: ReplyTo::nowhere(),
-        };
-        Envelope::seal(&intent, &SigningKey::from_bytes(&[n; 32]))
+    /// A books intent of persona `n` (the store's test fixture).
+    fn intent(n: u8) -> Envelope {
+        crate::store::fixtures::intent(n).0
     }
 
     struct Side {
@@ -523,7 +510,7 @@ mod tests {
 
     #[test]
     fn a_late_vendor_fetches_only_what_it_does_not_know_and_answers_it() {
-        let intents: Vec<Envelope> = (1..=3).map(|n| intent(n, "books")).collect();
+        let intents: Vec<Envelope> = (1..=3).map(intent).collect();
         let server_side = server(&intents);
         let mut service = CatchUpService::new(server_side.scope.carried.clone());
         let vendor = side(Scope::serving(vec!["books".into()]));
@@ -566,7 +553,7 @@ mod tests {
 
     #[test]
     fn a_new_peer_after_a_full_catch_up_is_asked_for_the_recent_window_only() {
-        let server_side = server(&[intent(1, "books")]);
+        let server_side = server(&[intent(1)]);
         let mut service = CatchUpService::new(server_side.scope.carried.clone());
         let node = side(server_side.scope.clone());
         let mut client = CatchUp::new(&node.scope);
@@ -605,7 +592,7 @@ mod tests {
         for answer in [
             // An envelope it was not asked for.
             CatchUpResponse::Messages {
-                envelopes: vec![intent(9, "books").as_bytes().to_vec().into()],
+                envelopes: vec![intent(9).as_bytes().to_vec().into()],
             },
             // A list out of order.
             CatchUpResponse::Listed {
@@ -633,7 +620,7 @@ mod tests {
             assert!(client.round(|_| vec![peer]).is_empty());
         }
         // A forged envelope, listed and asked for.
-        let mut forged = intent(3, "books").as_bytes().to_vec();
+        let mut forged = intent(3).as_bytes().to_vec();
         let last = forged.len() - 1;
         forged[last] ^= 1;
         let id = MessageId::of(&forged);
@@ -666,7 +653,7 @@ mod tests {
 
     #[test]
     fn the_service_answers_only_within_its_shards_and_bounds() {
-        let kept = intent(1, "books");
+        let kept = intent(1);
         let server_side = server(std::slice::from_ref(&kept));
         let shard = shard_of("books");
         let mut service = CatchUpService::new(server_side.scope.carried.clone());

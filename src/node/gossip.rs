@@ -131,13 +131,10 @@ fn verdict_action(message_id: gossipsub::MessageId, source: PeerId, verdict: &Ve
 
 #[cfg(test)]
 mod tests {
-    use ed25519_dalek::SigningKey;
-
     use super::*;
     use crate::node::events::NodeEvent;
-    use crate::proto::{Constraints, Envelope, Intent, ReplyTo, intent_topic};
-
-    const NOW: u64 = 1_800_000_000;
+    use crate::proto::intent_topic;
+    use crate::store::fixtures::NOW;
 
     fn message(topic: &str, data: Vec<u8>) -> gossipsub::Message {
         gossipsub::Message {
@@ -148,21 +145,9 @@ mod tests {
         }
     }
 
+    /// A books intent of persona `n` (the store's test fixture), as bytes.
     fn intent_bytes(n: u8) -> Vec<u8> {
-        let intent = Intent {
-            id: [n; 16].into(),
-            category: "books".into(),
-            subcategory: None,
-            text: "a novel".into(),
-            constraints: Constraints::default(),
-            terms: vec![],
-            created: NOW,
-            expires: NOW + 600,
-            reply_to: ReplyTo::nowhere(),
-        };
-        Envelope::seal(&intent, &SigningKey::from_bytes(&[n; 32]))
-            .as_bytes()
-            .to_vec()
+        crate::store::fixtures::intent(n).0.as_bytes().to_vec()
     }
 
     fn acceptances(actions: &[Action]) -> Vec<gossipsub::MessageAcceptance> {

@@ -720,7 +720,7 @@ fn open_stored<B: Body>(envelope_bytes: &[u8]) -> Result<(Envelope, B), StoreErr
 
 /// What the store's unit tests write.
 #[cfg(test)]
-mod fixtures {
+pub(crate) mod fixtures {
     use ed25519_dalek::SigningKey;
 
     use crate::proto::{Constraints, Envelope, Intent, ReplyTo};
