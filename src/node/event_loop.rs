@@ -22,6 +22,7 @@
 //! ([`super::answering`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
@@ -64,6 +65,8 @@ use crate::proto::service::{
 use crate::proto::{DIRECTORY_TOPIC, MessageId, shard_of_topic};
 use crate::store::Store;
 
+/// Most flushes of gossip batches waiting off the loop at once.
+const MAX_FLUSHING: usize = 4;
 /// How often due outbox entries and expiries are looked for.
 const TICK: Duration = Duration::from_millis(500);
 
@@ -146,6 +149,8 @@ pub struct EventLoop {
     pub(super) services: ServiceNodes,
     /// Peers banned for their gossip score.
     pub(super) bans: Bans,
+    /// Flushes of gossip batches waiting off the loop.
+    pub(super) flushing: Arc<AtomicUsize>,
 }
 
 impl EventLoop {
@@ -229,24 +234,39 @@ impl EventLoop {
 
     /// Carries out what a gossip batch changed once it is on disk: at once if it stored
     /// nothing that needs it, else after a flush on a blocking thread, through the inbox,
-    /// while the loop goes on relaying. If the flush fails, the vendor role is not handed
-    /// the batch's intents (the store answers what is durable of them at the next start).
+    /// while the loop goes on relaying. At most [`MAX_FLUSHING`] such flushes wait at once:
+    /// past that the loop flushes itself, so a disk slower than the gossip slows the intake
+    /// instead of piling up batches. If the flush fails, the vendor role is not handed the
+    /// batch's intents (the store answers what is durable of them at the next start).
     fn after_flush(&mut self, actions: Vec<Action>, needs_flush: bool) {
         if !needs_flush {
             return self.execute(actions);
         }
-        let store = self.store.clone();
-        let stats = self.stats.clone();
-        let to_self = self.channels.to_self.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = store.flush() {
+        let flushed = |store: &Store, stats: &Stats| match store.flush() {
+            Ok(()) => true,
+            Err(e) => {
                 stats.bump("store-error");
                 warn!("a gossip batch could not be made durable: {e}");
-                return;
+                false
             }
-            for action in actions {
-                if to_self.blocking_send(action).is_err() {
-                    return;
+        };
+        if self.flushing.load(Ordering::SeqCst) >= MAX_FLUSHING {
+            if flushed(&self.store, &self.stats) {
+                self.execute(actions);
+            }
+            return;
+        }
+        self.flushing.fetch_add(1, Ordering::SeqCst);
+        let (store, stats) = (self.store.clone(), self.stats.clone());
+        let (to_self, flushing) = (self.channels.to_self.clone(), self.flushing.clone());
+        tokio::task::spawn_blocking(move || {
+            let ok = flushed(&store, &stats);
+            flushing.fetch_sub(1, Ordering::SeqCst);
+            if ok {
+                for action in actions {
+                    if to_self.blocking_send(action).is_err() {
+                        return;
+                    }
                 }
             }
         });

@@ -302,6 +302,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         role: config.role,
         services,
         bans: bans::Bans::default(),
+        flushing: Default::default(),
     };
     tokio::spawn(async move {
         event_loop.run().await;
