@@ -73,7 +73,10 @@ mod tests {
         let mut bans = Bans::default();
         let (flooder, honest) = (PeerId::random(), PeerId::random());
         let now = Instant::now();
+        assert_eq!(threshold(), -80.0, "gossipsub's graylist threshold");
         assert_eq!(bans.judge(honest, threshold(), now), (false, None));
+        let (mildly_penalised, _) = bans.judge(PeerId::random(), -10.0, now);
+        assert!(!mildly_penalised, "a small penalty is no ban");
         assert_eq!(bans.judge(flooder, -100.0, now), (true, None));
         assert_eq!(bans.judge(flooder, -200.0, now), (false, None), "once");
         assert!(bans.lift(now + BAN_FOR - Duration::from_secs(1)).is_empty());
