@@ -391,6 +391,43 @@ async fn vendors_that_carry_only_their_own_shard_get_their_intents_and_no_others
     assert_eq!(s_at_t.shards, (0..SHARDS).collect::<Vec<u8>>());
 }
 
+/// Service nodes announce the shards they carry as Kademlia provider records; a vendor
+/// bootstrapped to a hub that carries none of its shard looks up that shard's providers
+/// (it has fewer than three peers on it) and connects to them, and the intents cast at
+/// one of them reach it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_finds_the_carriers_of_its_shard_through_provider_records() {
+    let books = shard_of("books");
+    let elsewhere = (books + 1) % SHARDS;
+    let mut net = Net::new();
+    let carrier = |name: &str| person(name).carrying(&[books]).with_kademlia();
+    let hub = net
+        .add_unsettled(person("hub").carrying(&[elsewhere]).with_kademlia(), &[])
+        .await;
+    let c1 = net.add_unsettled(carrier("c1"), &[&hub]).await;
+    let c2 = net.add_unsettled(carrier("c2"), &[&hub]).await;
+    let v = net
+        .add_unsettled(
+            vendor("v", "books", "9.90").carrying(&[]).with_kademlia(),
+            &[&hub],
+        )
+        .await;
+    let id = |n: &TestNode| n.handle.peer_id().to_string();
+    eventually("v found both carriers of its shard", || async {
+        let peers = connected_peers(&v).await;
+        let found = v.handle.stats().get("shard-providers-found");
+        (peers.contains(&id(&c1)) && peers.contains(&id(&c2)) && found >= 2).then_some(())
+    })
+    .await;
+    // Two carriers are fewer than it wants: it keeps looking, and what it finds are the
+    // carriers (the hub announced another shard, and v itself is not counted).
+    assert!(v.handle.stats().get("shard-lookups") >= 1);
+    let p = net.add(person("p").light(), &[&c2]).await;
+    let book = cast(&p, "books", "Any Le Guin novel", "30").await;
+    offers_arrive(&p, &book, 1).await;
+    assert_eq!(received_intents(&v), vec![book]);
+}
+
 /// A vendor behind a NAT runs as a light node: it joins no intent mesh, subscribes to its
 /// category at its service node, which pushes it what a light person hands over there; the
 /// vendor answers into the person's mailbox on that service node. The two light nodes never

@@ -30,7 +30,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{
-    Multiaddr, PeerId, Swarm, autonat, gossipsub, identify, mdns, ping, request_response,
+    Multiaddr, PeerId, Swarm, autonat, gossipsub, identify, kad, mdns, ping, request_response,
 };
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
@@ -39,6 +39,7 @@ use super::action::{Action, Publisher, Trigger};
 use super::answering::{AnswerInput, VendorInbox};
 use super::bans::Bans;
 use super::catch_up::{CATCH_UP_EVERY, CatchUp, CatchUpService};
+use super::discovery::{ShardDiscovery, shard_key};
 use super::events::{NodeEvent, Stats};
 use super::expiry::Expiry;
 use super::filter::{FilterService, Subscriptions};
@@ -149,6 +150,8 @@ pub struct EventLoop {
     pub(super) services: ServiceNodes,
     /// Peers banned for their gossip score.
     pub(super) bans: Bans,
+    /// Shard providers announced and looked up.
+    pub(super) discovery: ShardDiscovery,
     /// Flushes of gossip batches waiting off the loop.
     pub(super) flushing: Arc<AtomicUsize>,
 }
@@ -209,6 +212,7 @@ impl EventLoop {
                 _ = prune_tick.tick() => {
                     self.prune();
                     self.redial();
+                    self.discover();
                 }
                 _ = catch_up_tick.tick() => {
                     let gossipsub = &self.swarm.behaviour().gossipsub;
@@ -670,6 +674,82 @@ impl EventLoop {
         }
     }
 
+    /// Announces the shards this node carries (once it has peers), and looks up the
+    /// providers of each shard it wants that it has too few peers on (`node::discovery`).
+    fn discover(&mut self) {
+        let scope = &self.handlers.gossip.scope;
+        let (carried, wanted) = (scope.carried.clone(), scope.wanted());
+        let has_peers = !self.services.peers().is_empty();
+        let behaviour = self.swarm.behaviour_mut();
+        let Some(kad) = behaviour.kad.as_mut() else {
+            return;
+        };
+        if self.discovery.announce_now(&carried, has_peers) {
+            for shard in &carried {
+                if let Err(e) = kad.start_providing(shard_key(*shard)) {
+                    warn!("cannot announce shard {shard}: {e}");
+                }
+            }
+        }
+        let gossipsub = &behaviour.gossipsub;
+        let lookups = self
+            .discovery
+            .lookups(&wanted, |shard| carrying_shard(gossipsub, shard).len());
+        for lookup in lookups {
+            debug!(
+                "looking for {} more carriers of shard {}",
+                lookup.wanted, lookup.shard
+            );
+            self.stats.bump("shard-lookups");
+            let query = kad.get_providers(shard_key(lookup.shard));
+            self.discovery.started(query, lookup);
+        }
+    }
+
+    /// A step of a Kademlia query: providers found by a shard lookup are dialed.
+    fn on_kad(&mut self, event: kad::Event) {
+        let kad::Event::OutboundQueryProgressed {
+            id, result, step, ..
+        } = event
+        else {
+            return;
+        };
+        match result {
+            kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
+                providers,
+                ..
+            })) => {
+                let local = *self.swarm.local_peer_id();
+                let swarm = &self.swarm;
+                let Some(to_dial) = self
+                    .discovery
+                    .found(id, &providers, &local, |p| swarm.is_connected(p))
+                else {
+                    return;
+                };
+                let others = providers.iter().filter(|p| **p != local).count();
+                self.stats.add("shard-providers-found", others as u64);
+                for peer in to_dial {
+                    self.stats.bump("shard-providers-dialed");
+                    // Kademlia knows the addresses the lookup brought while it runs.
+                    let dial = DialOpts::peer_id(peer)
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build();
+                    if let Err(e) = self.swarm.dial(dial) {
+                        debug!("not dialing shard provider {peer}: {e}");
+                    }
+                }
+            }
+            kad::QueryResult::StartProviding(Err(e)) => {
+                debug!("announcing a shard reached too few nodes: {e}");
+            }
+            _ => {}
+        }
+        if step.last {
+            self.discovery.finished(&id);
+        }
+    }
+
     /// Publishes a light-pushed message as our own: the answer says how many peers got it,
     /// this node among them when its vendor role answers the topic, and its filter
     /// subscribers on the topic.
@@ -818,6 +898,7 @@ impl EventLoop {
         self.handlers.mailbox =
             (role == Role::Service).then(|| MailboxService::new(&self.rebuild.mailbox));
         self.services = ServiceNodes::with_bootstrap(&self.bootstrap);
+        self.discovery = ShardDiscovery::default();
         self.channels
             .services
             .send_replace(self.services.mailboxes());
@@ -939,6 +1020,10 @@ impl EventLoop {
             BehaviourEvent::Filter(event) => self.on_filter(event),
             BehaviourEvent::FilterPush(event) => self.on_filter_push(event),
             BehaviourEvent::CatchUp(event) => self.on_catch_up(event),
+            BehaviourEvent::Kad(event) => {
+                self.on_kad(event);
+                Vec::new()
+            }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 let mut actions = Vec::new();
                 if self

@@ -66,8 +66,13 @@ pub struct Stats {
 impl Stats {
     /// Adds one to `name`.
     pub fn bump(&self, name: &str) {
+        self.add(name, 1);
+    }
+
+    /// Adds `n` to `name`.
+    pub fn add(&self, name: &str, n: u64) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        *counts.entry(name.to_owned()).or_default() += 1;
+        *counts.entry(name.to_owned()).or_default() += n;
     }
 
     /// A copy of all counters.

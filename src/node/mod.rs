@@ -21,6 +21,7 @@ pub mod action;
 pub mod answering;
 pub mod bans;
 pub mod catch_up;
+pub mod discovery;
 pub mod event_loop;
 pub mod events;
 pub mod expiry;
@@ -302,6 +303,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         role: config.role,
         services,
         bans: bans::Bans::default(),
+        discovery: Default::default(),
         flushing: Default::default(),
     };
     tokio::spawn(async move {

@@ -298,6 +298,12 @@ pub fn build_swarm(
                 if !service {
                     config.set_periodic_bootstrap_interval(None);
                 }
+                // Shard providers come and go with their nodes (`node::discovery`).
+                config
+                    .set_provider_record_ttl(Some(crate::node::discovery::RECORD_TTL))
+                    .set_provider_publication_interval(Some(
+                        crate::node::discovery::PUBLICATION_INTERVAL,
+                    ));
                 let mut kad = kad::Behaviour::with_config(
                     peer_id,
                     kad::store::MemoryStore::new(peer_id),

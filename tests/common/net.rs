@@ -49,6 +49,8 @@ pub struct TestNode {
     pub shards: Vec<u8>,
     /// Other service nodes it keeps before pruning (`[network] target_peers`).
     pub target_peers: u32,
+    /// Finds peers through Kademlia beyond the ones it dials.
+    pub kademlia: bool,
 }
 
 /// Something done to a data directory before its node starts.
@@ -63,9 +65,16 @@ pub struct Spec {
     auto_role: bool,
     shards: Vec<u8>,
     target_peers: u32,
+    kademlia: bool,
 }
 
 impl Spec {
+    /// Finds peers through Kademlia (the DHT, shard providers), beyond the ones it dials.
+    pub fn with_kademlia(mut self) -> Spec {
+        self.kademlia = true;
+        self
+    }
+
     /// Keeps at most `n` other service nodes, pruning every half second.
     pub fn keeping(mut self, n: u32) -> Spec {
         self.target_peers = n;
@@ -110,6 +119,7 @@ pub fn person(name: &str) -> Spec {
         auto_role: false,
         shards: all_shards(),
         target_peers: 48,
+        kademlia: false,
     }
 }
 
@@ -132,6 +142,7 @@ pub fn vendor_with(name: &str, catalog: &str, config: VendorConfig) -> Spec {
         auto_role: false,
         shards: all_shards(),
         target_peers: 48,
+        kademlia: false,
     }
 }
 
@@ -205,6 +216,7 @@ impl Net {
             auto_role,
             shards,
             target_peers,
+            kademlia,
         } = node;
         handle.shutdown().await;
         self.started.retain(|h| h.peer_id() != handle.peer_id());
@@ -214,7 +226,7 @@ impl Net {
             &name,
             &dir,
             vendor,
-            (role, auto_role, shards, target_peers),
+            (role, auto_role, shards, target_peers, kademlia),
             addr,
             addrs(dial),
         )
@@ -259,7 +271,13 @@ impl Net {
             prepare(&dir);
         }
         let listen = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
-        let roles = (spec.role, spec.auto_role, spec.shards, spec.target_peers);
+        let roles = (
+            spec.role,
+            spec.auto_role,
+            spec.shards,
+            spec.target_peers,
+            spec.kademlia,
+        );
         self.launch(&spec.name, &dir, config, roles, listen, bootstrap)
             .await
     }
@@ -269,7 +287,7 @@ impl Net {
         name: &str,
         dir: &Path,
         vendor: Option<VendorConfig>,
-        (role, auto_role, shards, target_peers): (Role, bool, Vec<u8>, u32),
+        (role, auto_role, shards, target_peers, kademlia): (Role, bool, Vec<u8>, u32, bool),
         listen: Multiaddr,
         bootstrap: Vec<Multiaddr>,
     ) -> TestNode {
@@ -283,8 +301,9 @@ impl Net {
             listen: vec![listen],
             bootstrap,
             mdns: false,
-            // The tests build exact topologies: no peers beyond the ones dialed.
-            kademlia: false,
+            // The tests build exact topologies: no peers beyond the ones dialed, unless a
+            // test asks for Kademlia.
+            kademlia,
             max_connections: 64,
             shards: shards.clone(),
             max_inbound_per_ip: vrm::node::ip_limit::DEFAULT_MAX_PER_IP,
@@ -315,6 +334,7 @@ impl Net {
             auto_role,
             shards,
             target_peers,
+            kademlia,
         }
     }
 }
