@@ -2,16 +2,24 @@
 //!
 //! - `ingest`: gossip intents validated and stored per second on one core (decode, limits,
 //!   signature, checks, replay memory, durable store write) in the node's batches, against
-//!   the raw ed25519-dalek one-by-one `verify_strict` rate measured in the same run;
-//!   `ingest_one_by_one` is the same without batching (a quiet topic);
+//!   the raw ed25519-dalek one-by-one `verify_strict` rate and the raw batch verification
+//!   rate, both measured in the same run; `ingest_one_forgery_per_batch` is the same with
+//!   one forged signature in every batch; `ingest_one_by_one` is the same without batching
+//!   (a quiet topic);
 //! - `store_ack`: acknowledged (flushed) intent writes per second through the store, against
-//!   raw sled insert + flush in the same run.
+//!   raw sled writing the same keys and values (read back from the store) with a flush after
+//!   each intent, in the same run.
+//!
+//! Lines that write to disk name the file system they wrote on (`data_dir_fs`).
 //! - `mailbox_deposit`: offers sealed (HPKE) and deposited in a service node's mailbox, each
 //!   on disk before it is acknowledged, one queue per intent, against the same raw sled
 //!   insert + flush; then the resident memory of the process holding them
 //!   (`VRM_BENCH_MAILBOX_N`, default 100,000).
 //!
 //! Run: `scripts/bench.sh` (or `cargo bench --bench core`). `VRM_BENCH_N` sets the count (20,000).
+
+#[path = "support/file_system.rs"]
+mod file_system;
 
 use std::time::Instant;
 
@@ -133,41 +141,75 @@ fn main() {
         let keys: Vec<_> = chunk.iter().map(|(k, _, _)| *k).collect();
         ed25519_dalek::verify_batch(&messages, &sigs, &keys).expect("valid");
     }
+    let batch_rate = per_sec(n, started);
     line(
         "ed25519_verify_batch",
-        per_sec(n, started),
+        batch_rate,
         "signatures/s",
         "ed25519_verify_strict",
         verify_rate,
         json!({"n": n, "batch": ingest::MAX_GOSSIP_BATCH}),
     );
 
-    // Ingest: what a vendor node does with each intent from gossip, into a real store.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path(), 64 << 20).expect("store");
+    // Ingest: what a vendor node does with each intent from gossip, into a real store; all
+    // valid, then with one forgery (a changed signature byte) in every batch, which costs
+    // the batch its shortcut.
     let served = ingest::Scope::serving(vec!["books".to_owned()]);
     let topic = intent_topic("books");
-    let started = Instant::now();
-    for chunk in envelopes.chunks(ingest::MAX_GOSSIP_BATCH) {
-        let messages: Vec<(&str, &[u8])> = chunk
-            .iter()
-            .map(|e| (topic.as_str(), e.as_bytes()))
-            .collect();
-        for outcome in ingest::gossip_batch(&store, &served, &messages, now) {
-            assert!(matches!(
-                outcome.expect("store").verdict,
-                ingest::Verdict::Accept
-            ));
+    let forged: Vec<Vec<u8>> = envelopes
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut bytes = e.as_bytes().to_vec();
+            if i % ingest::MAX_GOSSIP_BATCH == ingest::MAX_GOSSIP_BATCH / 2 {
+                let last = bytes.len() - 1;
+                bytes[last] ^= 1;
+            }
+            bytes
+        })
+        .collect();
+    let valid: Vec<Vec<u8>> = envelopes.iter().map(|e| e.as_bytes().to_vec()).collect();
+    for (bench, messages) in [
+        ("ingest", &valid),
+        ("ingest_one_forgery_per_batch", &forged),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 64 << 20).expect("store");
+        let started = Instant::now();
+        let mut rejected = 0;
+        for chunk in messages.chunks(ingest::MAX_GOSSIP_BATCH) {
+            let batch: Vec<(&str, &[u8])> = chunk
+                .iter()
+                .map(|m| (topic.as_str(), m.as_slice()))
+                .collect();
+            for outcome in ingest::gossip_batch(&store, &served, &batch, now) {
+                match outcome.expect("store").verdict {
+                    ingest::Verdict::Accept => {}
+                    _ => rejected += 1,
+                }
+            }
         }
+        let rate = per_sec(n, started);
+        let forgeries = messages.len().div_ceil(ingest::MAX_GOSSIP_BATCH);
+        assert_eq!(rejected, if bench == "ingest" { 0 } else { forgeries });
+        line(
+            bench,
+            rate,
+            "messages/s",
+            "ed25519_verify_strict",
+            verify_rate,
+            json!({
+                "n": n,
+                "rejected": rejected,
+                "cores": 1,
+                "batch": ingest::MAX_GOSSIP_BATCH,
+                "baseline_batch": "ed25519_verify_batch",
+                "baseline_batch_value": batch_rate.round(),
+                "ratio_to_batch": ((rate / batch_rate) * 1000.0).round() / 1000.0,
+                "data_dir_fs": file_system::of(dir.path()),
+            }),
+        );
     }
-    line(
-        "ingest",
-        per_sec(n, started),
-        "intents/s",
-        "ed25519_verify_strict",
-        verify_rate,
-        json!({"n": n, "cores": 1, "batch": ingest::MAX_GOSSIP_BATCH}),
-    );
 
     // The same one message at a time (a quiet topic): one verification and one flush each.
     let dir = tempfile::tempdir().expect("tempdir");
@@ -200,19 +242,9 @@ fn main() {
         json!({"n": n}),
     );
 
-    // Store: acknowledged writes through the store vs raw sled insert + flush.
-    let raw_dir = tempfile::tempdir().expect("tempdir");
-    let raw = sled::Config::new()
-        .path(raw_dir.path())
-        .cache_capacity(64 << 20)
-        .open()
-        .expect("sled");
-    let started = Instant::now();
-    for env in &envelopes {
-        raw.insert(env.id().0, env.as_bytes()).expect("insert");
-        raw.flush().expect("flush");
-    }
-    let raw_rate = per_sec(n, started);
+    // Store: acknowledged writes through the store (an intent and its expiry index, then
+    // the flush that acknowledges them), against raw sled writing the very same keys and
+    // values into the same two trees, each intent's pair followed by sled's flush.
     let store_dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(store_dir.path(), 64 << 20).expect("store");
     let started = Instant::now();
@@ -221,13 +253,40 @@ fn main() {
         store.receive_intent(env, &intent, now).expect("insert");
         store.flush().expect("flush");
     }
+    let store_rate = per_sec(n, started);
+    drop(store);
+    let written = sled::open(store_dir.path().join("db")).expect("the store's sled");
+    let pairs = |tree: &str| -> Vec<(sled::IVec, sled::IVec)> {
+        let tree = written.open_tree(tree).expect("tree");
+        tree.iter().map(|kv| kv.expect("read")).collect()
+    };
+    let (records, index) = (pairs("intents"), pairs("intents_by_expiry"));
+    drop(written);
+    assert_eq!((records.len(), index.len()), (n, n));
+    let raw_dir = tempfile::tempdir().expect("tempdir");
+    let raw = sled::Config::new()
+        .path(raw_dir.path())
+        .cache_capacity(64 << 20)
+        .open()
+        .expect("sled");
+    let (raw_records, raw_index) = (
+        raw.open_tree("intents").expect("tree"),
+        raw.open_tree("intents_by_expiry").expect("tree"),
+    );
+    let started = Instant::now();
+    for ((key, record), (index_key, empty)) in records.into_iter().zip(index) {
+        raw_index.insert(index_key, empty).expect("insert");
+        raw_records.insert(key, record).expect("insert");
+        raw.flush().expect("flush");
+    }
+    let raw_rate = per_sec(n, started);
     line(
         "store_ack",
-        per_sec(n, started),
+        store_rate,
         "writes/s",
-        "sled_insert_flush",
+        "sled_insert_flush_same_keys",
         raw_rate,
-        json!({"n": n}),
+        json!({"n": n, "data_dir_fs": file_system::of(store_dir.path())}),
     );
     mailbox(&envelopes, now, raw_rate);
 }
