@@ -1,8 +1,9 @@
 //! Network benchmarks on in-process loopback networks, printed as JSON lines. Each node is
 //! a real vrm node (its own sled store, TCP, Noise, yamux, gossipsub); every node of a
-//! network shares the machine's cores. Topology: sparse, node i dials nodes i-1 and a
-//! pseudo-random earlier one; Kademlia off, so it stays sparse. Vendors carry only the
-//! shards of their own categories, every other node carries all 8.
+//! network shares the machine's cores. Topology: sparse (`dials`): the persons' nodes carry
+//! all 8 shards and form one mesh, each dialing the one before it and a pseudo-random
+//! earlier one; vendors carry only their own categories' shards and dial two earlier
+//! persons' nodes; Kademlia off, so it stays sparse.
 //!
 //! **Latency** (`latency_cast_to_first_offer`): on networks of `VRM_BENCH_SIZES` (10, 50,
 //! 100) nodes, one vendor in five (books), `VRM_BENCH_CASTS` (200) casts per size, one at a
@@ -38,7 +39,8 @@
 //! its score at those still connected to it. The quiet run of the same network is the
 //! baseline.
 //!
-//! Run: `scripts/bench.sh` (or `cargo bench --bench network`).
+//! Run: `scripts/bench.sh` (or `cargo bench --bench network`). `VRM_BENCH_DIR` chooses where
+//! the nodes' data directories go (default: the system's temporary directory).
 
 #[path = "support/file_system.rs"]
 mod file_system;
@@ -140,28 +142,50 @@ async fn addr(node: &NodeHandle) -> libp2p::Multiaddr {
     }
 }
 
-/// The nodes node `i` dials: i-1 and a pseudo-random earlier one.
-fn dials(i: usize) -> Vec<usize> {
-    let mut to = Vec::new();
-    if i > 0 {
-        to.push(i - 1);
-        let other = (i * 7919) % i;
-        if other != i - 1 {
-            to.push(other);
-        }
+/// The nodes node `i` dials, given which nodes are vendors: a person's node dials the
+/// person's node before it and a pseudo-random earlier one; a vendor's node dials two such
+/// earlier persons' nodes. So the persons' nodes, which carry every shard, form one sparse
+/// mesh, and vendors, which carry only their own shard, hang off it and never stand between
+/// two parts of another shard's mesh. (Until this version node i dialed i-1 and
+/// `i * 7919 % i`, which is always node 0: every network was a line plus a hub linked to
+/// everyone, and that is what every figure measured before then describes.)
+fn dials(i: usize, is_vendor: impl Fn(usize) -> bool) -> Vec<usize> {
+    let persons: Vec<usize> = (0..i).filter(|j| !is_vendor(*j)).collect();
+    let Some(&last) = persons.last() else {
+        return Vec::new();
+    };
+    let hash = ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33) as usize;
+    let other = persons[hash % persons.len()];
+    let first = if is_vendor(i) {
+        persons[(hash / 7) % persons.len()]
+    } else {
+        last
+    };
+    let mut to = vec![first];
+    if other != first {
+        to.push(other);
     }
     to
 }
 
 /// A sparse network of `size` nodes; node i is a vendor of `vendor_of(i)`, if any.
 async fn network(size: usize, vendor_of: impl Fn(usize) -> Option<String>) -> Net {
-    let root = tempfile::tempdir().expect("tempdir");
+    // `VRM_BENCH_DIR` puts the data directories elsewhere (for example on tmpfs, to see
+    // what the disk's flushes cost); each line names the file system.
+    let root = match std::env::var_os("VRM_BENCH_DIR") {
+        Some(dir) => tempfile::tempdir_in(dir),
+        None => tempfile::tempdir(),
+    }
+    .expect("tempdir");
     let mut nodes = Vec::new();
     let mut addrs: Vec<libp2p::Multiaddr> = Vec::new();
     let mut vendors = Vec::new();
     for i in 0..size {
         let category = vendor_of(i);
-        let bootstrap = dials(i).into_iter().map(|j| addrs[j].clone()).collect();
+        let bootstrap = dials(i, |j| vendor_of(j).is_some())
+            .into_iter()
+            .map(|j| addrs[j].clone())
+            .collect();
         let handle = node(
             root.path(),
             i,
@@ -389,6 +413,148 @@ async fn cast_at(net: &Net, secs: u64, rate: u64) -> Vec<Cast> {
     casts
 }
 
+/// How the messages of one throughput step reached the vendors of their categories.
+#[derive(Default)]
+struct Tally {
+    /// Delay of every (message, vendor) pair that arrived, ms, sorted.
+    delays: Vec<f64>,
+    /// Pairs never stored.
+    lost_pairs: usize,
+    /// Pairs stored but not seen arrive (counted as late).
+    unmeasured_pairs: usize,
+    /// Messages that reached all their vendors, one of them after 1 s.
+    late: usize,
+    /// Messages that missed at least one of their vendors.
+    lost: usize,
+    /// Lost pairs by vendor node.
+    lost_at: std::collections::BTreeMap<usize, usize>,
+}
+
+impl Tally {
+    /// Tallies `sent` (key, category, when its publication began) against `vendors`:
+    /// `arrived(v, key)` is when vendor node `v` got it, `stored(v, key)` whether it has it
+    /// anyway.
+    fn of(
+        sent: &[(String, String, Instant)],
+        vendors: &[(usize, String)],
+        arrived: impl Fn(usize, &str) -> Option<Instant>,
+        stored: impl Fn(usize, &str) -> bool,
+    ) -> Tally {
+        let on_time = Duration::from_secs(1);
+        let mut tally = Tally::default();
+        for (key, category, at) in sent {
+            let (mut late, mut lost) = (false, false);
+            for (v, _) in vendors.iter().filter(|(_, c)| c == category) {
+                match arrived(*v, key) {
+                    Some(arrival) => {
+                        let delay = arrival.saturating_duration_since(*at);
+                        late |= delay > on_time;
+                        tally.delays.push(delay.as_secs_f64() * 1000.0);
+                    }
+                    // Stored without its arrival seen (a listener lagged): not known to be
+                    // on time, so late.
+                    None if stored(*v, key) => {
+                        tally.unmeasured_pairs += 1;
+                        late = true;
+                    }
+                    None => {
+                        tally.lost_pairs += 1;
+                        *tally.lost_at.entry(*v).or_default() += 1;
+                        lost = true;
+                    }
+                }
+            }
+            tally.late += usize::from(late && !lost);
+            tally.lost += usize::from(lost);
+        }
+        tally.delays.sort_by(f64::total_cmp);
+        tally
+    }
+
+    /// The delivery-time distribution, the missing pairs sorted last.
+    fn delivery_json(&self) -> serde_json::Value {
+        let missing = self.lost_pairs + self.unmeasured_pairs;
+        let delays = &self.delays;
+        json!({
+            "pairs": delays.len() + missing,
+            "p50": percentile(delays, missing, 0.5),
+            "p90": percentile(delays, missing, 0.9),
+            "p99": percentile(delays, missing, 0.99),
+            "max": if missing == 0 { percentile(delays, 0, 1.0) } else { None },
+            "lost_pairs": self.lost_pairs,
+            "lost_pairs_by_vendor_node": self.lost_at,
+            "unmeasured_pairs": self.unmeasured_pairs,
+        })
+    }
+}
+
+/// The same step on bare libp2p (`support/bare_network.rs`): the same 20-node topology,
+/// one topic per category joined as the shards are, messages of an intent's size published
+/// by the same nodes at the same rate, nothing checked or stored: whether it was held.
+async fn bare_throughput(secs: u64, rate: u64) -> bool {
+    let size = 20;
+    let categories = throughput_categories();
+    let is_vendor = |i: usize| throughput_vendor(i).is_some();
+    let vendors: Vec<(usize, String)> = (0..size)
+        .filter_map(|i| throughput_vendor(i).map(|c| (i, c)))
+        .collect();
+    let vendor_nodes: Vec<usize> = vendors.iter().map(|(v, _)| *v).collect();
+    let topics = |i: usize| throughput_vendor(i).map_or_else(|| categories.clone(), |c| vec![c]);
+    let settle = Duration::from_secs(3);
+    let bare = BareNetwork::start(
+        size,
+        |i| dials(i, is_vendor),
+        topics,
+        &vendor_nodes,
+        false,
+        settle,
+    )
+    .await;
+    let persons: Vec<usize> = (0..size).filter(|i| !is_vendor(*i)).collect();
+    let started = Instant::now();
+    let sent = bare.publish_at(&persons, &categories, secs, rate).await;
+    let cast_secs = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let arrivals: HashMap<usize, HashMap<u64, Instant>> = vendor_nodes
+        .iter()
+        .map(|&v| (v, bare.arrivals(v)))
+        .collect();
+    bare.stop().await;
+    let keyed: Vec<(String, String, Instant)> = sent
+        .iter()
+        .map(|(nonce, topic, at)| (nonce.to_string(), topic.clone(), *at))
+        .collect();
+    let tally = Tally::of(
+        &keyed,
+        &vendors,
+        |v, key| arrivals[&v].get(&key.parse().ok()?).copied(),
+        |_, _| false,
+    );
+    let behind = (sent.len() as f64) < 0.98 * (rate * secs) as f64;
+    let held = tally.late == 0 && tally.lost == 0 && !behind;
+    let on_time = sent.len() - tally.late - tally.lost;
+    println!(
+        "{}",
+        json!({
+            "bench": "throughput_step_bare_libp2p",
+            "value": (on_time as f64 / cast_secs).round(),
+            "unit": "messages/s delivered to every vendor of their topic within 1 s",
+            "held": held,
+            "offered_rate": rate,
+            "seconds": (cast_secs * 10.0).round() / 10.0,
+            "cast": sent.len(),
+            "casting_fell_behind": behind,
+            "on_time": on_time,
+            "late": tally.late,
+            "lost": tally.lost,
+            "delivery_ms": tally.delivery_json(),
+            "nodes": size,
+            "vendors": vendors.len(),
+        })
+    );
+    held
+}
+
 /// One throughput step (see the top of this file): whether it was held.
 async fn throughput(net: &Net, secs: u64, rate: u64, verify_rate: f64, phase: &str) -> bool {
     let stop = Arc::new(AtomicBool::new(false));
@@ -429,45 +595,25 @@ async fn throughput(net: &Net, secs: u64, rate: u64, verify_rate: f64, phase: &s
         arrivals.insert(v, arrived);
     }
     // What each vendor stored, for pairs whose event its listener missed.
-    let stored: HashMap<usize, std::collections::HashSet<IntentId>> = net
+    let stored: HashMap<usize, std::collections::HashSet<String>> = net
         .vendors
         .iter()
         .map(|(v, _)| {
             let intents = net.nodes[*v].intents().expect("intents");
-            (*v, intents.into_iter().map(|i| i.intent.id).collect())
+            let ids = intents.into_iter().map(|i| hex::encode(*i.intent.id));
+            (*v, ids.collect())
         })
         .collect();
-    let on_time = Duration::from_secs(1);
-    let (mut delays, mut lost_pairs, mut unmeasured_pairs) = (Vec::new(), 0, 0);
-    let (mut late_intents, mut lost_intents) = (0, 0);
-    let mut lost_at = std::collections::BTreeMap::<usize, usize>::new();
-    for (id, category, at) in &casts {
-        let (mut late, mut lost) = (false, false);
-        for (v, _) in net.vendors.iter().filter(|(_, c)| c == category) {
-            match arrivals[v].get(&hex::encode(**id)) {
-                Some(arrived) => {
-                    let delay = arrived.saturating_duration_since(*at);
-                    late |= delay > on_time;
-                    delays.push(delay.as_secs_f64() * 1000.0);
-                }
-                None => {
-                    // Stored without its event seen (the listener lagged): not known to be
-                    // on time, so late.
-                    if stored[v].contains(id) {
-                        unmeasured_pairs += 1;
-                        late = true;
-                    } else {
-                        lost_pairs += 1;
-                        *lost_at.entry(*v).or_default() += 1;
-                        lost = true;
-                    }
-                }
-            }
-        }
-        late_intents += usize::from(late && !lost);
-        lost_intents += usize::from(lost);
-    }
-    delays.sort_by(f64::total_cmp);
+    let keyed: Vec<(String, String, Instant)> = casts
+        .iter()
+        .map(|(id, category, at)| (hex::encode(**id), category.clone(), *at))
+        .collect();
+    let tally = Tally::of(
+        &keyed,
+        &net.vendors,
+        |v, key| arrivals[&v].get(key).copied(),
+        |v, key| stored[&v].contains(key),
+    );
     // What the nodes counted meanwhile, summed: refusals, bans, failed pings, drops.
     let mut counted = std::collections::BTreeMap::<String, u64>::new();
     for (node, before) in net.nodes.iter().zip(&stats_before) {
@@ -479,10 +625,18 @@ async fn throughput(net: &Net, secs: u64, rate: u64, verify_rate: f64, phase: &s
             }
         }
     }
-    let missing = lost_pairs + unmeasured_pairs;
+    // Links as gossip sees them now: connected peers it lists no shard of (gossip is off on
+    // that connection), and the lowest score any node gives a peer.
+    let (mut silent_links, mut lowest_score) = (0, f64::INFINITY);
+    for node in &net.nodes {
+        for peer in node.peers().await.unwrap_or_default() {
+            silent_links += usize::from(peer.shards.is_empty());
+            lowest_score = lowest_score.min(peer.score.unwrap_or(0.0));
+        }
+    }
     let behind = (casts.len() as f64) < 0.98 * (rate * secs) as f64;
-    let held = late_intents == 0 && lost_intents == 0 && !behind;
-    let on_time_intents = casts.len() - late_intents - lost_intents;
+    let held = tally.late == 0 && tally.lost == 0 && !behind;
+    let on_time_intents = casts.len() - tally.late - tally.lost;
     let achieved = on_time_intents as f64 / cast_secs;
     println!(
         "{}",
@@ -500,24 +654,17 @@ async fn throughput(net: &Net, secs: u64, rate: u64, verify_rate: f64, phase: &s
             "cast": casts.len(),
             "casting_fell_behind": behind,
             "on_time": on_time_intents,
-            "late": late_intents,
-            "lost": lost_intents,
-            "delivery_ms": {
-                "pairs": delays.len() + missing,
-                "p50": percentile(&delays, missing, 0.5),
-                "p90": percentile(&delays, missing, 0.9),
-                "p99": percentile(&delays, missing, 0.99),
-                "max": if missing == 0 { percentile(&delays, 0, 1.0) } else { None },
-                "lost_pairs": lost_pairs,
-                "lost_pairs_by_vendor_node": lost_at,
-                "unmeasured_pairs": unmeasured_pairs,
-                "events_lagged": lagged,
-            },
+            "late": tally.late,
+            "lost": tally.lost,
+            "delivery_ms": tally.delivery_json(),
+            "events_lagged": lagged,
             "nodes": net.nodes.len(),
             "vendors": net.vendors.len(),
             "shards": throughput_categories().iter().map(|c| shard_of(c)).collect::<Vec<u8>>(),
             "data_dir_fs": file_system::of(net.root.path()),
             "node_counters": counted,
+            "links_without_gossip": silent_links,
+            "lowest_peer_score": (lowest_score * 10.0).round() / 10.0,
         })
     );
     held
@@ -577,7 +724,8 @@ async fn main() {
     }
 }
 
-/// Throughput steps up to the goal (see the top of this file), then the highest rate held.
+/// Throughput steps up to the goal (see the top of this file), then the highest rate held,
+/// against the highest rate bare libp2p holds on the same ladder.
 async fn held_rate(secs: u64) {
     let verify_rate = verify_strict_rate();
     let start: u64 = env_or("VRM_BENCH_RATE_START", 500);
@@ -606,15 +754,25 @@ async fn held_rate(secs: u64) {
         }
         rate = (rate + step).min(goal);
     }
+    let mut bare_held = 0;
+    let mut rate = start.min(goal);
+    while bare_throughput(secs, rate).await {
+        bare_held = rate;
+        if rate >= goal {
+            break;
+        }
+        rate = (rate + step).min(goal);
+    }
     println!(
         "{}",
         json!({
             "bench": "throughput_held",
             "value": held,
             "unit": "intents/s held with none late or lost",
-            "baseline": "ed25519_verify_strict_one_core",
-            "baseline_value": verify_rate.round(),
-            "ratio": ((held as f64 / verify_rate) * 1000.0).round() / 1000.0,
+            "baseline": "bare_libp2p_same_topology_held_rate",
+            "baseline_value": bare_held,
+            "ratio": (bare_held > 0).then(|| ((held as f64 / bare_held as f64) * 100.0).round() / 100.0),
+            "ed25519_verify_strict_one_core": verify_rate.round(),
             "seconds_per_step": secs,
             "goal": goal,
             "goal_held_runs": goal_held,
@@ -639,13 +797,29 @@ async fn latency(size: usize, casts: usize) {
     }
     let light_times = cast_to_first_offer(&vec![&light; casts]).await;
     let vendors = net.vendors.len();
+    let fs = file_system::of(net.root.path());
     light.shutdown().await;
     shut_down(net).await;
     // The same topology and hops, bare; the light caster is node `size`.
     let vendor_indices: Vec<usize> = (0..size).filter(|i| books_vendor(*i).is_some()).collect();
-    let bare_dials = |i: usize| if i == size { vec![0, 1] } else { dials(i) };
+    let bare_dials = |i: usize| {
+        if i == size {
+            vec![0, 1]
+        } else {
+            dials(i, |j| books_vendor(j).is_some())
+        }
+    };
     let settle = Duration::from_secs(3);
-    let bare = BareNetwork::start(size + 1, bare_dials, &vendor_indices, &[size], settle).await;
+    // Every bare node but the light one joins the topic.
+    let topics = |i: usize| {
+        if i == size {
+            Vec::new()
+        } else {
+            vec![bare_network::LATENCY_TOPIC.to_owned()]
+        }
+    };
+    let bare =
+        BareNetwork::start(size + 1, bare_dials, topics, &vendor_indices, true, settle).await;
     let bare_full = bare.cast_to_first_reply(&caster_indices).await;
     let bare_light = bare.cast_to_first_reply(&vec![size; casts]).await;
     bare.stop().await;
@@ -676,6 +850,7 @@ async fn latency(size: usize, casts: usize) {
                 "casts": times.len() + missed,
                 "missed": missed,
                 "baseline_missed": base_missed,
+                "data_dir_fs": fs,
             })
         );
     }
@@ -788,18 +963,20 @@ async fn flood(casts: usize) {
     shut_down(net).await;
 }
 
-/// Casts once from each of `casters` in turn: the sorted times to the first offer, in ms,
-/// and how many casts got none in time.
+/// Casts once from each of `casters` in turn: the sorted times to the first offer to that
+/// cast, in ms, and how many casts got none within 10 s.
 async fn cast_to_first_offer(casters: &[&NodeHandle]) -> (Vec<f64>, usize) {
     let mut times = Vec::new();
     let mut missed = 0;
     for (n, caster) in casters.iter().enumerate() {
         let mut events = caster.subscribe();
         let started = Instant::now();
-        caster.cast(cast(n)).await.expect("cast");
-        if wait_for(&mut events, |e| {
-            matches!(e, NodeEvent::OfferReceived { .. })
-        })
+        let id = hex::encode(*caster.cast(cast(n)).await.expect("cast"));
+        // An offer to this cast: a late offer to an earlier one does not count.
+        if wait_for(
+            &mut events,
+            |e| matches!(e, NodeEvent::OfferReceived { intent, .. } if *intent == id),
+        )
         .await
         {
             times.push(started.elapsed().as_secs_f64() * 1000.0);

@@ -12,6 +12,7 @@
 //! or stored.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use libp2p::futures::StreamExt;
@@ -60,6 +61,13 @@ enum Order {
         first_reply: oneshot::Sender<()>,
     },
     Connected(oneshot::Sender<Vec<PeerId>>),
+    /// Publish a cast-sized message numbered `nonce` on `topic` directly; answer whether
+    /// gossip took it.
+    Publish {
+        nonce: u64,
+        topic: String,
+        published: oneshot::Sender<bool>,
+    },
     Stop,
 }
 
@@ -68,6 +76,8 @@ struct BareNode {
     id: PeerId,
     addr: Multiaddr,
     orders: mpsc::Sender<Order>,
+    /// When each message (by nonce) first arrived here by gossip.
+    arrivals: Arc<Mutex<HashMap<u64, Instant>>>,
 }
 
 /// A network of bare nodes.
@@ -76,7 +86,8 @@ pub struct BareNetwork {
     vendors: Vec<usize>,
 }
 
-const TOPIC: &str = "bare";
+/// The topic of the latency network.
+pub const LATENCY_TOPIC: &str = "books";
 
 fn swarm() -> libp2p::Swarm<Bare> {
     libp2p::SwarmBuilder::with_new_identity()
@@ -124,9 +135,17 @@ fn peer(bytes: &[u8]) -> Option<PeerId> {
     PeerId::from_bytes(bytes).ok()
 }
 
+/// What a node does with what gossip brings it.
+#[derive(Clone)]
+struct Role {
+    /// Answers casts (the latency network's vendors).
+    answers: bool,
+    /// Notes when each message arrived.
+    arrivals: Arc<Mutex<HashMap<u64, Instant>>>,
+}
+
 /// Runs one node until told to stop.
-async fn run(mut swarm: libp2p::Swarm<Bare>, vendor: bool, mut orders: mpsc::Receiver<Order>) {
-    let topic = gossipsub::IdentTopic::new(TOPIC);
+async fn run(mut swarm: libp2p::Swarm<Bare>, role: Role, mut orders: mpsc::Receiver<Order>) {
     let mut waiting: HashMap<u64, oneshot::Sender<()>> = HashMap::new();
     loop {
         tokio::select! {
@@ -146,6 +165,19 @@ async fn run(mut swarm: libp2p::Swarm<Bare>, vendor: bool, mut orders: mpsc::Rec
                 Some(Order::Connected(tx)) => {
                     let _ = tx.send(swarm.connected_peers().copied().collect());
                 }
+                Some(Order::Publish { nonce, topic, published }) => {
+                    let wire = Wire::Cast {
+                        nonce,
+                        caster: Vec::new(),
+                        mailbox: Vec::new(),
+                        mailbox_addr: Vec::new(),
+                        padding: vec![0; 520],
+                    };
+                    let bytes = serde_json::to_vec(&wire).expect("encode");
+                    let topic = gossipsub::IdentTopic::new(topic);
+                    let ok = swarm.behaviour_mut().gossipsub.publish(topic, bytes).is_ok();
+                    let _ = published.send(ok);
+                }
                 Some(Order::Stop) | None => return,
             },
             event = swarm.select_next_some() => match event {
@@ -157,7 +189,8 @@ async fn run(mut swarm: libp2p::Swarm<Bare>, vendor: bool, mut orders: mpsc::Rec
                         // A hand-over: publish it.
                         wire @ Wire::Cast { .. } => {
                             let bytes = serde_json::to_vec(&wire).expect("encode");
-                            let _ = swarm.behaviour_mut().gossipsub.publish(topic.clone(), bytes);
+                            let topic = gossipsub::IdentTopic::new(LATENCY_TOPIC);
+                            let _ = swarm.behaviour_mut().gossipsub.publish(topic, bytes);
                         }
                         // A deposit: push it to the caster; or the push itself.
                         Wire::Reply { nonce, caster, padding } => {
@@ -172,9 +205,13 @@ async fn run(mut swarm: libp2p::Swarm<Bare>, vendor: bool, mut orders: mpsc::Rec
                         }
                     }
                 }
-                SwarmEvent::Behaviour(BareEvent::Gossipsub(gossipsub::Event::Message { message, .. })) if vendor => {
+                SwarmEvent::Behaviour(BareEvent::Gossipsub(gossipsub::Event::Message { message, .. })) => {
                     let Ok(Wire::Cast { nonce, caster, mailbox, mailbox_addr, .. }) =
                         serde_json::from_slice::<Wire>(&message.data) else { continue };
+                    role.arrivals.lock().expect("arrivals").entry(nonce).or_insert_with(Instant::now);
+                    if !role.answers {
+                        continue;
+                    }
                     let (Some(mailbox), Ok(addr)) = (peer(&mailbox), Multiaddr::try_from(mailbox_addr)) else { continue };
                     swarm.add_peer_address(mailbox, addr);
                     let reply = Wire::Reply { nonce, caster, padding: vec![0; 700] };
@@ -187,23 +224,24 @@ async fn run(mut swarm: libp2p::Swarm<Bare>, vendor: bool, mut orders: mpsc::Rec
 }
 
 impl BareNetwork {
-    /// Starts `size` bare nodes, node `i` dialing `dials(i)`, the `vendors` among them
-    /// answering, the `light` ones joining no mesh; waits `settle` for meshes to form.
+    /// Starts `size` bare nodes, node `i` dialing `dials(i)` and joining `topics(i)`; the
+    /// `vendors` among them answer casts when `answering`; waits `settle` for meshes to form.
     pub async fn start(
         size: usize,
         dials: impl Fn(usize) -> Vec<usize>,
+        topics: impl Fn(usize) -> Vec<String>,
         vendors: &[usize],
-        light: &[usize],
+        answering: bool,
         settle: Duration,
     ) -> BareNetwork {
         let mut nodes: Vec<BareNode> = Vec::new();
         for i in 0..size {
             let mut swarm = swarm();
-            if !light.contains(&i) {
+            for topic in topics(i) {
                 swarm
                     .behaviour_mut()
                     .gossipsub
-                    .subscribe(&gossipsub::IdentTopic::new(TOPIC))
+                    .subscribe(&gossipsub::IdentTopic::new(topic))
                     .expect("subscribe");
             }
             swarm
@@ -216,11 +254,21 @@ impl BareNetwork {
             };
             let id = *swarm.local_peer_id();
             let (orders, rx) = mpsc::channel(64);
-            tokio::spawn(run(swarm, vendors.contains(&i), rx));
+            let role = Role {
+                answers: answering && vendors.contains(&i),
+                arrivals: Arc::default(),
+            };
+            let arrivals = role.arrivals.clone();
+            tokio::spawn(run(swarm, role, rx));
             for j in dials(i) {
                 let _ = orders.send(Order::Dial(nodes[j].addr.clone())).await;
             }
-            nodes.push(BareNode { id, addr, orders });
+            nodes.push(BareNode {
+                id,
+                addr,
+                orders,
+                arrivals,
+            });
         }
         tokio::time::sleep(settle).await;
         BareNetwork {
@@ -280,6 +328,61 @@ impl BareNetwork {
         }
         times.sort_by(f64::total_cmp);
         (times, missed)
+    }
+
+    /// Publishes from every node of `publishers` at `rate` per second in total for `secs`,
+    /// on `topics` in turn: each message's nonce, topic and when its publication was asked.
+    pub async fn publish_at(
+        &self,
+        publishers: &[usize],
+        topics: &[String],
+        secs: u64,
+        rate: u64,
+    ) -> Vec<(u64, String, Instant)> {
+        let interval = Duration::from_secs_f64(publishers.len() as f64 / rate as f64);
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (k, &p) in publishers.iter().enumerate() {
+            let orders = self.nodes[p].orders.clone();
+            let topics = topics.to_vec();
+            tasks.spawn(async move {
+                let mut sent = Vec::new();
+                let mut tick = tokio::time::interval(interval);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                for n in 0u64.. {
+                    tick.tick().await;
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    let nonce = ((k as u64) << 40) | n;
+                    let topic = topics[(k + n as usize) % topics.len()].clone();
+                    let (tx, rx) = oneshot::channel();
+                    let at = Instant::now();
+                    let order = Order::Publish {
+                        nonce,
+                        topic: topic.clone(),
+                        published: tx,
+                    };
+                    if orders.send(order).await.is_err() {
+                        break;
+                    }
+                    if rx.await == Ok(true) {
+                        sent.push((nonce, topic, at));
+                    }
+                }
+                sent
+            });
+        }
+        let mut sent = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            sent.extend(done.expect("publisher"));
+        }
+        sent
+    }
+
+    /// When each message arrived at node `i`, by nonce.
+    pub fn arrivals(&self, i: usize) -> HashMap<u64, Instant> {
+        self.nodes[i].arrivals.lock().expect("arrivals").clone()
     }
 
     /// Stops every node.

@@ -294,12 +294,19 @@ impl EventLoop {
                 source,
                 acceptance,
             } => {
-                let rejected = acceptance == gossipsub::MessageAcceptance::Reject;
-                self.swarm
+                let verdict = acceptance;
+                let in_cache = self
+                    .swarm
                     .behaviour_mut()
                     .gossipsub
                     .report_message_validation_result(&message_id, &source, acceptance);
-                if rejected {
+                if !in_cache && verdict == gossipsub::MessageAcceptance::Accept {
+                    // Validated after gossip's message cache let it go (the loop ran
+                    // behind by more than its window): kept here, not forwarded; peers get it
+                    // by catch-up.
+                    self.stats.bump("validated-too-late");
+                }
+                if verdict == gossipsub::MessageAcceptance::Reject {
                     self.ban_if_scored_out(source);
                 }
             }
@@ -1381,6 +1388,17 @@ impl EventLoop {
                 }
                 actions.push(Action::Deliver(Trigger::Topic(topic.into_string())));
                 actions
+            }
+            gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            } => {
+                // Messages gossip gave up sending to this peer (its queue was full, or they
+                // waited too long): counted, so an operator sees what the mesh dropped.
+                let dropped = failed_messages.priority + failed_messages.non_priority;
+                debug!("gossip dropped {dropped} messages to {peer_id}, a slow peer");
+                self.stats.add("gossip-dropped", dropped as u64);
+                Vec::new()
             }
             _ => Vec::new(),
         }
