@@ -27,7 +27,8 @@ fn daemons_connect_by_bootstrap_and_stop_cleanly_on_sigterm() {
     let two_id = two.peer_id();
     two.connected_to(&one_id);
     one.connected_to(&two_id);
-    // Prometheus metrics: libp2p's and vrm's own.
+    // Prometheus metrics: libp2p's (transport bytes and gossipsub's own among them) and
+    // vrm's own.
     let line = one
         .wait_for("metrics on http://", Duration::from_secs(5))
         .expect("metrics served");
@@ -47,6 +48,9 @@ fn daemons_connect_by_bootstrap_and_stop_cleanly_on_sigterm() {
         "vrm_inbound_connections_denied_total 0",
         "vrm_filter_pushes_total 0",
         "libp2p_swarm_connections_established_total",
+        // Bytes by transport and direction, gossipsub's own counters per topic.
+        "libp2p_bandwidth_bytes_total",
+        "gossipsub_topic_subscription_status{hash=\"/vrm/2/directory\"} 1",
     ] {
         assert!(text.contains(needle), "metrics lack {needle}:\n{text}");
     }

@@ -867,7 +867,9 @@ impl EventLoop {
             role,
             ..self.rebuild.settings.clone()
         };
-        let swarm = match super::network::build_swarm(self.rebuild.keypair.clone(), &settings) {
+        // Metrics of the first swarm stay where they are; this one is not counted.
+        let built = super::network::build_swarm(self.rebuild.keypair.clone(), &settings, None);
+        let swarm = match built {
             Ok(swarm) => swarm,
             Err(e) => {
                 warn!(

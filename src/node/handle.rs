@@ -156,6 +156,8 @@ pub struct NodeHandle {
     pub(super) shards: Vec<u8>,
     /// Turns true when the event loop has ended.
     pub(super) done: watch::Receiver<bool>,
+    /// The metrics registry, when metrics are on.
+    pub(super) metrics: Option<Arc<prometheus_client::registry::Registry>>,
 }
 
 impl NodeHandle {
@@ -191,6 +193,11 @@ impl NodeHandle {
     /// Accept/reject counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The node's metrics as Prometheus text (what `/metrics` serves), when metrics are on.
+    pub fn metrics_text(&self) -> Option<String> {
+        super::metrics::text(self.metrics.as_deref()?)
     }
 
     /// A stream of everything that happens from now on.

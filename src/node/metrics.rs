@@ -175,9 +175,15 @@ impl Collector for NodeCollector {
     }
 }
 
+/// `registry` as Prometheus text.
+pub fn text(registry: &Registry) -> Option<String> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry).ok()?;
+    Some(text)
+}
+
 /// Serves `registry` as Prometheus text on `http://addr/metrics` until the process ends.
-pub async fn serve(registry: Registry, addr: SocketAddr) -> anyhow::Result<SocketAddr> {
-    let registry = Arc::new(registry);
+pub async fn serve(registry: Arc<Registry>, addr: SocketAddr) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding metrics to {addr}"))?;
@@ -187,10 +193,9 @@ pub async fn serve(registry: Registry, addr: SocketAddr) -> anyhow::Result<Socke
         axum::routing::get(move || {
             let registry = registry.clone();
             async move {
-                let mut text = String::new();
-                match prometheus_client::encoding::text::encode(&mut text, &registry) {
-                    Ok(()) => ([(CONTENT_TYPE, OPENMETRICS)], text).into_response(),
-                    Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                match text(&registry) {
+                    Some(text) => ([(CONTENT_TYPE, OPENMETRICS)], text).into_response(),
+                    None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
                 }
             }
         }),

@@ -251,24 +251,31 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         max_inbound_per_ip: config.max_inbound_per_ip,
         loopback_exempt: config.loopback_exempt,
     };
-    let mut swarm = network::build_swarm(identity.node_keypair().clone(), &settings)?;
+    let mut registry = config
+        .metrics
+        .map(|_| prometheus_client::registry::Registry::default());
+    let mut swarm = network::build_swarm(
+        identity.node_keypair().clone(),
+        &settings,
+        registry.as_mut(),
+    )?;
     for addr in &config.listen {
         swarm
             .listen_on(addr.clone())
             .with_context(|| format!("listening on {addr}"))?;
     }
-    let metrics = match config.metrics {
-        Some(addr) => {
-            let mut registry = prometheus_client::registry::Registry::default();
+    let (metrics, registry) = match (config.metrics, registry) {
+        (Some(addr), Some(mut registry)) => {
             let libp2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
             registry.register_collector(Box::new(metrics::NodeCollector {
                 stats: stats.clone(),
                 store: store.clone(),
             }));
-            metrics::serve(registry, addr).await?;
-            Some(libp2p_metrics)
+            let registry = Arc::new(registry);
+            metrics::serve(registry.clone(), addr).await?;
+            (Some(libp2p_metrics), Some(registry))
         }
-        None => None,
+        _ => (None, None),
     };
     let (done_tx, done_rx) = watch::channel(false);
     let event_loop = EventLoop {
@@ -323,5 +330,6 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         role: role_rx,
         shards: carried,
         done: done_rx,
+        metrics: registry,
     })
 }

@@ -136,7 +136,10 @@ pub fn topic_score_params() -> gossipsub::TopicScoreParams {
     }
 }
 
-fn gossipsub_behaviour(heartbeat: Duration) -> Result<gossipsub::Behaviour, String> {
+fn gossipsub_behaviour(
+    heartbeat: Duration,
+    metrics: Option<&mut prometheus_client::registry::Registry>,
+) -> Result<gossipsub::Behaviour, String> {
     let config = gossipsub::ConfigBuilder::default()
         .validation_mode(gossipsub::ValidationMode::Anonymous)
         .validate_messages()
@@ -149,6 +152,13 @@ fn gossipsub_behaviour(heartbeat: Duration) -> Result<gossipsub::Behaviour, Stri
         .map_err(|e| e.to_string())?;
     let mut behaviour =
         gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config)?;
+    if let Some(registry) = metrics {
+        // Messages and bytes per topic, duplicates among them, mesh sizes.
+        behaviour = behaviour.with_metrics(
+            registry.sub_registry_with_prefix("gossipsub"),
+            gossipsub::MetricsConfig::default(),
+        );
+    }
     behaviour.with_peer_score(
         gossipsub::PeerScoreParams {
             // Many peers on one IP is a sybil signal on the internet, but every node of a
@@ -258,12 +268,19 @@ where
     )
 }
 
-/// Builds the swarm for `keypair`.
+/// Builds the swarm for `keypair`; with a `metrics` registry, its transports count bytes
+/// and gossipsub its messages there.
 pub fn build_swarm(
     keypair: libp2p::identity::Keypair,
     settings: &NetworkSettings,
+    metrics: Option<&mut prometheus_client::registry::Registry>,
 ) -> anyhow::Result<Swarm<Behaviour>> {
     let settings = settings.clone();
+    // Bytes are counted either way (a few atomic additions per read and write), into a
+    // registry no one reads unless metrics are on: one transport type for both.
+    let mut unread = prometheus_client::registry::Registry::default();
+    let gossip_metrics = metrics.is_some();
+    let registry = metrics.unwrap_or(&mut unread);
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -277,9 +294,11 @@ pub fn build_swarm(
         .with_dns()
         .map_err(|e| anyhow::anyhow!("reading the system's DNS configuration: {e}"))?
         .with_relay_client(noise::Config::new, yamux::Config::default)?
+        .with_bandwidth_metrics(registry)
         .with_behaviour(|key, relay| {
             let peer_id = key.public().to_peer_id();
-            let gossipsub = gossipsub_behaviour(settings.heartbeat)?;
+            let gossipsub =
+                gossipsub_behaviour(settings.heartbeat, gossip_metrics.then_some(registry))?;
             let service = settings.role == Role::Service;
             let light_push = service_protocol(light_push_codec(), LIGHT_PUSH_PROTOCOL, service);
             let mailbox = service_protocol(mailbox_codec(), MAILBOX_PROTOCOL, service);
