@@ -18,8 +18,9 @@
 //! sorted last: a percentile on it is `null`), connections per role (mean, max), gossip
 //! duplicates per message (copies received beyond the first, per distinct intent, summed
 //! over the nodes, from gossipsub's own counters), bytes sent and received per node by role
-//! during the casts (from the transports' counters), and the process's resident memory per
-//! node.
+//! during the casts (from the transports' counters), the process's resident memory per
+//! node, and how many of the machine's cores the whole network kept busy while idle (the
+//! last half of the settling time) and while casting.
 //!
 //! Run: `cargo bench --bench sim` (about 10 minutes on 2 cores). `VRM_SIM_DIR` chooses where
 //! the data directories go (default: /dev/shm, so that 1,000 stores do not measure the disk;
@@ -238,6 +239,25 @@ fn percentile(times: &[f64], missed: usize, p: f64) -> Option<f64> {
     times.get(i).map(|t| (t * 100.0).round() / 100.0)
 }
 
+/// CPU seconds this process has used (user and system), from /proc/self/stat.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime and stime are the 12th and
+    // 13th of them, in clock ticks (100 per second on Linux).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
@@ -332,7 +352,12 @@ async fn simulate(size: usize) -> Value {
     let started = Instant::now();
     let nodes = network(root.path(), size).await;
     let start_secs = started.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_secs(env_or("VRM_SIM_SETTLE", 20))).await;
+    // The last half of the settling time, idle, tells what the network costs doing nothing.
+    let settle = Duration::from_secs(env_or("VRM_SIM_SETTLE", 20));
+    tokio::time::sleep(settle / 2).await;
+    let (idle_cpu, idle_started) = (cpu_secs(), Instant::now());
+    tokio::time::sleep(settle / 2).await;
+    let idle_cores = (cpu_secs() - idle_cpu) / idle_started.elapsed().as_secs_f64();
 
     let casts: usize = env_or("VRM_SIM_CASTS", 200);
     let rate: f64 = env_or("VRM_SIM_RATE", 10.0);
@@ -348,7 +373,7 @@ async fn simulate(size: usize) -> Value {
     let categories: Vec<String> = vendors_of.keys().cloned().collect();
     let lights: Vec<&Node> = nodes.iter().filter(|n| n.kind == Kind::Light).collect();
     let before: Vec<Counters> = nodes.iter().map(|n| counters(&n.handle)).collect();
-    let cast_started = Instant::now();
+    let (cast_cpu, cast_started) = (cpu_secs(), Instant::now());
     let last_cast = cast_started + Duration::from_secs_f64(casts as f64 / rate);
     let until = last_cast + Duration::from_secs(30);
     let mut follow = tokio::task::JoinSet::new();
@@ -365,6 +390,7 @@ async fn simulate(size: usize) -> Value {
         outcomes.push(done.expect("cast"));
     }
     let window = cast_started.elapsed().as_secs_f64();
+    let casting_cores = (cpu_secs() - cast_cpu) / window;
     let after: Vec<Counters> = nodes.iter().map(|n| counters(&n.handle)).collect();
 
     let expected: usize = outcomes.iter().map(|o| o.expected).sum();
@@ -426,6 +452,11 @@ async fn simulate(size: usize) -> Value {
             .collect::<BTreeMap<_, _>>(),
         "window_s": window.round(),
         "rss_kib_per_node": rss / size as u64,
+        "cpu_cores_busy": {
+            "idle": (idle_cores * 100.0).round() / 100.0,
+            "while_casting": (casting_cores * 100.0).round() / 100.0,
+            "machine": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        },
         "data_dir_fs": file_system::of(root.path()),
     });
     println!("{line}");

@@ -15,6 +15,9 @@ use crate::store::{IntentKey, Origin, ReceivedIntent, Store, StoreError};
 /// verification pays (its gain levels off around here), small enough to keep latency low.
 pub const MAX_GOSSIP_BATCH: usize = 64;
 
+/// Why a message is refused while the replay memory is full ([`crate::store::MAX_SEEN`]).
+pub const REPLAY_MEMORY_FULL: &str = "replay memory full";
+
 /// What a node keeps of the shard messages it accepts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
@@ -249,6 +252,9 @@ fn gossip_rules(
             if topic != intent_topic(&intent.category) {
                 return Ok(wrong_route("intent"));
             }
+            if store.replay_memory_full()? {
+                return Ok(Outcome::verdict(Verdict::Ignore(REPLAY_MEMORY_FULL)));
+            }
             if !store.mark_seen(&envelope.id(), intent.expires)? {
                 return Ok(Outcome::verdict(Verdict::Ignore("replay")));
             }
@@ -273,6 +279,12 @@ fn gossip_rules(
                     })))
                 }
                 ReceivedIntent::Replay => Ok(Outcome::verdict(Verdict::Ignore("replay"))),
+                // Relayed for the others, neither stored nor answered here (the store logs
+                // it).
+                ReceivedIntent::Full => {
+                    keep(store, scope, topic, &envelope, intent.expires, now)?;
+                    Ok(Outcome::accept(None))
+                }
                 // Its own signer signed another intent under this id: not forwarded, and
                 // nobody who forwarded it is blamed (each saw one of the two first).
                 ReceivedIntent::Conflict => Ok(Outcome::verdict(Verdict::Ignore(
@@ -287,6 +299,9 @@ fn gossip_rules(
             let forget_after = withdraw
                 .created
                 .saturating_add(limits::MAX_INTENT_LIFETIME_SECS);
+            if store.replay_memory_full()? {
+                return Ok(Outcome::verdict(Verdict::Ignore(REPLAY_MEMORY_FULL)));
+            }
             if !store.mark_seen(&envelope.id(), forget_after)? {
                 return Ok(Outcome::verdict(Verdict::Ignore("replay")));
             }
@@ -386,5 +401,36 @@ fn offer_effect(envelope: &Envelope, offer: &Offer) -> Effect {
         intent: offer.intent,
         offer: envelope.id(),
         vendor: envelope.signer().to_bytes(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::fixtures::{NOW, intent, pretend_held};
+
+    /// At the replay memory's bound new gossip is refused (not relayed, no one blamed); at
+    /// the bound of stored intents a vendor relays its categories' intents without storing
+    /// or answering them.
+    #[test]
+    fn full_memories_refuse_or_relay_without_storing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let vendor = Scope::serving(vec!["books".to_owned()]);
+        let topic = intent_topic("books");
+        let (envelope, _) = intent(1);
+        pretend_held(&store, crate::store::MAX_SEEN, 0);
+        let refused = gossip(&store, &vendor, &topic, envelope.as_bytes(), NOW).unwrap();
+        assert_eq!(refused.verdict, Verdict::Ignore(REPLAY_MEMORY_FULL));
+        assert!(store.intents().unwrap().is_empty());
+        pretend_held(&store, 0, crate::store::MAX_STORED_INTENTS);
+        let relayed = gossip(&store, &vendor, &topic, envelope.as_bytes(), NOW).unwrap();
+        assert_eq!(relayed.verdict, Verdict::Accept);
+        assert!(relayed.effect.is_none(), "not handed to the vendor role");
+        assert!(store.intents().unwrap().is_empty());
+        pretend_held(&store, 1, 0);
+        let (other, _) = intent(2);
+        let stored = gossip(&store, &vendor, &topic, other.as_bytes(), NOW).unwrap();
+        assert!(matches!(stored.effect, Some(Effect::IntentToAnswer { .. })));
     }
 }

@@ -14,15 +14,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-use super::{Store, StoreError, Trees, decode, encode, fixed_key};
+use super::{Store, StoreError, Trees, decode, encode, fixed_key, warn_full};
 use crate::proto::MessageId;
 use crate::proto::service::CURSOR_BYTES;
 
 /// Most messages kept for catch-up.
 pub const MAX_CARRIED: u64 = 100_000;
 
-/// The full catch-up memory is logged at most this often.
-const FULL_WARNING_EVERY_SECS: u64 = 60;
+/// When the full catch-up memory was last logged.
 static LAST_FULL_WARNING: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Serialize, Deserialize)]
@@ -55,12 +54,11 @@ impl Store {
         let t = self.trees()?;
         let count = t.carried_count.load(Ordering::SeqCst);
         if count >= MAX_CARRIED {
-            if now >= LAST_FULL_WARNING.load(Ordering::Relaxed) + FULL_WARNING_EVERY_SECS {
-                LAST_FULL_WARNING.store(now, Ordering::Relaxed);
-                tracing::warn!(
+            warn_full(&LAST_FULL_WARNING, || {
+                format!(
                     "the catch-up memory is full ({count} messages): new intents are relayed but not kept for other nodes' catch-up until some expire"
-                );
-            }
+                )
+            });
             return Ok(false);
         }
         let record = CarriedRecord {

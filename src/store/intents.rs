@@ -3,10 +3,12 @@
 //! signer's and id's together). Each is indexed by its expiry in `intents_by_expiry`;
 //! [`Store::purge_expired`] removes the intents expired before a time, with their offers.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::models::{Decision, IntentKey, Origin, Route, StoredIntent, Subject};
 use super::outbox::Outgoing;
 use super::records::{IntentRecord, OutboxRecord};
-use super::{Store, StoreError, decode, encode, fixed_key, open_stored, update_record};
+use super::{Store, StoreError, decode, encode, fixed_key, open_stored, update_record, warn_full};
 use crate::proto::{Envelope, Intent, IntentId, MessageId, intent_topic};
 
 pub(super) fn expiry_key(expires: u64, key: &IntentKey) -> [u8; 24] {
@@ -25,7 +27,17 @@ pub enum ReceivedIntent {
     Replay,
     /// Another envelope of the same signer with the same intent id is stored.
     Conflict,
+    /// The store holds [`MAX_STORED_INTENTS`]: not stored (logged at most once a minute).
+    Full,
 }
+
+/// Most intents a node stores, its own and those it received (about 1 GB on disk when
+/// full): past that, a vendor's node relays new intents of its categories but neither
+/// stores nor answers them until some expire.
+pub const MAX_STORED_INTENTS: u64 = 1_000_000;
+
+/// When the full store of intents was last logged.
+static LAST_FULL_WARNING: AtomicU64 = AtomicU64::new(0);
 
 /// What became of the person's request to withdraw an intent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +102,7 @@ impl Store {
                 reason: "a fresh intent id is taken".into(),
             });
         }
+        t.intents_count.fetch_add(1, Ordering::SeqCst);
         t.durable()?;
         Ok(queued)
     }
@@ -161,6 +174,15 @@ impl Store {
         now: u64,
     ) -> Result<ReceivedIntent, StoreError> {
         let t = self.trees()?;
+        let count = t.intents_count.load(Ordering::SeqCst);
+        if count >= MAX_STORED_INTENTS {
+            warn_full(&LAST_FULL_WARNING, || {
+                format!(
+                    "the store holds {count} intents, the most it keeps: new intents are relayed but not stored or answered until some expire"
+                )
+            });
+            return Ok(ReceivedIntent::Full);
+        }
         let record = IntentRecord {
             envelope: envelope.as_bytes().to_vec().into(),
             origin: Origin::Received,
@@ -182,7 +204,10 @@ impl Store {
             t.intents_by_expiry.remove(index)?;
         }
         Ok(match swapped {
-            Ok(()) => ReceivedIntent::Stored,
+            Ok(()) => {
+                t.intents_count.fetch_add(1, Ordering::SeqCst);
+                ReceivedIntent::Stored
+            }
             Err(held) => {
                 let held: IntentRecord = decode("intents", &held.current.unwrap_or_default())?;
                 if held.envelope.as_slice() == envelope.as_bytes() {
@@ -210,6 +235,7 @@ impl Store {
                 t.offers.remove(offer?)?;
             }
             if t.intents.remove(id)?.is_some() {
+                t.intents_count.fetch_sub(1, Ordering::SeqCst);
                 purged += 1;
             }
             t.intents_by_expiry.remove(key)?;
@@ -415,4 +441,38 @@ fn stored_intent(record: IntentRecord) -> Result<StoredIntent, StoreError> {
         withdrawn_at: record.withdrawn_at,
         decision: record.decision,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::fixtures::{NOW, intent, pretend_held};
+
+    #[test]
+    fn a_store_full_of_intents_stores_no_received_one_until_some_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let (first, first_intent) = intent(1);
+        let stored = store.receive_intent(&first, &first_intent, NOW).unwrap();
+        assert_eq!(stored, ReceivedIntent::Stored);
+        let count = |s: &Store| s.trees().unwrap().intents_count.load(Ordering::SeqCst);
+        assert_eq!(count(&store), 1);
+        pretend_held(&store, 0, MAX_STORED_INTENTS);
+        let (second, second_intent) = intent(2);
+        let full = store.receive_intent(&second, &second_intent, NOW).unwrap();
+        assert_eq!(full, ReceivedIntent::Full);
+        assert_eq!(
+            store.intents().unwrap().len(),
+            1,
+            "nothing more was written"
+        );
+        assert_eq!(store.purge_expired(first_intent.expires).unwrap(), 1);
+        assert_eq!(
+            count(&store),
+            MAX_STORED_INTENTS - 1,
+            "an expired intent makes room"
+        );
+        let stored = store.receive_intent(&second, &second_intent, NOW).unwrap();
+        assert_eq!(stored, ReceivedIntent::Stored);
+    }
 }

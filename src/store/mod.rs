@@ -66,12 +66,13 @@ use thiserror::Error;
 use crate::proto::{Body, DecodeError, Envelope, Kind};
 
 pub use carried::MAX_CARRIED;
-pub use intents::{ReceivedIntent, WithdrawOwn};
+pub use intents::{MAX_STORED_INTENTS, ReceivedIntent, WithdrawOwn};
 pub use models::{
     Counts, Decision, Delivery, IntentKey, Origin, Route, StoredIntent, StoredOffer, StoredProfile,
     Subject,
 };
 pub use outbox::Outgoing;
+pub use seen::MAX_SEEN;
 
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: u32 = 7;
@@ -251,6 +252,9 @@ struct Trees {
     carried_by_arrival: sled::Tree,
     /// Entries in `carried`.
     carried_count: AtomicU64,
+    /// Entries in `seen` and in `intents` (own and received).
+    seen_count: AtomicU64,
+    intents_count: AtomicU64,
     /// Entries in `early_withdrawals` (sled counts a tree by walking it; read at open, kept
     /// up to date, as the two counts below).
     early_count: AtomicU64,
@@ -281,7 +285,9 @@ impl Trees {
         let early_withdrawals = db.open_tree("early_withdrawals")?;
         let mailbox_queues = db.open_tree("mailbox_queues")?;
         let carried = db.open_tree("carried")?;
+        let (intents, seen) = (db.open_tree("intents")?, db.open_tree("seen")?);
         Ok(Trees {
+            seen_count: AtomicU64::new(seen.len() as u64),
             carried_count: AtomicU64::new(carried.len() as u64),
             carried,
             carried_by_arrival: db.open_tree("carried_by_arrival")?,
@@ -294,11 +300,12 @@ impl Trees {
             mailbox_items,
             mailbox_by_expiry: db.open_tree("mailbox_by_expiry")?,
             mailbox_lock: Mutex::new(()),
-            intents: db.open_tree("intents")?,
+            intents_count: AtomicU64::new(intents.len() as u64),
+            intents,
             offers: db.open_tree("offers")?,
             profiles: db.open_tree("profiles")?,
             outbox: db.open_tree("outbox")?,
-            seen: db.open_tree("seen")?,
+            seen,
             seen_by_time: db.open_tree("seen_by_time")?,
             intents_by_expiry: db.open_tree("intents_by_expiry")?,
             meta: db.open_tree("meta")?,
@@ -657,6 +664,16 @@ fn open_log(dir: &Path) -> Result<File, StoreError> {
 /// lock is still taken, it is by this process's previous [`Store`] on the same directory,
 /// whose background flusher lets go of it a moment after the drop (a node restarted in
 /// the same process): wait for it, for a second at most.
+/// Logs a bound of the store reached, at most once a minute per bound (`last`: when it was
+/// last logged).
+fn warn_full(last: &AtomicU64, message: impl FnOnce() -> String) {
+    let now = crate::clock::unix_now();
+    if now >= last.load(Ordering::Relaxed) + 60 {
+        last.store(now, Ordering::Relaxed);
+        tracing::warn!("{}", message());
+    }
+}
+
 fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
     let mut waited = 0;
@@ -727,6 +744,15 @@ pub(crate) mod fixtures {
 
     /// The tests' clock.
     pub const NOW: u64 = 1_800_000_000;
+
+    /// Makes the store count `seen` ids in its replay memory and `intents` stored intents,
+    /// as if it held them: to reach the bounds without writing millions of records.
+    pub fn pretend_held(store: &super::Store, seen: u64, intents: u64) {
+        use std::sync::atomic::Ordering;
+        let t = store.trees().unwrap();
+        t.seen_count.store(seen, Ordering::SeqCst);
+        t.intents_count.store(intents, Ordering::SeqCst);
+    }
 
     /// An intent in "books" with id `[n; 16]`, signed by the key of seed `[n; 32]`, open for
     /// an hour from [`NOW`].

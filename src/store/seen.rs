@@ -2,8 +2,17 @@
 //! and then forgotten. `seen_by_time` indexes them by that time, so forgetting costs only
 //! the ids that are due, never a scan of the whole memory.
 
-use super::{Store, StoreError, fixed_key};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{Store, StoreError, fixed_key, warn_full};
 use crate::proto::MessageId;
+
+/// Most message ids the replay memory keeps (about 150 MB on disk when full): past that, new
+/// intents and withdrawals from the network are refused, not relayed, until ids expire.
+pub const MAX_SEEN: u64 = 4_000_000;
+
+/// When the full replay memory was last logged.
+static LAST_FULL_WARNING: AtomicU64 = AtomicU64::new(0);
 
 fn time_key(forget_after: u64, id: &MessageId) -> [u8; 40] {
     let mut key = [0u8; 40];
@@ -27,9 +36,25 @@ impl Store {
             )?
             .is_ok();
         if fresh {
+            t.seen_count.fetch_add(1, Ordering::SeqCst);
             t.seen_by_time.insert(time_key(forget_after, id), &[])?;
         }
         Ok(fresh)
+    }
+
+    /// Whether the replay memory holds [`MAX_SEEN`] ids: new messages from the network are
+    /// then refused (logged at most once a minute). The person's own casts are not.
+    pub fn replay_memory_full(&self) -> Result<bool, StoreError> {
+        let count = self.trees()?.seen_count.load(Ordering::SeqCst);
+        let full = count >= MAX_SEEN;
+        if full {
+            warn_full(&LAST_FULL_WARNING, || {
+                format!(
+                    "the replay memory is full ({count} ids): new intents and withdrawals from the network are refused until some expire"
+                )
+            });
+        }
+        Ok(full)
     }
 
     /// Forgets the ids whose time has come (`forget_after <= now`), with the messages kept
@@ -41,7 +66,9 @@ impl Store {
         for key in t.seen_by_time.range(..=end.as_slice()).keys() {
             let key = key?;
             let id: [u8; 32] = fixed_key("seen_by_time", &key[8..])?;
-            t.seen.remove(id)?;
+            if t.seen.remove(id)?.is_some() {
+                t.seen_count.fetch_sub(1, Ordering::SeqCst);
+            }
             t.forget_carried(&id)?;
             t.seen_by_time.remove(key)?;
             purged += 1;
@@ -60,5 +87,32 @@ impl Store {
             t.seen_by_time.insert(time_key(forget_after, &id), &[])?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::fixtures::{NOW, pretend_held};
+
+    #[test]
+    fn the_replay_memory_is_counted_and_refuses_past_its_bound_until_ids_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        assert!(store.mark_seen(&MessageId([1; 32]), NOW + 10).unwrap());
+        assert!(!store.mark_seen(&MessageId([1; 32]), NOW + 10).unwrap());
+        assert!(store.mark_seen(&MessageId([2; 32]), NOW + 20).unwrap());
+        drop(store);
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let count = |s: &Store| s.trees().unwrap().seen_count.load(Ordering::SeqCst);
+        assert_eq!(count(&store), 2, "counted once each, and again at open");
+        assert!(!store.replay_memory_full().unwrap());
+        pretend_held(&store, MAX_SEEN - 1, 0);
+        assert!(!store.replay_memory_full().unwrap(), "one below the bound");
+        pretend_held(&store, MAX_SEEN, 0);
+        assert!(store.replay_memory_full().unwrap());
+        assert_eq!(store.purge_seen(NOW + 10).unwrap(), 1);
+        assert_eq!(count(&store), MAX_SEEN - 1, "a forgotten id makes room");
+        assert!(!store.replay_memory_full().unwrap());
     }
 }
