@@ -47,6 +47,8 @@ mod file_system;
 
 #[path = "support/bare_network.rs"]
 mod bare_network;
+#[path = "support/nodes.rs"]
+mod nodes;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,12 +57,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::sync::broadcast::Receiver;
-use vrm::config::{MailboxConfig, Role, VendorConfig};
-use vrm::identity::Identity;
-use vrm::node::{CastRequest, NodeConfig, NodeEvent, NodeHandle};
+use vrm::config::Role;
+use vrm::node::{CastRequest, NodeEvent, NodeHandle};
 use vrm::proto::{Constraints, IntentId, Price, shard_of};
 
 use bare_network::BareNetwork;
+use nodes::{addr, percentile};
 
 struct Net {
     root: tempfile::TempDir,
@@ -90,56 +92,8 @@ async fn node(
     bootstrap: Vec<libp2p::Multiaddr>,
     role: Role,
 ) -> NodeHandle {
-    let dir = root.join(format!("n{i}"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    Identity::create(&dir, category.is_some()).expect("keys");
-    if let Some(category) = category {
-        let catalog = format!(
-            "[[item]]\ncategory = \"{category}\"\ntitle = \"Item {i}\"\nprice = \"{}.00\"\ncurrency = \"EUR\"\n",
-            5 + i % 10
-        );
-        std::fs::write(dir.join("catalog.toml"), catalog).expect("catalog");
-    }
-    let config = NodeConfig {
-        data_dir: dir,
-        role,
-        auto_role: false,
-        autonat_private_addresses: false,
-        mailbox: MailboxConfig::default(),
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")],
-        bootstrap,
-        mdns: false,
-        kademlia: false,
-        max_connections: 64,
-        shards: match category {
-            Some(_) => Vec::new(),
-            None => (0..vrm::proto::SHARDS).collect(),
-        },
-        max_inbound_per_ip: vrm::node::ip_limit::DEFAULT_MAX_PER_IP,
-        loopback_exempt: true,
-        cache_bytes: 4 << 20,
-        keep_expired: Duration::from_secs(7 * 86_400),
-        vendor: category.map(|c| VendorConfig {
-            name: format!("vendor {i}"),
-            categories: vec![c.into()],
-            ..VendorConfig::default()
-        }),
-        heartbeat: Duration::from_millis(500),
-        profile_interval: Duration::from_secs(600),
-        target_peers: 48,
-        prune_every: vrm::node::pruning::PRUNE_EVERY,
-        metrics: None,
-    };
+    let config = nodes::prepare(root, i, category, role, bootstrap);
     vrm::node::start(config).await.expect("node starts")
-}
-
-async fn addr(node: &NodeHandle) -> libp2p::Multiaddr {
-    loop {
-        if let Some(a) = node.listen_addrs().into_iter().next() {
-            return a.with(libp2p::multiaddr::Protocol::P2p(node.peer_id()));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// The nodes node `i` dials, given which nodes are vendors: a person's node dials the
@@ -215,20 +169,7 @@ fn books_vendor(i: usize) -> Option<String> {
 }
 
 fn cast(n: usize) -> CastRequest {
-    CastRequest {
-        category: "books".into(),
-        subcategory: None,
-        text: format!("Any good book, request {n}"),
-        constraints: Constraints {
-            max_price: Some(Price {
-                amount: 5_000,
-                currency: "EUR".into(),
-            }),
-            ..Constraints::default()
-        },
-        terms: vec![],
-        lifetime_secs: 600,
-    }
+    nodes::cast_request("books", n)
 }
 
 async fn wait_for(events: &mut Receiver<NodeEvent>, want: impl Fn(&NodeEvent) -> bool) -> bool {
@@ -246,30 +187,9 @@ async fn wait_for(events: &mut Receiver<NodeEvent>, want: impl Fn(&NodeEvent) ->
     }
 }
 
-/// The `p` percentile of `times` (sorted, ms) among `times.len() + missed` samples, the
-/// missed ones sorted last: `None` when it falls on a missed one, so no figure leaves them
-/// out. Rounded to 0.01 ms.
-fn percentile(times: &[f64], missed: usize, p: f64) -> Option<f64> {
-    let n = times.len() + missed;
-    if n == 0 {
-        return None;
-    }
-    let i = ((n - 1) as f64 * p).round() as usize;
-    times.get(i).map(|t| (t * 100.0).round() / 100.0)
-}
-
 /// Four categories on four different shards, for the throughput network.
 fn throughput_categories() -> Vec<String> {
-    let mut chosen: Vec<String> = Vec::new();
-    for category in vrm::proto::taxonomy::categories() {
-        if chosen.iter().all(|c| shard_of(c) != shard_of(&category.id)) {
-            chosen.push(category.id.clone());
-        }
-        if chosen.len() == 4 {
-            break;
-        }
-    }
-    chosen
+    nodes::categories_on_distinct_shards(4)
 }
 
 /// The throughput network's vendors: nodes 2 and 4 of every five, the four categories in

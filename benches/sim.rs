@@ -28,15 +28,16 @@
 
 #[path = "support/file_system.rs"]
 mod file_system;
+#[path = "support/nodes.rs"]
+mod nodes;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
+use nodes::{addr, percentile};
 use serde_json::{Value, json};
-use vrm::config::{MailboxConfig, Role, VendorConfig};
-use vrm::identity::Identity;
-use vrm::node::{CastRequest, NodeConfig, NodeEvent, NodeHandle};
-use vrm::proto::{Constraints, Price, shard_of};
+use vrm::config::Role;
+use vrm::node::{NodeEvent, NodeHandle};
 
 /// What a node of the simulation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,17 +63,6 @@ struct Node {
     handle: NodeHandle,
 }
 
-/// One category on each shard, for the vendors.
-fn categories() -> Vec<String> {
-    let mut chosen: Vec<String> = Vec::new();
-    for category in vrm::proto::taxonomy::categories() {
-        if chosen.iter().all(|c| shard_of(c) != shard_of(&category.id)) {
-            chosen.push(category.id.clone());
-        }
-    }
-    chosen
-}
-
 fn pseudo_random(i: usize, salt: u64) -> usize {
     ((i as u64 ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33) as usize
 }
@@ -84,69 +74,26 @@ async fn start(
     category: Option<&str>,
     bootstrap: Vec<libp2p::Multiaddr>,
 ) -> NodeHandle {
-    let dir = root.join(format!("n{i}"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    Identity::create(&dir, category.is_some()).expect("keys");
-    if let Some(category) = category {
-        let catalog = format!(
-            "[[item]]\ncategory = \"{category}\"\ntitle = \"Item {i}\"\nprice = \"{}.00\"\ncurrency = \"EUR\"\n",
-            5 + i % 10
-        );
-        std::fs::write(dir.join("catalog.toml"), catalog).expect("catalog");
-    }
-    let config = NodeConfig {
-        data_dir: dir,
-        role: if kind == Kind::Light {
-            Role::Light
-        } else {
-            Role::Service
-        },
-        auto_role: false,
-        autonat_private_addresses: false,
-        mailbox: MailboxConfig::default(),
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")],
-        bootstrap,
-        mdns: false,
-        kademlia: false,
-        max_connections: 128,
-        shards: match kind {
-            Kind::Service => (0..vrm::proto::SHARDS).collect(),
-            _ => Vec::new(),
-        },
-        max_inbound_per_ip: vrm::node::ip_limit::DEFAULT_MAX_PER_IP,
-        loopback_exempt: true,
-        cache_bytes: 1 << 20,
-        keep_expired: Duration::from_secs(86_400),
-        vendor: category.map(|c| VendorConfig {
-            name: format!("vendor {i}"),
-            categories: vec![c.into()],
-            ..VendorConfig::default()
-        }),
-        heartbeat: Duration::from_millis(500),
-        profile_interval: Duration::from_secs(600),
-        target_peers: 48,
-        prune_every: vrm::node::pruning::PRUNE_EVERY,
-        // Metrics on (gossipsub's counters, the transports' bytes), served on a port of its
-        // own that nothing reads: the simulation reads them in process.
-        metrics: Some("127.0.0.1:0".parse().expect("addr")),
+    let role = if kind == Kind::Light {
+        Role::Light
+    } else {
+        Role::Service
     };
+    let mut config = nodes::prepare(root, i, category, role, bootstrap);
+    config.max_connections = 128;
+    config.cache_bytes = 1 << 20;
+    config.keep_expired = Duration::from_secs(86_400);
+    // Metrics on (gossipsub's counters, the transports' bytes), served on a port of its own
+    // that nothing reads: the simulation reads them in process.
+    config.metrics = Some("127.0.0.1:0".parse().expect("addr"));
     vrm::node::start(config).await.expect("node starts")
-}
-
-async fn addr(node: &NodeHandle) -> libp2p::Multiaddr {
-    loop {
-        if let Some(a) = node.listen_addrs().into_iter().next() {
-            return a.with(libp2p::multiaddr::Protocol::P2p(node.peer_id()));
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// Starts a network of `size` nodes in `root`.
 async fn network(root: &std::path::Path, size: usize) -> Vec<Node> {
     let services = (size / 10).max(4);
     let vendors = size / 10;
-    let categories = categories();
+    let categories = nodes::categories_on_distinct_shards(usize::from(vrm::proto::SHARDS));
     let mut nodes: Vec<Node> = Vec::new();
     let mut service_addrs: Vec<libp2p::Multiaddr> = Vec::new();
     for i in 0..size {
@@ -228,17 +175,6 @@ fn counters(node: &NodeHandle) -> Counters {
     }
 }
 
-/// The `p` percentile of `times` (sorted) among `times.len() + missed` samples, the missed
-/// ones last: `None` when it falls on a missed one.
-fn percentile(times: &[f64], missed: usize, p: f64) -> Option<f64> {
-    let n = times.len() + missed;
-    if n == 0 {
-        return None;
-    }
-    let i = ((n - 1) as f64 * p).round() as usize;
-    times.get(i).map(|t| (t * 100.0).round() / 100.0)
-}
-
 /// CPU seconds this process has used (user and system), from /proc/self/stat.
 fn cpu_secs() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -286,20 +222,7 @@ async fn cast_and_follow(
 ) -> Outcome {
     let mut events = caster.subscribe();
     let started = Instant::now();
-    let request = CastRequest {
-        category,
-        subcategory: None,
-        text: format!("Simulated request {n}"),
-        constraints: Constraints {
-            max_price: Some(Price {
-                amount: 5_000,
-                currency: "EUR".into(),
-            }),
-            ..Constraints::default()
-        },
-        terms: vec![],
-        lifetime_secs: 600,
-    };
+    let request = nodes::cast_request(&category, n);
     let mut outcome = Outcome {
         expected,
         received: 0,
