@@ -122,7 +122,8 @@ def main():
              "light-push-published": 5, "light-push-refused": 5, "filter-push": 4,
              "filter-subscribe": 6, "filter-subscribed": 7, "filter-refused": 7,
              "catch-up-list": 8, "catch-up-fetch": 8, "catch-up-listed": 9,
-             "catch-up-messages": 9, "catch-up-refused": 9}
+             "catch-up-messages": 9, "catch-up-refused": 9, "peers-request": 10,
+             "peers-answer": 11, "peers-refused": 11}
     for message in service["messages"]:
         if message["name"] in modes:
             seed("service_protocol", message["name"],

@@ -156,7 +156,8 @@ cmd_scenario() {
     served[$c]=$(( ${served[$c]:-0} + 1 ))
   done
   [ ${#served[@]} -gt 0 ] || die "no vendors in the network"
-  local cats=("${!served[@]}") i=0
+  local cats=("${!served[@]}") i=0 results=$NET/scenario-results
+  : >"$results"
   for p in $(persons); do
     local category=${cats[$((i % ${#cats[@]}))]} expected
     expected=${served[$category]}
@@ -187,10 +188,67 @@ cmd_scenario() {
       first_ms=$(( $(sed -n "$((before + 1))p" "$arrivals") - start )); all_ms=$(( $(tail -1 "$arrivals") - start ))
     fi
     echo "$p cast $id in $category: $count of $expected offers, first after ${first_ms} ms, last after ${all_ms} ms"
+    echo "$count $expected $first_ms $all_ms" >>"$results"
     vrm "$p" offers --intent "$id" | sed 's/^/    /'
     if [ "$count" -lt "$expected" ]; then echo "    MISSING $((expected - count)) offer(s)"; failed=1; fi
   done
+  summary "$results"
   return $failed
+}
+
+# One JSON line: offers expected and received; cast to first and to last offer (p50, p90,
+# max over every cast, a cast with no offer counted as never); every node's peers by role
+# (persons: service nodes kept; vendors: other service nodes, light clients aside); the
+# nodes' memory (PSS: shared pages split between the processes that share them; RSS counts
+# the binary once per process).
+summary() {
+  local results=$1 peers=$NET/scenario-peers pids=()
+  : >"$peers"
+  for name in $(nodes); do
+    vrm "$name" status --json | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+print('$name', len(d['service_nodes']))" >>"$peers"
+    pids+=("$(cat "$NET/$name/pid")")
+  done
+  python3 - "$results" "$peers" "${pids[@]}" <<'PY'
+import json, sys
+results, peers, pids = sys.argv[1], sys.argv[2], sys.argv[3:]
+rows = [line.split() for line in open(results)]
+def ms(v):
+    return float("inf") if v == "?" else int(v)
+def pct(values, p):
+    values = sorted(values)
+    v = values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+    return None if v == float("inf") else v
+def spread(values):
+    return {"p50": pct(values, 50), "p90": pct(values, 90), "max": pct(values, 100)}
+first = [ms(r[2]) for r in rows]
+last = [ms(r[3]) if int(r[0]) >= int(r[1]) else float("inf") for r in rows]
+by_role = {}
+for line in open(peers):
+    name, n = line.split()
+    by_role.setdefault("vendor" if name.startswith("v") else "person", []).append(int(n))
+def memory(field):
+    total = 0
+    for pid in pids:
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            if line.startswith(field + ":"):
+                total += int(line.split()[1])
+    return round(total / 1024)
+print(json.dumps({
+    "casts": len(rows),
+    "offers": sum(int(r[0]) for r in rows),
+    "expected": sum(int(r[1]) for r in rows),
+    "first_offer_ms": spread(first),
+    "all_offers_ms": spread(last),
+    "service_peers": {role: {"min": min(v), "mean": round(sum(v) / len(v), 1), "max": max(v)}
+                      for role, v in by_role.items()},
+    "nodes": len(pids),
+    "pss_mib": memory("Pss"),
+    "rss_mib": memory("Rss"),
+}))
+PY
 }
 
 cmd_logs() {

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -191,6 +192,36 @@ async fn a_light_node_dials_its_service_node_again_after_a_restart() {
     .await;
     let id = cast(&p, "books", "Any Le Guin novel", "30").await;
     offers_arrive(&p, &id, 1).await;
+}
+
+/// A person's light node bootstrapped to one service node finds others through it by peer
+/// exchange (no node runs Kademlia) until it keeps as many as a light node keeps; the
+/// service node names service nodes only, never another light node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_node_finds_more_service_nodes_by_peer_exchange() {
+    let mut net = Net::new();
+    let hub = net.add(person("hub"), &[]).await;
+    let mut services = BTreeSet::from([hub.handle.peer_id().to_string()]);
+    for n in 0..5 {
+        let s = net.add(person(&format!("s{n}")), &[&hub]).await;
+        services.insert(s.handle.peer_id().to_string());
+    }
+    let other = net.add(person("other").light(), &[&hub]).await;
+    let p = net.add(person("p").light(), &[&hub]).await;
+    // By design this takes a while: a service node is named once it has been connected for
+    // 5 s, and answers one request per 5 s.
+    let patience = Duration::from_secs(45);
+    let peers = eventually_within(patience, "p keeps four service nodes", || async {
+        let peers = connected_peers(&p).await;
+        (peers.len() >= 4).then_some(peers)
+    })
+    .await;
+    assert!(
+        peers.is_subset(&services),
+        "service nodes only, not {}: {peers:?}",
+        other.handle.peer_id()
+    );
+    assert!(p.handle.stats().get("exchange-dialed") >= 3);
 }
 
 /// The same for a light vendor: it subscribes for what comes, and catches up on what came.

@@ -193,7 +193,7 @@ fn the_service_vectors_hold() {
     use libp2p::request_response::Codec;
     use vrm::node::network::{
         catch_up_codec, filter_codec, filter_push_codec, light_push_codec, mailbox_codec,
-        mailbox_push_codec,
+        mailbox_push_codec, peer_exchange_codec,
     };
     macro_rules! check {
         ($codec:expr, $protocol:expr, $read:ident, $write:ident, $bytes:expr) => {{
@@ -207,7 +207,7 @@ fn the_service_vectors_hold() {
         }};
     }
     let messages = v["messages"].as_array().unwrap();
-    assert_eq!(messages.len(), 20);
+    assert_eq!(messages.len(), 23);
     for m in messages {
         let bytes = hex_of(&m["cbor_hex"]);
         match m["name"].as_str().unwrap() {
@@ -296,6 +296,24 @@ fn the_service_vectors_hold() {
                 check!(
                     catch_up_codec(),
                     CATCH_UP_PROTOCOL,
+                    read_response,
+                    write_response,
+                    bytes
+                )
+            }
+            "peers-request" => {
+                check!(
+                    peer_exchange_codec(),
+                    PEERS_PROTOCOL,
+                    read_request,
+                    write_request,
+                    bytes
+                )
+            }
+            "peers-answer" | "peers-refused" => {
+                check!(
+                    peer_exchange_codec(),
+                    PEERS_PROTOCOL,
                     read_response,
                     write_response,
                     bytes

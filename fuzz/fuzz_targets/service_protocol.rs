@@ -11,7 +11,9 @@
 //! 6. a filter subscription, served as a service node serves it, 7. its answer;
 //! 8. a catch-up request, served as a service node carrying every shard serves it; 9. a
 //!    catch-up answer, taken by a node in the middle of a catch-up (listed cursors and
-//!    fetched envelopes checked, envelopes handled as gossip).
+//!    fetched envelopes checked, envelopes handled as gossip);
+//! 10. a peer-exchange request, served as a service node serves it; 11. its answer, taken
+//!    as a light node takes it (the records it would dial parsed).
 //!
 //! Whatever decodes must encode back to bytes that decode to the same thing.
 #![no_main]
@@ -29,13 +31,15 @@ use vrm::node::ingest;
 use vrm::node::catch_up::{CatchUp, CatchUpService};
 use vrm::node::filter::FilterService;
 use vrm::node::mailbox::MailboxService;
+use vrm::node::peer_exchange;
 use vrm::node::network::{
     catch_up_codec, filter_codec, light_push_codec, mailbox_codec, mailbox_push_codec,
+    peer_exchange_codec,
 };
 use vrm::proto::sealed::{OFFER_INFO, ReplyKey};
 use vrm::proto::service::{
     CATCH_UP_PROTOCOL, FILTER_PROTOCOL, LIGHT_PUSH_PROTOCOL, MAILBOX_PROTOCOL,
-    MAILBOX_PUSH_PROTOCOL,
+    MAILBOX_PUSH_PROTOCOL, MAX_EXCHANGED, PEERS_PROTOCOL,
 };
 use vrm::proto::{Payload, decode_and_check};
 use vrm::store::Store;
@@ -114,7 +118,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let node = &*NODE;
-    match mode % 10 {
+    match mode % 12 {
         0 => {
             if let Some(request) =
                 round_trip!(mailbox_codec(), MAILBOX_PROTOCOL, read_request, write_request, stream)
@@ -201,7 +205,38 @@ fuzz_target!(|data: &[u8]| {
                     .expect("an answer encodes");
             }
         }
-        _ => {
+        10 => {
+            if let Some(request) = round_trip!(
+                peer_exchange_codec(),
+                PEERS_PROTOCOL,
+                read_request,
+                write_request,
+                stream
+            ) {
+                let connected = vec![(PeerId::random(), "/ip4/192.0.2.7/tcp/4470".parse().unwrap())];
+                let mut exchange = peer_exchange::PeerExchange::default();
+                let vendors = std::collections::HashSet::new();
+                let response =
+                    exchange.serve(&node.peer, &request, connected, &vendors, Instant::now());
+                let mut bytes = Vec::new();
+                let protocol = StreamProtocol::new(PEERS_PROTOCOL);
+                block_on(peer_exchange_codec().write_response(&protocol, &mut bytes, response))
+                    .expect("an answer encodes");
+            }
+        }
+        11 => {
+            if let Some(response) = round_trip!(
+                peer_exchange_codec(),
+                PEERS_PROTOCOL,
+                read_response,
+                write_response,
+                stream
+            ) {
+                let dial = peer_exchange::to_dial(response, MAX_EXCHANGED, &node.peer, |_| false);
+                assert!(dial.len() <= MAX_EXCHANGED);
+            }
+        }
+        9 => {
             if let Some(response) = round_trip!(
                 catch_up_codec(),
                 CATCH_UP_PROTOCOL,
@@ -225,5 +260,6 @@ fuzz_target!(|data: &[u8]| {
                 );
             }
         }
+        _ => unreachable!("mode % 12"),
     }
 });

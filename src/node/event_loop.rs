@@ -13,6 +13,7 @@
 //!        peers                  light_push       mailbox (served) replies (our queues)
 //!        filter (served, and subscriptions of a light vendor)
 //!        catch_up (served, and asked of peers that carry our shards)
+//!        peer_exchange (served, and asked by a light node short of service nodes)
 //!                                                           (each returns Actions)
 //! ```
 //!
@@ -32,6 +33,7 @@ use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{
     Multiaddr, PeerId, Swarm, autonat, gossipsub, identify, kad, mdns, ping, request_response,
 };
+use rand::seq::IndexedRandom;
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
 
@@ -50,6 +52,7 @@ use super::light_push::{LightPush, NotNow, Pacer, Served};
 use super::mailbox::MailboxService;
 use super::network::{Behaviour, BehaviourEvent, NetworkSettings};
 use super::outbox::Outbox;
+use super::peer_exchange::{NAMED_AFTER, PeerExchange};
 use super::peers::{self, ServiceNodes};
 use super::profile::ProfilePublisher;
 use super::pruning::Candidate;
@@ -60,8 +63,8 @@ use crate::clock::unix_now;
 use crate::config::Role;
 use crate::proto::service::{
     CatchUpRequest, CatchUpResponse, FilterPush, FilterRequest, FilterResponse, LightPushRequest,
-    LightPushResponse, MailboxItem, MailboxRequest, MailboxResponse, NO_PEERS, PushAnswer,
-    RATE_LIMITED,
+    LightPushResponse, MAX_EXCHANGED, MailboxItem, MailboxRequest, MailboxResponse, NO_PEERS,
+    PeersRequest, PeersResponse, PushAnswer, RATE_LIMITED,
 };
 use crate::proto::{DIRECTORY_TOPIC, MessageId, shard_of_topic};
 use crate::store::Store;
@@ -121,6 +124,8 @@ pub struct Handlers {
     pub catch_up_service: CatchUpService,
     /// Catch-up asked of peers, for the shards this node wants.
     pub catch_up: CatchUp,
+    /// Peer exchange: served on service nodes, asked by light ones.
+    pub peer_exchange: PeerExchange,
 }
 
 /// The swarm task; [`super::start`] assembles it.
@@ -199,6 +204,10 @@ impl EventLoop {
                     actions.extend(self.handlers.expiry.tick(&self.store, now));
                     actions.extend(self.renew_subscriptions());
                     self.execute(actions);
+                    let profile = self.handlers.profile.as_ref();
+                    if profile.is_some_and(|p| p.greeting_due(Instant::now())) {
+                        self.publish_profile();
+                    }
                 }
                 _ = profile_tick.tick(), if vendor => self.publish_profile(),
                 _ = fetch_tick.tick() => {
@@ -649,8 +658,9 @@ impl EventLoop {
 
     /// Dials the bootstrap peers this node is not connected to while it has fewer service
     /// nodes than it keeps (a bootstrap address without a peer id: while it has none), so
-    /// that a node whose links were cut finds its way back; a light node also looks for
-    /// more service nodes through Kademlia then (service nodes refresh it every 5 minutes).
+    /// that a node whose links were cut finds its way back; a light node also asks one of
+    /// its service nodes, at random, for others then (`node::peer_exchange`; service nodes
+    /// refresh Kademlia every 5 minutes).
     fn redial(&mut self) {
         let target = match self.role {
             Role::Service => self.target_peers,
@@ -661,9 +671,16 @@ impl EventLoop {
             return;
         }
         if self.role == Role::Light
-            && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
+            && self.handlers.peer_exchange.idle()
+            && let Some(asked) = self.services.peers().choose(&mut rand::rng())
         {
-            let _ = kad.bootstrap();
+            let want = (target - services).min(MAX_EXCHANGED);
+            let request = PeersRequest {
+                want: u8::try_from(want).unwrap_or(u8::MAX),
+            };
+            let exchange = &mut self.swarm.behaviour_mut().peer_exchange;
+            let id = exchange.send_request(asked, request);
+            self.handlers.peer_exchange.asked(id, want);
         }
         for addr in self.bootstrap.clone() {
             let dial = match addr.iter().last() {
@@ -908,6 +925,7 @@ impl EventLoop {
             (role == Role::Service).then(|| MailboxService::new(&self.rebuild.mailbox));
         self.services = ServiceNodes::with_bootstrap(&self.bootstrap);
         self.discovery = ShardDiscovery::default();
+        self.handlers.peer_exchange = PeerExchange::default();
         self.channels
             .services
             .send_replace(self.services.mailboxes());
@@ -1029,6 +1047,10 @@ impl EventLoop {
             BehaviourEvent::Filter(event) => self.on_filter(event),
             BehaviourEvent::FilterPush(event) => self.on_filter_push(event),
             BehaviourEvent::CatchUp(event) => self.on_catch_up(event),
+            BehaviourEvent::PeerExchange(event) => {
+                self.on_peer_exchange(event);
+                Vec::new()
+            }
             BehaviourEvent::Kad(event) => {
                 self.on_kad(event);
                 Vec::new()
@@ -1317,6 +1339,57 @@ impl EventLoop {
         }
     }
 
+    /// A peer-exchange request served (service node), or its answer dialed (light node).
+    fn on_peer_exchange(&mut self, event: request_response::Event<PeersRequest, PeersResponse>) {
+        match Exchange::from(event) {
+            Exchange::Request {
+                peer,
+                request,
+                channel,
+            } => {
+                let now = Instant::now();
+                let settled = now.checked_sub(NAMED_AFTER).unwrap_or(now);
+                let connected = self.services.connected_since(settled);
+                let vendors = self.store.vendor_nodes().unwrap_or_default();
+                let exchange = &mut self.handlers.peer_exchange;
+                let response = exchange.serve(&peer, &request, connected, &vendors, now);
+                let behaviour = &mut self.swarm.behaviour_mut().peer_exchange;
+                if behaviour.send_response(channel, response).is_err() {
+                    debug!("the peer left before our peer-exchange answer");
+                }
+            }
+            Exchange::Response {
+                request_id,
+                response,
+                ..
+            } => {
+                let local = *self.swarm.local_peer_id();
+                let swarm = &self.swarm;
+                let vendors = self.store.vendor_nodes().unwrap_or_default();
+                let skip = |p: &PeerId| swarm.is_connected(p) || vendors.contains(p);
+                let exchange = &mut self.handlers.peer_exchange;
+                let to_dial = exchange.answered(&request_id, response, &local, skip);
+                for (peer, addr) in to_dial {
+                    self.stats.bump("exchange-dialed");
+                    let dial = DialOpts::peer_id(peer)
+                        .addresses(vec![addr])
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build();
+                    if let Err(e) = self.swarm.dial(dial) {
+                        debug!("not dialing exchanged peer {peer}: {e}");
+                    }
+                }
+            }
+            Exchange::Failed {
+                request_id, error, ..
+            } => {
+                debug!("peer exchange failed: {error}");
+                self.handlers.peer_exchange.failed(&request_id);
+            }
+            Exchange::Other => {}
+        }
+    }
+
     fn on_catch_up(
         &mut self,
         event: request_response::Event<CatchUpRequest, CatchUpResponse>,
@@ -1383,8 +1456,8 @@ impl EventLoop {
                     && self
                         .handlers
                         .profile
-                        .as_ref()
-                        .is_some_and(|p| p.wants_to_greet(Instant::now()))
+                        .as_mut()
+                        .is_some_and(|p| p.wants_to_greet(peer_id, Instant::now()))
                 {
                     self.publish_profile();
                 }

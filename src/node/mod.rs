@@ -35,6 +35,7 @@ pub mod mailbox;
 pub mod metrics;
 pub mod network;
 pub mod outbox;
+pub mod peer_exchange;
 pub mod peers;
 pub mod profile;
 pub mod pruning;
@@ -238,6 +239,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         subscriptions: filter::Subscriptions::new(served.clone(), config.role == Role::Light),
         catch_up_service: catch_up::CatchUpService::new(scope.carried.clone()),
         catch_up: catch_up::CatchUp::new(&scope),
+        peer_exchange: peer_exchange::PeerExchange::default(),
     };
     let carried = shards.clone();
     let settings = network::NetworkSettings {
@@ -245,6 +247,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         shards,
         mdns: config.mdns,
         kademlia: config.kademlia,
+        vendor: config.vendor.is_some(),
         max_connections: config.max_connections,
         heartbeat: config.heartbeat,
         autonat_private_addresses: config.autonat_private_addresses,

@@ -1,11 +1,12 @@
 //! The libp2p stack of a node: transports, the combined behaviour and its configuration.
 //!
 //! TCP + Noise + Yamux and QUIC, with DNS names resolved; identify and ping; mDNS (optional); Kademlia (server mode
-//! on service nodes, client mode on light ones); relay client, DCUtR and AutoNAT; connection
+//! on service nodes, client mode on light vendors, none on persons' light nodes); relay client, DCUtR and AutoNAT; connection
 //! limits (gossipsub keeps every connection open whatever the idle timeout); gossipsub with
 //! anonymous authenticity, the envelope hash as message id, explicit validation and peer
 //! scoring; request-response for the service protocols (light push, mailbox, mailbox push,
-//! filter, filter push, catch-up), served by service nodes and only used by light ones.
+//! filter, filter push, catch-up, peer exchange), served by service nodes and only used by
+//! light ones.
 
 use std::time::Duration;
 
@@ -13,8 +14,9 @@ use crate::config::Role;
 use crate::proto::service::{
     CATCH_UP_PROTOCOL, CatchUpRequest, CatchUpResponse, FILTER_PROTOCOL, FILTER_PUSH_PROTOCOL,
     FilterPush, FilterRequest, FilterResponse, LIGHT_PUSH_PROTOCOL, LightPushRequest,
-    LightPushResponse, MAILBOX_PROTOCOL, MAILBOX_PUSH_PROTOCOL, MAX_FETCHED, MAX_FILTER_TOPICS,
-    MAX_ITEMS_PER_FETCH, MailboxItem, MailboxRequest, MailboxResponse, PushAnswer,
+    LightPushResponse, MAILBOX_PROTOCOL, MAILBOX_PUSH_PROTOCOL, MAX_EXCHANGED, MAX_FETCHED,
+    MAX_FILTER_TOPICS, MAX_ITEMS_PER_FETCH, MAX_RECORD_FIELD_BYTES, MailboxItem, MailboxRequest,
+    MailboxResponse, PEERS_PROTOCOL, PeersRequest, PeersResponse, PushAnswer,
 };
 use crate::proto::{DIRECTORY_TOPIC, MessageId, limits, shard_topic};
 use crate::store::mailbox::MAX_SEALED_BYTES;
@@ -40,7 +42,7 @@ mod combined {
     use crate::proto::service::{
         CatchUpRequest, CatchUpResponse, FilterPush, FilterRequest, FilterResponse,
         LightPushRequest, LightPushResponse, MailboxItem, MailboxRequest, MailboxResponse,
-        PushAnswer,
+        PeersRequest, PeersResponse, PushAnswer,
     };
 
     /// Every protocol a node speaks, as one behaviour.
@@ -60,6 +62,8 @@ mod combined {
         pub filter_push: request_response::cbor::Behaviour<FilterPush, PushAnswer>,
         /// Catch-up of open intents: served by service nodes, used by all that want shards.
         pub catch_up: request_response::cbor::Behaviour<CatchUpRequest, CatchUpResponse>,
+        /// Peer exchange: served by service nodes, used by light ones to find more of them.
+        pub peer_exchange: request_response::cbor::Behaviour<PeersRequest, PeersResponse>,
         /// Peer routing, when enabled.
         pub kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
         /// Exchange of listen addresses and protocols.
@@ -102,8 +106,11 @@ pub struct NetworkSettings {
     pub shards: Vec<u8>,
     /// Discover peers with mDNS.
     pub mdns: bool,
-    /// Find more peers with Kademlia beyond the ones dialed.
+    /// Find more peers with Kademlia beyond the ones dialed (service nodes and light
+    /// vendors).
     pub kademlia: bool,
+    /// This node has a vendor role.
+    pub vendor: bool,
     /// Most established connections in total.
     pub max_connections: u32,
     /// Gossipsub heartbeat.
@@ -245,6 +252,13 @@ pub fn catch_up_codec() -> request_response::cbor::codec::Codec<CatchUpRequest, 
         .set_response_size_maximum(MAX_CATCH_UP_RESPONSE_BYTES)
 }
 
+/// The codec of peer exchange, with its size limits.
+pub fn peer_exchange_codec() -> request_response::cbor::codec::Codec<PeersRequest, PeersResponse> {
+    request_response::cbor::codec::Codec::default()
+        .set_request_size_maximum(16)
+        .set_response_size_maximum((MAX_EXCHANGED * (2 * MAX_RECORD_FIELD_BYTES + 16) + 32) as u64)
+}
+
 /// A request-response behaviour for `protocol`: served by service nodes when `served`,
 /// only used otherwise.
 fn service_protocol<Req, Resp>(
@@ -308,12 +322,14 @@ pub fn build_swarm(
             // Only a light node subscribes, so only a light node takes pushes.
             let filter_push = service_protocol(filter_push_codec(), FILTER_PUSH_PROTOCOL, !service);
             let catch_up = service_protocol(catch_up_codec(), CATCH_UP_PROTOCOL, service);
-            let kad = settings.kademlia.then(|| {
+            let peer_exchange = service_protocol(peer_exchange_codec(), PEERS_PROTOCOL, service);
+            // A person's light node runs no Kademlia: it finds service nodes by peer
+            // exchange (`node::peer_exchange`). A light vendor looks up its shards' carriers.
+            let kad = (settings.kademlia && (service || settings.vendor)).then(|| {
                 let mut config = kad::Config::new(StreamProtocol::new("/vrm/2/kad"));
-                // A light node looks for service nodes only while it has fewer than it keeps
-                // (`EventLoop::redial`): each lookup connects it to a score of service nodes,
-                // which it then prunes, and every 5 minutes that churn cost the network more
-                // CPU than anything else at 300 nodes.
+                // Its periodic lookups connected a light node to a score of service nodes,
+                // which it then pruned: every 5 minutes that churn cost the network more CPU
+                // than anything else at 300 nodes.
                 if !service {
                     config.set_periodic_bootstrap_interval(None);
                 }
@@ -353,6 +369,7 @@ pub fn build_swarm(
                 filter,
                 filter_push,
                 catch_up,
+                peer_exchange,
                 kad: Toggle::from(kad),
                 // A neutral agent string; light nodes tell no one where they listen.
                 identify: identify::Behaviour::new(

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
@@ -67,6 +68,8 @@ pub struct ServiceNodes {
     nodes: HashMap<PeerId, Option<Multiaddr>>,
     /// The address each connected peer was dialed at.
     dialed: HashMap<PeerId, Multiaddr>,
+    /// When each connected service node was first identified.
+    since: HashMap<PeerId, Instant>,
 }
 
 impl ServiceNodes {
@@ -108,6 +111,7 @@ impl ServiceNodes {
             .get(&peer)
             .cloned()
             .or_else(|| listen.first().map(without_peer_id));
+        self.since.entry(peer).or_insert_with(Instant::now);
         self.nodes.insert(peer, addr).is_none()
     }
 
@@ -115,6 +119,7 @@ impl ServiceNodes {
     pub fn disconnected(&mut self, peer: &PeerId) {
         self.nodes.remove(peer);
         self.dialed.remove(peer);
+        self.since.remove(peer);
     }
 
     /// Whether this node dialed `peer` (false: `peer` opened the connection).
@@ -132,14 +137,26 @@ impl ServiceNodes {
         self.nodes.keys().copied().collect()
     }
 
+    /// The connected service nodes whose address is known, with it.
+    pub fn with_addresses(&self) -> Vec<(PeerId, Multiaddr)> {
+        self.nodes
+            .iter()
+            .filter_map(|(peer, addr)| Some((*peer, addr.clone()?)))
+            .collect()
+    }
+
+    /// [`ServiceNodes::with_addresses`], of those connected since `before` or earlier.
+    pub fn connected_since(&self, before: Instant) -> Vec<(PeerId, Multiaddr)> {
+        self.with_addresses()
+            .into_iter()
+            .filter(|(peer, _)| self.since.get(peer).is_some_and(|t| *t <= before))
+            .collect()
+    }
+
     /// Possible mailboxes: the connected service nodes with a known address, or while
     /// there are none, the bootstrap peers.
     pub fn mailboxes(&self) -> Vec<(PeerId, Multiaddr)> {
-        let connected: Vec<(PeerId, Multiaddr)> = self
-            .nodes
-            .iter()
-            .filter_map(|(peer, addr)| Some((*peer, addr.clone()?)))
-            .collect();
+        let connected = self.with_addresses();
         if connected.is_empty() {
             self.bootstrap.clone()
         } else {
@@ -184,6 +201,26 @@ fn without_peer_id(addr: &Multiaddr) -> Multiaddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_nodes_are_told_apart_by_how_long_they_have_been_connected() {
+        let mut nodes = ServiceNodes::default();
+        let (old, new) = (PeerId::random(), PeerId::random());
+        let addr: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+        let mailbox = [StreamProtocol::new(MAILBOX_PROTOCOL)];
+        nodes.identified(old, &mailbox, std::slice::from_ref(&addr));
+        let between = Instant::now();
+        nodes.identified(new, &mailbox, std::slice::from_ref(&addr));
+        nodes.identified(old, &mailbox, std::slice::from_ref(&addr));
+        assert_eq!(nodes.connected_since(between), vec![(old, addr.clone())]);
+        assert_eq!(nodes.connected_since(Instant::now()).len(), 2);
+        nodes.disconnected(&old);
+        nodes.identified(old, &mailbox, std::slice::from_ref(&addr));
+        assert!(
+            nodes.connected_since(between).is_empty(),
+            "a new connection"
+        );
+    }
 
     #[test]
     fn a_first_connection_is_announced_and_hurries_the_outbox() {

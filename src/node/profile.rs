@@ -1,7 +1,11 @@
 //! The vendor's profile on the directory topic: published at start, every
-//! `profile_interval`, and when a new peer subscribes to the directory (at most every
-//! [`MIN_INTERVAL`]), so that persons learn the vendor's name and terms.
+//! `profile_interval`, and when a peer it has not greeted yet subscribes to the directory
+//! (at most every [`MIN_INTERVAL`]: newcomers in between are greeted together when it is
+//! over), so that persons learn the vendor's name and terms. A peer that reconnects is not
+//! greeted again: at 300 nodes, where service nodes connect to each other for deposits and
+//! prune again, every reconnection flooded a profile to the whole network.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
@@ -15,13 +19,19 @@ use crate::store::Store;
 use crate::vendor_role;
 
 /// A new peer on the directory topic triggers a publication at most this often.
-pub const MIN_INTERVAL: Duration = Duration::from_secs(5);
+pub const MIN_INTERVAL: Duration = Duration::from_secs(30);
+/// Most peers remembered as greeted (past it, the memory starts again).
+pub const MAX_GREETED: usize = 4096;
 
 /// Publishes the vendor's profile.
 pub struct ProfilePublisher {
     config: VendorConfig,
     key: SigningKey,
     published_at: Option<Instant>,
+    /// Peers seen subscribing to the directory.
+    greeted: HashSet<PeerId>,
+    /// A newcomer came within [`MIN_INTERVAL`] of the last publication.
+    greeting_due: bool,
 }
 
 impl ProfilePublisher {
@@ -31,6 +41,8 @@ impl ProfilePublisher {
             config,
             key,
             published_at: None,
+            greeted: HashSet::new(),
+            greeting_due: false,
         }
     }
 
@@ -61,8 +73,29 @@ impl ProfilePublisher {
         }
     }
 
-    /// Whether a new subscriber to the directory at `at` is worth a publication.
-    pub fn wants_to_greet(&self, at: Instant) -> bool {
+    /// Whether `peer`, subscribing to the directory at `at`, is worth a publication now:
+    /// not if it was greeted before; if the last publication is too recent, the greeting
+    /// waits for [`ProfilePublisher::greeting_due`].
+    pub fn wants_to_greet(&mut self, peer: PeerId, at: Instant) -> bool {
+        if self.greeted.len() >= MAX_GREETED {
+            self.greeted.clear();
+        }
+        if !self.greeted.insert(peer) {
+            return false;
+        }
+        if self.interval_over(at) {
+            return true;
+        }
+        self.greeting_due = true;
+        false
+    }
+
+    /// Whether newcomers wait for a greeting that may go out at `at`.
+    pub fn greeting_due(&self, at: Instant) -> bool {
+        self.greeting_due && self.interval_over(at)
+    }
+
+    fn interval_over(&self, at: Instant) -> bool {
         self.published_at
             .is_none_or(|last| at.duration_since(last) >= MIN_INTERVAL)
     }
@@ -73,6 +106,7 @@ impl ProfilePublisher {
             Ok(()) => {
                 debug!("published the vendor profile");
                 self.published_at = Some(at);
+                self.greeting_due = false;
             }
             Err(e) => debug!("vendor profile not published now: {e}"),
         }
@@ -84,7 +118,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn greets_new_subscribers_at_most_every_min_interval() {
+    fn greets_new_subscribers_once_and_at_most_every_min_interval() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 20).unwrap();
         let config = VendorConfig {
@@ -95,7 +129,11 @@ mod tests {
         let key = SigningKey::from_bytes(&[4; 32]);
         let mut publisher = ProfilePublisher::new(config, key.clone());
         let t0 = Instant::now();
-        assert!(publisher.wants_to_greet(t0), "never published: greet");
+        let peers: Vec<PeerId> = (0..5).map(|_| PeerId::random()).collect();
+        assert!(
+            publisher.wants_to_greet(peers[0], t0),
+            "never published: greet"
+        );
         let action = publisher.publish(&store, &PeerId::random(), &[], 1_800_000_000);
         assert!(matches!(
             action,
@@ -107,11 +145,18 @@ mod tests {
         assert_eq!(stored[0].envelope.signer(), &key.verifying_key());
         publisher.published(Err("no peers".into()), t0);
         assert!(
-            publisher.wants_to_greet(t0),
+            publisher.wants_to_greet(peers[1], t0),
             "a failed publication does not count"
         );
         publisher.published(Ok(()), t0);
-        assert!(!publisher.wants_to_greet(t0 + Duration::from_secs(4)));
-        assert!(publisher.wants_to_greet(t0 + MIN_INTERVAL));
+        let soon = t0 + Duration::from_secs(4);
+        assert!(!publisher.wants_to_greet(peers[2], soon), "too soon");
+        assert!(!publisher.greeting_due(soon));
+        assert!(publisher.greeting_due(t0 + MIN_INTERVAL), "then it is due");
+        publisher.published(Ok(()), t0 + MIN_INTERVAL);
+        let later = t0 + 3 * MIN_INTERVAL;
+        assert!(!publisher.greeting_due(later), "greeted");
+        assert!(!publisher.wants_to_greet(peers[0], later), "greeted before");
+        assert!(publisher.wants_to_greet(peers[3], later));
     }
 }

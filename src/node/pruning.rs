@@ -20,8 +20,9 @@ use rand::seq::IndexedRandom;
 /// How often a node looks at its peer count.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(30);
 /// Service nodes a light node keeps besides those it needs (the mailboxes of its open
-/// intents, the service nodes a light vendor is subscribed at): Kademlia's queries and
-/// mDNS connect it to many, and gossip would keep them all.
+/// intents, the service nodes a light vendor is subscribed at): mDNS and a light vendor's
+/// Kademlia queries connect it to many, and gossip would keep them all. Below it, a light
+/// node asks for more by peer exchange (`node::peer_exchange`).
 pub const LIGHT_TARGET_PEERS: usize = 4;
 
 /// A connected peer as pruning sees it.

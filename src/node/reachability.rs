@@ -123,6 +123,7 @@ mod tests {
                 shards: Vec::new(),
                 mdns: false,
                 kademlia: false,
+                vendor: false,
                 max_connections: 8,
                 heartbeat: Duration::from_secs(1),
                 autonat_private_addresses: false,

@@ -19,6 +19,8 @@ pub const FILTER_PROTOCOL: &str = "/vrm/2/filter";
 pub const FILTER_PUSH_PROTOCOL: &str = "/vrm/2/filter-push";
 /// Request-response protocol a node catches up on the open intents of a shard with.
 pub const CATCH_UP_PROTOCOL: &str = "/vrm/2/catch-up";
+/// Request-response protocol a light node asks a service node for other service nodes with.
+pub const PEERS_PROTOCOL: &str = "/vrm/2/peers";
 
 /// Length of a queue id, in bytes.
 pub const QUEUE_BYTES: usize = 16;
@@ -38,6 +40,10 @@ pub const CURSOR_BYTES: usize = 40;
 pub const MAX_LISTED: usize = 1024;
 /// Most messages asked for in one catch-up fetch.
 pub const MAX_FETCHED: usize = 32;
+/// Most service nodes in one peer-exchange answer.
+pub const MAX_EXCHANGED: usize = 8;
+/// Most bytes of a peer id or an address in a peer-exchange answer.
+pub const MAX_RECORD_FIELD_BYTES: usize = 128;
 
 /// The queue id a fetch token opens: the first 16 bytes of SHA-256("vrm/2/queue" || token).
 /// Depositors know the queue (it is in the intent), only the owner knows the token.
@@ -247,6 +253,40 @@ pub enum CatchUpResponse {
         envelopes: Vec<ByteBuf>,
     },
     /// Refused, with a code ("not-carried", "bad-request", "rate-limited", "unavailable").
+    Refused {
+        /// Why.
+        code: String,
+    },
+}
+
+/// A light node asks a service node for other service nodes it could connect to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeersRequest {
+    /// How many it would like, 1 to [`MAX_EXCHANGED`].
+    pub want: u8,
+}
+
+/// A service node as peer exchange names it: its peer id and the address the answering
+/// node knows it by, each in its binary form (at most [`MAX_RECORD_FIELD_BYTES`] bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    /// The peer id's bytes.
+    pub peer: ByteBuf,
+    /// The multiaddr's bytes, without a `/p2p/` part.
+    pub addr: ByteBuf,
+}
+
+/// A service node's answer to a peer exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PeersResponse {
+    /// Up to `want` (and [`MAX_EXCHANGED`]) of the service nodes it is connected to, the
+    /// asker not among them; never a light node.
+    Peers {
+        /// The service nodes.
+        peers: Vec<ServiceRecord>,
+    },
+    /// Refused ("bad-request", "rate-limited").
     Refused {
         /// Why.
         code: String,
