@@ -338,6 +338,8 @@ fn mailbox(envelopes: &[Envelope], now: u64, raw_rate: f64) {
             .mailbox_deposit(&queue(i), &sealed, now, &limits)
             .expect("store")
             .expect("deposited");
+        // A deposit is acknowledged once flushed, as the node does.
+        store.flush().expect("flush");
     }
     line(
         "mailbox_deposit",

@@ -307,9 +307,11 @@ impl Answering {
                 return Ok(());
             }
         };
-        let queued = self
-            .store
-            .record_offer_made(key, intent, &offer, unix_now())?;
+        let (key, intent, made) = (*key, intent.clone(), offer.clone());
+        let queued = super::durably(&self.store, move |store| {
+            store.record_offer_made(&key, &intent, &made, unix_now())
+        })
+        .await?;
         self.stats.bump("offers-sent");
         self.emit(NodeEvent::OfferSent {
             intent: intent_hex,

@@ -245,12 +245,14 @@ impl EventLoop {
         info!("node stopped");
     }
 
-    /// Carries out what a gossip batch changed once it is on disk: at once if it stored
-    /// nothing that needs it, else after a flush on a blocking thread, through the inbox,
-    /// while the loop goes on relaying. At most [`MAX_FLUSHING`] such flushes wait at once:
-    /// past that the loop flushes itself, so a disk slower than the gossip slows the intake
-    /// instead of piling up batches. If the flush fails, the vendor role is not handed the
-    /// batch's intents (the store answers what is durable of them at the next start).
+    /// Carries out what acknowledges staged writes (a gossip batch's hand-over to the vendor
+    /// role, a mailbox's answer to a deposit, a stored offer's answer) once they are on
+    /// disk: at once if nothing needs it, else after a flush on a blocking thread, through
+    /// the inbox, while the loop goes on relaying. At most [`MAX_FLUSHING`] such flushes
+    /// wait at once: past that the loop flushes itself, so a disk slower than the network
+    /// slows the intake instead of piling up work. If the flush fails, nothing of it is
+    /// carried out: the sender, unanswered, tries again, and the vendor role is not handed
+    /// the batch's intents (the store answers what is durable of them at the next start).
     fn after_flush(&mut self, actions: Vec<Action>, needs_flush: bool) {
         if !needs_flush {
             return self.execute(actions);
@@ -1203,9 +1205,14 @@ impl EventLoop {
                     now,
                     Instant::now(),
                 );
-                let mut actions = vec![Action::RespondMailbox { channel, response }];
-                actions.extend(push);
-                actions
+                // A deposit is acknowledged once it is on disk; the push to its owner
+                // acknowledges nothing and goes at once.
+                let deposited = response == MailboxResponse::Deposited;
+                self.after_flush(
+                    vec![Action::RespondMailbox { channel, response }],
+                    deposited,
+                );
+                push.into_iter().collect()
             }
             Exchange::Response {
                 peer,
@@ -1222,7 +1229,9 @@ impl EventLoop {
                     let replies = &mut self.handlers.replies;
                     let mut actions = replies.received(&self.store, &self.stats, &peer, items, now);
                     actions.extend(then.map(|queued| Action::Queue(*queued)));
-                    actions
+                    // The next fetch acknowledges what this one stored: after its flush.
+                    self.after_flush(actions, true);
+                    Vec::new()
                 }
                 (Some(call), response) => {
                     debug!("mailbox {peer} answered a fetch with {response:?}");
@@ -1258,8 +1267,11 @@ impl EventLoop {
                 let replies = &mut self.handlers.replies;
                 let (answer, mut actions) =
                     replies.pushed(&self.store, &self.stats, &peer, &request, unix_now());
+                // The answer lets the mailbox drop the item: only once it is on disk here.
+                let stored = answer.stored;
                 actions.insert(0, Action::RespondPush { channel, answer });
-                actions
+                self.after_flush(actions, stored);
+                Vec::new()
             }
             Exchange::Response {
                 request_id,

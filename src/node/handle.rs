@@ -227,7 +227,9 @@ impl NodeHandle {
         intent.reply_to = self.reply_path(&id).await?;
         check_intent(&intent, now)?;
         let envelope = Envelope::seal(&intent, &self.identity.intent_persona(&id));
-        let queued = self.store.cast(&envelope, &intent, now)?;
+        let (cast, sealed) = (intent.clone(), envelope.clone());
+        let queued =
+            super::durably(&self.store, move |store| store.cast(&sealed, &cast, now)).await?;
         let _ = self.events.send(NodeEvent::IntentCast {
             intent: hex::encode(*id),
             category: intent.category.clone(),
@@ -304,7 +306,11 @@ impl NodeHandle {
             created: unix_now(),
         };
         let envelope = Envelope::seal(&withdraw, &self.identity.intent_persona(id));
-        match self.store.withdraw_own(id, &envelope, withdraw.created)? {
+        let (own, sealed, at) = (*id, envelope.clone(), withdraw.created);
+        let withdrawn = super::durably(&self.store, move |store| {
+            store.withdraw_own(&own, &sealed, at)
+        });
+        match withdrawn.await? {
             WithdrawOwn::Withdrawn { queued, unqueued } => {
                 let _ = self
                     .events

@@ -365,7 +365,8 @@ fn keep(
 
 /// Handles a message opened from one of the person's mailbox queues (an offer to one of
 /// the person's intents). `Ok(Accept)` means stored (or already stored: delivery is
-/// idempotent, so an offer deposited twice is taken once).
+/// idempotent, so an offer deposited twice is taken once), staged: the caller flushes the
+/// store before it acknowledges the delivery.
 pub fn reply(store: &Store, bytes: &[u8], now: u64) -> Result<Outcome, StoreError> {
     let (envelope, message) = match decode_and_check(bytes, now) {
         Ok(decoded) => decoded,

@@ -161,6 +161,18 @@ impl NodeConfig {
     }
 }
 
+/// Runs a store write that waits for the disk on a blocking thread, so the runtime worker
+/// that awaits it goes on with other tasks (other nodes' loops, in one process) meanwhile.
+pub(crate) async fn durably<T: Send + 'static>(
+    store: &Arc<Store>,
+    write: impl FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, crate::store::StoreError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || write(&store))
+        .await
+        .map_err(|e| crate::store::StoreError::Unflushed(std::io::Error::other(e)))?
+}
+
 /// Parses multiaddrs, naming the bad one.
 pub fn parse_addrs(addrs: &[String]) -> anyhow::Result<Vec<Multiaddr>> {
     addrs

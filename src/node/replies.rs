@@ -182,7 +182,7 @@ impl Replies {
     }
 
     /// Items a mailbox gave us for our queues. Those stored or refused are acknowledged by
-    /// a fetch that goes out at once (and gets what else waits).
+    /// a fetch (which gets what else waits), to go out once the store is flushed.
     pub fn received(
         &mut self,
         store: &Store,
@@ -205,7 +205,8 @@ impl Replies {
         actions
     }
 
-    /// An item the mailbox pushed: the answer says whether it may drop it.
+    /// An item the mailbox pushed: the answer, to go out once the store is flushed, says
+    /// whether it may drop it.
     pub fn pushed(
         &mut self,
         store: &Store,

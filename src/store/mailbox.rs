@@ -116,8 +116,9 @@ fn expiry_key(expires: u64, queue: &QueueId) -> [u8; 8 + QUEUE_BYTES] {
 }
 
 impl Store {
-    /// Leaves `sealed` in `queue`. `Ok(Ok(id))` once it is on disk (a deposit made twice is
-    /// stored once); `Ok(Err(refusal))` stores nothing.
+    /// Leaves `sealed` in `queue`, without waiting for the disk: `Ok(Ok(id))` once staged
+    /// (a deposit made twice is stored once), and the caller's [`Store::flush`] makes it
+    /// durable before the deposit is acknowledged; `Ok(Err(refusal))` stores nothing.
     pub fn mailbox_deposit(
         &self,
         queue: &QueueId,
@@ -157,8 +158,6 @@ impl Store {
         t.mailbox_bytes
             .fetch_add(sealed.len() as u64, Ordering::SeqCst);
         t.mailbox_items_count.fetch_add(1, Ordering::SeqCst);
-        drop(_one_writer);
-        t.durable()?;
         Ok(Ok(id))
     }
 

@@ -47,8 +47,9 @@ impl Store {
         Ok(queued)
     }
 
-    /// The person's node stores an offer it accepted. Returns false if it was already
-    /// stored (a retried delivery).
+    /// The person's node stores an offer it accepted, without waiting for the disk: the
+    /// caller's [`Store::flush`] makes it durable before its delivery is acknowledged.
+    /// Returns false if it was already stored (a retried delivery).
     pub fn record_offer_received(
         &self,
         envelope: &Envelope,
@@ -70,7 +71,6 @@ impl Store {
                 Some(encode(&record)),
             )?
             .is_ok();
-        t.durable()?;
         Ok(inserted)
     }
 
