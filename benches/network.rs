@@ -20,9 +20,11 @@
 //! for each of 4 categories on 4 different shards; the 12 others publish intents of the 4
 //! categories in turn at a total rate, for `VRM_BENCH_THROUGHPUT_SECS` (60; 0 skips it) per
 //! step, on a fresh network per step. The intents are signed beforehand (persons' own nodes
-//! sign them) and published as a service node publishes what light clients hand it, without
-//! that node's own check (one of the 14 checks each intent gets on its way), since one
-//! node's own casts are paced by its neighbours' light-push limits (20/s each). An intent
+//! sign them) and published as a service node publishes what light clients hand it
+//! (checked, kept, relayed: `NodeHandle::publish_handed_over`), since one node's own casts
+//! are paced by its neighbours' light-push limits (20/s each). (Before 2026-11-29 they went
+//! out raw, unknown to the publishing node, whose catch-up then fetched each one back: one
+//! extra intake per intent.) An intent
 //! counts as delivered only if every vendor of its category stored it within 1 s of its
 //! publication; the delivery times of every
 //! (intent, vendor) pair are reported as a distribution, with lost pairs (never stored)
@@ -319,7 +321,7 @@ async fn cast_at(net: &Net, secs: u64, rate: u64) -> Vec<Cast> {
                 }
                 let topic = vrm::proto::intent_topic(&category);
                 let at = Instant::now();
-                if node.publish_raw(&topic, bytes).await.is_ok() {
+                if node.publish_handed_over(&topic, bytes).await.is_ok() {
                     casts.push((id, category, at));
                 }
             }

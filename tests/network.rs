@@ -656,3 +656,55 @@ async fn a_replay_to_a_restarted_vendor_is_not_answered_twice() {
     );
     assert_eq!(offer_count(&p, &id), 1);
 }
+
+/// What `publish_handed_over` publishes (the throughput bench's intents) is taken as a light
+/// client's push: a forgery is refused with its code and kept nowhere; a valid intent is
+/// kept in the publisher's replay memory (so its catch-up never fetches it back) and reaches
+/// the vendor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_handed_over_is_checked_kept_and_relayed() {
+    use vrm::proto::{Envelope, Intent, ReplyTo};
+    let mut net = Net::new();
+    let [s, v] = net.line([person("s"), vendor("v", "garden", "5.00")]).await;
+    let now = vrm::clock::unix_now();
+    let intent = Intent {
+        id: [7; 16].into(),
+        category: "garden".into(),
+        subcategory: None,
+        text: "Tomato seedlings".into(),
+        constraints: Default::default(),
+        terms: vec![],
+        created: now,
+        expires: now + 600,
+        reply_to: ReplyTo::new(
+            &s.handle.peer_id(),
+            &s.handle.listen_addrs()[0],
+            [7; 16],
+            [9; 32],
+        ),
+    };
+    let envelope = Envelope::seal(&intent, &ed25519_dalek::SigningKey::from_bytes(&[5; 32]));
+    let topic = intent_topic("garden");
+    let seen_before = s.handle.counts().seen;
+
+    let mut forged = envelope.as_bytes().to_vec();
+    *forged.last_mut().unwrap() ^= 1;
+    let refused = s
+        .handle
+        .publish_handed_over(&topic, forged)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("bad-signature"), "{refused}");
+    assert_eq!(s.handle.counts().seen, seen_before, "a forgery is not kept");
+
+    eventually("the intent is relayed", || async {
+        let bytes = envelope.as_bytes().to_vec();
+        s.handle.publish_handed_over(&topic, bytes).await.ok()
+    })
+    .await;
+    assert_eq!(s.handle.counts().seen, seen_before + 1, "kept once");
+    eventually("the vendor receives it", || async {
+        received_intents(&v).contains(&intent.id).then_some(())
+    })
+    .await;
+}

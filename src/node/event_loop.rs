@@ -574,6 +574,21 @@ impl EventLoop {
                     .map_err(|e| e.to_string());
                 let _ = reply.send(result);
             }
+            Command::HandOver(request, reply) => {
+                let local = *self.swarm.local_peer_id();
+                let light_push = &self.handlers.light_push;
+                let (served, actions) =
+                    light_push.take(&self.store, &self.stats, &local, request, unix_now());
+                self.execute(actions);
+                let result = match served {
+                    Served::Relay { topic, bytes } => match self.relay(topic, bytes) {
+                        LightPushResponse::Published { .. } => Ok(()),
+                        LightPushResponse::Refused { code } => Err(code),
+                    },
+                    Served::Refused(code) => Err(code),
+                };
+                let _ = reply.send(result);
+            }
             Command::Shutdown => {}
         }
     }

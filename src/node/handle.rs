@@ -17,6 +17,7 @@ use rand::seq::IndexedRandom;
 use crate::clock::unix_now;
 use crate::config::Role;
 use crate::identity::Identity;
+use crate::proto::service::LightPushRequest;
 use crate::proto::validate::check_intent;
 use crate::proto::{
     Constraints, Envelope, Intent, IntentId, IntentWithdraw, MessageId, ReplyTo, Term,
@@ -131,6 +132,8 @@ pub enum Command {
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     /// Publish raw bytes on a topic, bypassing every check (for testing the network's defences).
     PublishRaw(String, Vec<u8>, oneshot::Sender<Result<(), String>>),
+    /// Take a signed envelope as a light client's push and relay it.
+    HandOver(LightPushRequest, oneshot::Sender<Result<(), String>>),
     /// Stop: flush and end the loop.
     Shutdown,
 }
@@ -406,6 +409,24 @@ impl NodeHandle {
     /// network treats bad messages. Normal operation never needs it.
     pub async fn publish_raw(&self, topic: &str, bytes: Vec<u8>) -> Result<(), NodeError> {
         self.ask(|tx| Command::PublishRaw(topic.to_owned(), bytes, tx))
+            .await?
+            .map_err(NodeError::Network)
+    }
+
+    /// Takes a signed envelope for `topic` as this service node takes one a light client
+    /// pushes to it (checked, kept and relayed under the message's rules, without the
+    /// client's rate limit): how a benchmark publishes intents signed beforehand. A refusal
+    /// comes back with its code.
+    pub async fn publish_handed_over(
+        &self,
+        topic: &str,
+        envelope: Vec<u8>,
+    ) -> Result<(), NodeError> {
+        let request = LightPushRequest {
+            topic: topic.to_owned(),
+            envelope: envelope.into(),
+        };
+        self.ask(|tx| Command::HandOver(request, tx))
             .await?
             .map_err(NodeError::Network)
     }

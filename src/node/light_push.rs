@@ -175,6 +175,19 @@ impl LightPush {
             stats.bump("light-push-rate-limited");
             return (Served::Refused(RATE_LIMITED.into()), Vec::new());
         }
+        self.take(store, stats, peer, request, now)
+    }
+
+    /// What [`Self::serve`] does with a push it lets through: checked and kept under the
+    /// message's rules, relayed if valid.
+    pub fn take(
+        &self,
+        store: &Store,
+        stats: &Stats,
+        peer: &PeerId,
+        request: LightPushRequest,
+        now: u64,
+    ) -> (Served, Vec<Action>) {
         let outcome = ingest::gossip(store, &self.scope, &request.topic, &request.envelope, now);
         let stored_or_refused = outcome.is_ok();
         let mut actions = Vec::new();
