@@ -8,7 +8,8 @@
 //! **Latency** (`latency_cast_to_first_offer`): on networks of `VRM_BENCH_SIZES` (10, 50,
 //! 100) nodes, one vendor in five (books), `VRM_BENCH_CASTS` (200) casts per size, one at a
 //! time from the persons in turn, each timed from the call to cast until the first offer is
-//! stored at the caster. A cast with no offer within 10 s is counted as missed and sorted
+//! stored at the caster (`stages_p50_ms` splits that time at the caster's publication, the
+//! answering vendor's store and its offer). A cast with no offer within 10 s is counted as missed and sorted
 //! last, so a percentile that falls on it is `null`, never a figure without it. Baseline,
 //! measured in the same run on the same topology: bare libp2p swarms doing the same hops
 //! (`support/bare_network.rs`: hand-over to a neighbour, gossip to the vendors, every
@@ -174,16 +175,20 @@ fn cast(n: usize) -> CastRequest {
     nodes::cast_request("books", n)
 }
 
-async fn wait_for(events: &mut Receiver<NodeEvent>, want: impl Fn(&NodeEvent) -> bool) -> bool {
+/// The first of `events` that `want` maps to something, within 10 s.
+async fn wait_for<T>(
+    events: &mut Receiver<NodeEvent>,
+    mut want: impl FnMut(&NodeEvent) -> Option<T>,
+) -> Option<T> {
     let deadline = tokio::time::sleep(Duration::from_secs(10));
     tokio::pin!(deadline);
     loop {
         tokio::select! {
-            _ = &mut deadline => return false,
+            _ = &mut deadline => return None,
             event = events.recv() => match event {
-                Ok(e) if want(&e) => return true,
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(_) => return false,
+                Ok(e) => if let Some(found) = want(&e) { return Some(found) },
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return None,
             },
         }
     }
@@ -710,7 +715,11 @@ async fn latency(size: usize, casts: usize) {
         .map(|n| persons[(n * 31) % persons.len()])
         .collect();
     let casters: Vec<&NodeHandle> = caster_indices.iter().map(|&i| &net.nodes[i]).collect();
-    let full = cast_to_first_offer(&casters).await;
+    let vendor_nodes: Vec<&NodeHandle> = net.vendors.iter().map(|(i, _)| &net.nodes[*i]).collect();
+    let vendor_events = record_events(&vendor_nodes);
+    let (times, missed, traces) = traced_casts(&casters).await;
+    let stages = stages(&traces, &vendor_events);
+    let full = (times, missed);
     // A light node attached to two service nodes that are not vendors.
     let bootstrap = vec![addr(&net.nodes[0]).await, addr(&net.nodes[1]).await];
     let light = node(net.root.path(), size, None, bootstrap, Role::Light).await;
@@ -746,10 +755,15 @@ async fn latency(size: usize, casts: usize) {
     let bare_light = bare.cast_to_first_reply(&vec![size; casts]).await;
     bare.stop().await;
     let lines = [
-        ("latency_cast_to_first_offer", full, bare_full),
-        ("latency_light_cast_to_first_offer", light_times, bare_light),
+        ("latency_cast_to_first_offer", full, bare_full, stages),
+        (
+            "latency_light_cast_to_first_offer",
+            light_times,
+            bare_light,
+            serde_json::Value::Null,
+        ),
     ];
-    for (bench, (times, missed), (base, base_missed)) in lines {
+    for (bench, (times, missed), (base, base_missed), stages) in lines {
         let p50 = percentile(&times, missed, 0.5);
         let base_p50 = percentile(&base, base_missed, 0.5);
         let ratio =
@@ -773,6 +787,7 @@ async fn latency(size: usize, casts: usize) {
                 "missed": missed,
                 "baseline_missed": base_missed,
                 "data_dir_fs": fs,
+                "stages_p50_ms": stages,
             })
         );
     }
@@ -888,24 +903,123 @@ async fn flood(casts: usize) {
 /// Casts once from each of `casters` in turn: the sorted times to the first offer to that
 /// cast, in ms, and how many casts got none within 10 s.
 async fn cast_to_first_offer(casters: &[&NodeHandle]) -> (Vec<f64>, usize) {
+    let (times, missed, _) = traced_casts(casters).await;
+    (times, missed)
+}
+
+/// What one cast and its first offer went through, as moments at the caster.
+struct CastTrace {
+    started: Instant,
+    /// The caster's `Published` event for it.
+    published: Option<Instant>,
+    intent: String,
+    /// The first offer.
+    offer: String,
+    received: Instant,
+}
+
+/// [`cast_to_first_offer`], with a trace of each cast that got an offer.
+async fn traced_casts(casters: &[&NodeHandle]) -> (Vec<f64>, usize, Vec<CastTrace>) {
     let mut times = Vec::new();
+    let mut traces = Vec::new();
     let mut missed = 0;
     for (n, caster) in casters.iter().enumerate() {
         let mut events = caster.subscribe();
         let started = Instant::now();
         let id = hex::encode(*caster.cast(cast(n)).await.expect("cast"));
+        let mut published = None;
         // An offer to this cast: a late offer to an earlier one does not count.
-        if wait_for(
-            &mut events,
-            |e| matches!(e, NodeEvent::OfferReceived { intent, .. } if *intent == id),
-        )
-        .await
-        {
-            times.push(started.elapsed().as_secs_f64() * 1000.0);
-        } else {
-            missed += 1;
+        let offer = wait_for(&mut events, |e| match e {
+            NodeEvent::Published { .. } if published.is_none() => {
+                published = Some(Instant::now());
+                None
+            }
+            NodeEvent::OfferReceived { intent, offer, .. } if *intent == id => Some(offer.clone()),
+            _ => None,
+        })
+        .await;
+        match offer {
+            Some(offer) => {
+                let received = Instant::now();
+                times.push((received - started).as_secs_f64() * 1000.0);
+                traces.push(CastTrace {
+                    started,
+                    published,
+                    intent: id,
+                    offer,
+                    received,
+                });
+            }
+            None => missed += 1,
         }
     }
     times.sort_by(f64::total_cmp);
-    (times, missed)
+    (times, missed, traces)
+}
+
+/// Every event of `nodes` from now on, with the moment it was seen.
+type Timeline = Arc<std::sync::Mutex<Vec<(Instant, NodeEvent)>>>;
+
+fn record_events(nodes: &[&NodeHandle]) -> Timeline {
+    let timeline: Timeline = Arc::default();
+    for node in nodes {
+        let mut events = node.subscribe();
+        let timeline = timeline.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => timeline.lock().unwrap().push((Instant::now(), event)),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+    }
+    timeline
+}
+
+/// Where the time of the casts' first offers went, p50 of each stage in ms: the caster's
+/// cast until its intent left on gossip, on to the answering vendor's store, its offer
+/// made (signed, sealed, on disk), and on to the caster's store (deposit, push, storing).
+/// Casts whose trace is incomplete (no `Published` event seen) are left out.
+fn stages(traces: &[CastTrace], vendors: &Timeline) -> serde_json::Value {
+    let vendors = vendors.lock().unwrap();
+    let mut parts: [Vec<f64>; 4] = Default::default();
+    for trace in traces {
+        let sent = vendors.iter().find_map(|(at, e)| match e {
+            NodeEvent::OfferSent { offer, .. } if *offer == trace.offer => Some(*at),
+            _ => None,
+        });
+        // The vendor stored the intent before it made the offer: the latest such event
+        // before the offer is the answering vendor's.
+        let stored = sent.and_then(|sent| {
+            vendors.iter().rev().find_map(|(at, e)| match e {
+                NodeEvent::IntentReceived { intent, .. }
+                    if *intent == trace.intent && *at <= sent =>
+                {
+                    Some(*at)
+                }
+                _ => None,
+            })
+        });
+        if let (Some(published), Some(stored), Some(sent)) = (trace.published, stored, sent) {
+            let ms = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1000.0;
+            parts[0].push(ms(trace.started, published));
+            parts[1].push(ms(published, stored));
+            parts[2].push(ms(stored, sent));
+            parts[3].push(ms(sent, trace.received));
+        }
+    }
+    let traced = parts[0].len();
+    let mut p50 = parts.into_iter().map(|mut v| {
+        v.sort_by(f64::total_cmp);
+        percentile(&v, 0, 0.5)
+    });
+    json!({
+        "traced_casts": traced,
+        "cast_to_published": p50.next(),
+        "published_to_vendor_stored": p50.next(),
+        "vendor_stored_to_offer_made": p50.next(),
+        "offer_made_to_caster_stored": p50.next(),
+    })
 }
