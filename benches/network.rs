@@ -715,10 +715,9 @@ async fn latency(size: usize, casts: usize) {
         .map(|n| persons[(n * 31) % persons.len()])
         .collect();
     let casters: Vec<&NodeHandle> = caster_indices.iter().map(|&i| &net.nodes[i]).collect();
-    let vendor_nodes: Vec<&NodeHandle> = net.vendors.iter().map(|(i, _)| &net.nodes[*i]).collect();
-    let vendor_events = record_events(&vendor_nodes);
+    let timeline = record_events(&net.nodes);
     let (times, missed, traces) = traced_casts(&casters).await;
-    let stages = stages(&traces, &vendor_events);
+    let stages = stages(&traces, &timeline, |n| caster_indices[n]);
     let full = (times, missed);
     // A light node attached to two service nodes that are not vendors.
     let bootstrap = vec![addr(&net.nodes[0]).await, addr(&net.nodes[1]).await];
@@ -907,18 +906,17 @@ async fn cast_to_first_offer(casters: &[&NodeHandle]) -> (Vec<f64>, usize) {
     (times, missed)
 }
 
-/// What one cast and its first offer went through, as moments at the caster.
+/// One cast that got an offer: who cast (its index in the casts), when, and its first
+/// offer.
 struct CastTrace {
+    caster: usize,
     started: Instant,
-    /// The caster's `Published` event for it.
-    published: Option<Instant>,
     intent: String,
-    /// The first offer.
     offer: String,
-    received: Instant,
 }
 
-/// [`cast_to_first_offer`], with a trace of each cast that got an offer.
+/// [`cast_to_first_offer`], with a trace of each cast that got an offer (`caster` is the
+/// cast's index in `casters`).
 async fn traced_casts(casters: &[&NodeHandle]) -> (Vec<f64>, usize, Vec<CastTrace>) {
     let mut times = Vec::new();
     let mut traces = Vec::new();
@@ -927,27 +925,20 @@ async fn traced_casts(casters: &[&NodeHandle]) -> (Vec<f64>, usize, Vec<CastTrac
         let mut events = caster.subscribe();
         let started = Instant::now();
         let id = hex::encode(*caster.cast(cast(n)).await.expect("cast"));
-        let mut published = None;
         // An offer to this cast: a late offer to an earlier one does not count.
         let offer = wait_for(&mut events, |e| match e {
-            NodeEvent::Published { .. } if published.is_none() => {
-                published = Some(Instant::now());
-                None
-            }
             NodeEvent::OfferReceived { intent, offer, .. } if *intent == id => Some(offer.clone()),
             _ => None,
         })
         .await;
         match offer {
             Some(offer) => {
-                let received = Instant::now();
-                times.push((received - started).as_secs_f64() * 1000.0);
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
                 traces.push(CastTrace {
+                    caster: n,
                     started,
-                    published,
                     intent: id,
                     offer,
-                    received,
                 });
             }
             None => missed += 1,
@@ -957,18 +948,20 @@ async fn traced_casts(casters: &[&NodeHandle]) -> (Vec<f64>, usize, Vec<CastTrac
     (times, missed, traces)
 }
 
-/// Every event of `nodes` from now on, with the moment it was seen.
-type Timeline = Arc<std::sync::Mutex<Vec<(Instant, NodeEvent)>>>;
+/// Events of a network's nodes, each with the node's index and the moment it was seen.
+type Timeline = Arc<std::sync::Mutex<Vec<(usize, Instant, NodeEvent)>>>;
 
-fn record_events(nodes: &[&NodeHandle]) -> Timeline {
+/// Records every event of `nodes` from now on until they stop, each node's on a thread of
+/// its own (which the kernel wakes when an event is sent, whatever the runtime's workers
+/// are doing), so the moments are those of the events, not of a busy worker's next turn.
+fn record_events(nodes: &[NodeHandle]) -> Timeline {
     let timeline: Timeline = Arc::default();
-    for node in nodes {
-        let mut events = node.subscribe();
-        let timeline = timeline.clone();
-        tokio::spawn(async move {
+    for (key, node) in nodes.iter().enumerate() {
+        let (mut events, timeline) = (node.subscribe(), timeline.clone());
+        std::thread::spawn(move || {
             loop {
-                match events.recv().await {
-                    Ok(event) => timeline.lock().unwrap().push((Instant::now(), event)),
+                match events.blocking_recv() {
+                    Ok(event) => timeline.lock().unwrap().push((key, Instant::now(), event)),
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(_) => return,
                 }
@@ -978,36 +971,52 @@ fn record_events(nodes: &[&NodeHandle]) -> Timeline {
     timeline
 }
 
-/// Where the time of the casts' first offers went, p50 of each stage in ms: the caster's
-/// cast until its intent left on gossip, on to the answering vendor's store, its offer
-/// made (signed, sealed, on disk), and on to the caster's store (deposit, push, storing).
-/// Casts whose trace is incomplete (no `Published` event seen) are left out.
-fn stages(traces: &[CastTrace], vendors: &Timeline) -> serde_json::Value {
-    let vendors = vendors.lock().unwrap();
+/// Where the time of the casts' first offers went, p50 of each stage in ms: the cast until
+/// the caster's node says its intent left on gossip (`Published`), on to the answering
+/// vendor's store (`IntentReceived`), its offer made (signed, sealed, on disk:
+/// `OfferSent`), and on to the caster's store (deposit, push, storing: `OfferReceived`).
+/// `node_of` gives the network index of a cast's caster. A cast whose trace is incomplete
+/// is left out.
+fn stages(
+    traces: &[CastTrace],
+    timeline: &Timeline,
+    node_of: impl Fn(usize) -> usize,
+) -> serde_json::Value {
+    let timeline = timeline.lock().unwrap();
     let mut parts: [Vec<f64>; 4] = Default::default();
     for trace in traces {
-        let sent = vendors.iter().find_map(|(at, e)| match e {
-            NodeEvent::OfferSent { offer, .. } if *offer == trace.offer => Some(*at),
+        let caster = node_of(trace.caster);
+        let at_caster = |want: &dyn Fn(&NodeEvent) -> bool| {
+            timeline.iter().find_map(|(key, at, e)| {
+                (*key == caster && *at >= trace.started && want(e)).then_some(*at)
+            })
+        };
+        let published = at_caster(&|e| matches!(e, NodeEvent::Published { .. }));
+        let received = at_caster(
+            &|e| matches!(e, NodeEvent::OfferReceived { offer, .. } if *offer == trace.offer),
+        );
+        let sent = timeline.iter().find_map(|(key, at, e)| match e {
+            NodeEvent::OfferSent { offer, .. } if *offer == trace.offer => Some((*key, *at)),
             _ => None,
         });
-        // The vendor stored the intent before it made the offer: the latest such event
-        // before the offer is the answering vendor's.
-        let stored = sent.and_then(|sent| {
-            vendors.iter().rev().find_map(|(at, e)| match e {
+        let stored = sent.and_then(|(vendor, sent)| {
+            timeline.iter().rev().find_map(|(key, at, e)| match e {
                 NodeEvent::IntentReceived { intent, .. }
-                    if *intent == trace.intent && *at <= sent =>
+                    if *key == vendor && *intent == trace.intent && *at <= sent =>
                 {
                     Some(*at)
                 }
                 _ => None,
             })
         });
-        if let (Some(published), Some(stored), Some(sent)) = (trace.published, stored, sent) {
+        if let (Some(published), Some(stored), Some((_, sent)), Some(received)) =
+            (published, stored, sent, received)
+        {
             let ms = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1000.0;
             parts[0].push(ms(trace.started, published));
             parts[1].push(ms(published, stored));
             parts[2].push(ms(stored, sent));
-            parts[3].push(ms(sent, trace.received));
+            parts[3].push(ms(sent, received));
         }
     }
     let traced = parts[0].len();
