@@ -375,9 +375,10 @@ impl EventLoop {
                             now,
                             Instant::now(),
                         );
-                        let mut actions = deposit_answer(outgoing, response);
-                        actions.extend(push);
-                        actions
+                        // Answered once the deposit is on disk, as a peer's deposit is.
+                        let deposited = response == MailboxResponse::Deposited;
+                        self.after_flush(deposit_answer(outgoing, response), deposited);
+                        push.into_iter().collect()
                     }
                     None => vec![Action::Unanswered(outgoing)],
                 };
