@@ -663,27 +663,11 @@ async fn a_replay_to_a_restarted_vendor_is_not_answered_twice() {
 /// the vendor.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_intent_handed_over_is_checked_kept_and_relayed() {
-    use vrm::proto::{Envelope, Intent, ReplyTo};
     let mut net = Net::new();
     let [s, v] = net.line([person("s"), vendor("v", "garden", "5.00")]).await;
-    let now = vrm::clock::unix_now();
-    let intent = Intent {
-        id: [7; 16].into(),
-        category: "garden".into(),
-        subcategory: None,
-        text: "Tomato seedlings".into(),
-        constraints: Default::default(),
-        terms: vec![],
-        created: now,
-        expires: now + 600,
-        reply_to: ReplyTo::new(
-            &s.handle.peer_id(),
-            &s.handle.listen_addrs()[0],
-            [7; 16],
-            [9; 32],
-        ),
-    };
-    let envelope = Envelope::seal(&intent, &ed25519_dalek::SigningKey::from_bytes(&[5; 32]));
+    let intent = garden_intent(7, "Tomato seedlings", &s);
+    let persona = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    let envelope = vrm::proto::Envelope::seal(&intent, &persona);
     let topic = intent_topic("garden");
     let seen_before = s.handle.counts().seen;
 

@@ -7,7 +7,7 @@ use common::*;
 use ed25519_dalek::SigningKey;
 use vrm::config::VendorConfig;
 use vrm::node::NodeEvent;
-use vrm::proto::{Envelope, Intent, ReplyTo, intent_topic};
+use vrm::proto::{Envelope, intent_topic};
 use vrm::store::{Decision, Delivery};
 
 fn prices(node: &TestNode, id: &vrm::proto::IntentId) -> Vec<(String, u64)> {
@@ -210,26 +210,10 @@ async fn one_offer_per_intent_and_a_rate_limit_per_persona() {
 
     // Eight intents signed by one persona, relayed by X, all answered to P.
     let persona = SigningKey::from_bytes(&[42; 32]);
-    let now = vrm::clock::unix_now();
     let mut envelopes = Vec::new();
     for n in 0..8u8 {
-        let intent = Intent {
-            id: [n; 16].into(),
-            category: "garden".into(),
-            subcategory: None,
-            text: format!("Seedlings, batch {n}"),
-            constraints: Default::default(),
-            terms: vec![],
-            created: now,
-            expires: now + 600,
-            // A queue at P that P never opened: the offers are made, not delivered.
-            reply_to: ReplyTo::new(
-                &p.handle.peer_id(),
-                &p.handle.listen_addrs()[0],
-                [n; 16],
-                [9; 32],
-            ),
-        };
+        // A queue at P that P never opened: the offers are made, not delivered.
+        let intent = garden_intent(n, &format!("Seedlings, batch {n}"), &p);
         envelopes.push(Envelope::seal(&intent, &persona));
     }
     for env in &envelopes {

@@ -1242,11 +1242,12 @@ impl EventLoop {
                     deposit_answer(outgoing, response)
                 }
                 (Some(MailboxCall::Fetch(then)), MailboxResponse::Items { items, .. }) => {
+                    let took = !items.is_empty();
                     let replies = &mut self.handlers.replies;
                     let mut actions = replies.received(&self.store, &self.stats, &peer, items, now);
                     actions.extend(then.map(|queued| Action::Queue(*queued)));
                     // The next fetch acknowledges what this one stored: after its flush.
-                    self.after_flush(actions, true);
+                    self.after_flush(actions, took);
                     Vec::new()
                 }
                 (Some(call), response) => {

@@ -114,6 +114,29 @@ pub async fn cast(node: &TestNode, category: &str, text: &str, max: &str) -> Int
         .unwrap()
 }
 
+/// An intent `n` (id `[n; 16]`) in "garden", open ten minutes, not yet signed, whose
+/// offers go to queue `[n; 16]` in `mailbox`'s mailbox, a queue no one opened (so offers to
+/// it are made, not delivered): for tests that sign and publish intents themselves.
+pub fn garden_intent(n: u8, text: &str, mailbox: &TestNode) -> vrm::proto::Intent {
+    let now = vrm::clock::unix_now();
+    vrm::proto::Intent {
+        id: [n; 16].into(),
+        category: "garden".into(),
+        subcategory: None,
+        text: text.into(),
+        constraints: Default::default(),
+        terms: vec![],
+        created: now,
+        expires: now + 600,
+        reply_to: vrm::proto::ReplyTo::new(
+            &mailbox.handle.peer_id(),
+            &mailbox.handle.listen_addrs()[0],
+            [n; 16],
+            [9; 32],
+        ),
+    }
+}
+
 /// Waits until `node` holds `n` offers for intent `id`.
 pub async fn offers_arrive(node: &TestNode, id: &IntentId, n: usize) {
     let what = format!("{n} offers for {} at {}", hex::encode(**id), node.name);
