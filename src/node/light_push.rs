@@ -217,6 +217,8 @@ impl LightPush {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Role;
+    use crate::store::fixtures::{NOW, intent};
 
     fn push(pacer: &mut Pacer, services: &[PeerId], now: Instant) -> Result<PeerId, NotNow> {
         match pacer.hand_over(services, "t".into(), vec![1], MessageId([1; 32]), now)? {
@@ -255,6 +257,107 @@ mod tests {
         pacer.finished(&a, false, now);
         now += second;
         assert_eq!(push(&mut pacer, &[a], now), Ok(a), "an answer frees a slot");
+    }
+
+    #[test]
+    fn an_answer_frees_one_slot_only() {
+        let mut pacer = Pacer::default();
+        let service = PeerId::random();
+        let mut now = Instant::now();
+        for _ in 0..MAX_IN_FLIGHT {
+            assert_eq!(push(&mut pacer, &[service], now), Ok(service));
+            now += Duration::from_secs(1);
+        }
+        pacer.finished(&service, false, now);
+        assert_eq!(push(&mut pacer, &[service], now), Ok(service));
+        now += Duration::from_secs(1);
+        assert_eq!(
+            push(&mut pacer, &[service], now),
+            Err(NotNow::Paced),
+            "full again"
+        );
+    }
+
+    fn books(envelope: &[u8]) -> LightPushRequest {
+        LightPushRequest {
+            topic: intent_topic("books"),
+            envelope: envelope.to_vec().into(),
+        }
+    }
+
+    fn pushes_to_subscribers(actions: &[Action]) -> usize {
+        let push = |a: &&Action| matches!(a, Action::ToSubscribers { .. });
+        actions.iter().filter(push).count()
+    }
+
+    /// A valid push is relayed and handed to filter subscribers; the same again is relayed
+    /// (the client learns how many peers have it) but not handed on twice; a forgery is
+    /// refused with its code.
+    #[test]
+    fn a_service_node_relays_valid_pushes_and_refuses_forgeries_with_their_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let (stats, client) = (Stats::default(), PeerId::random());
+        let service = LightPush::new(Scope::of_role(
+            Role::Service,
+            vec![],
+            &[0, 1, 2, 3, 4, 5, 6, 7],
+        ));
+        let bytes = intent(1).0.as_bytes().to_vec();
+
+        let (served, actions) = service.take(&store, &stats, &client, books(&bytes), NOW);
+        let relay = Served::Relay {
+            topic: intent_topic("books"),
+            bytes: bytes.clone(),
+        };
+        assert_eq!(served, relay);
+        assert_eq!(pushes_to_subscribers(&actions), 1);
+        let (again, actions) = service.take(&store, &stats, &client, books(&bytes), NOW);
+        assert_eq!(again, relay);
+        assert_eq!(pushes_to_subscribers(&actions), 0, "handed on once");
+
+        let mut forged = bytes;
+        *forged.last_mut().unwrap() ^= 1;
+        let (refused, actions) = service.take(&store, &stats, &client, books(&forged), NOW);
+        assert_eq!(refused, Served::Refused("bad-signature".into()));
+        assert_eq!(pushes_to_subscribers(&actions), 0);
+    }
+
+    #[test]
+    fn a_client_over_its_burst_is_refused_before_its_push_is_looked_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let (stats, client) = (Stats::default(), PeerId::random());
+        let mut service = LightPush::new(Scope::of_role(
+            Role::Service,
+            vec![],
+            &[0, 1, 2, 3, 4, 5, 6, 7],
+        ));
+        let now = Instant::now();
+        for n in 0..CLIENT_BURST {
+            let bytes = intent(n as u8).0.as_bytes().to_vec();
+            let (served, _) = service.serve(&store, &stats, &client, books(&bytes), NOW, now);
+            assert!(
+                matches!(served, Served::Relay { .. }),
+                "push {n}: {served:?}"
+            );
+        }
+        let bytes = intent(200).0.as_bytes().to_vec();
+        let (served, _) = service.serve(&store, &stats, &client, books(&bytes), NOW, now);
+        assert_eq!(served, Served::Refused(RATE_LIMITED.into()));
+        assert_eq!(stats.get("light-push-rate-limited"), 1);
+    }
+
+    #[test]
+    fn a_vendor_node_answers_the_topics_of_its_categories_only() {
+        let vendor = LightPush::new(Scope::serving(vec!["books".into()]));
+        assert!(vendor.answers(&intent_topic("books")));
+        let elsewhere = crate::proto::taxonomy::categories()
+            .iter()
+            .map(|c| intent_topic(&c.id))
+            .find(|topic| *topic != intent_topic("books"))
+            .expect("a category on another shard");
+        assert!(!vendor.answers(&elsewhere));
     }
 
     #[test]
