@@ -258,6 +258,10 @@ pub struct VendorConfig {
     /// Most responder runs at once.
     #[serde(default = "default_responder_concurrency")]
     pub responder_max_concurrent: usize,
+    /// Accepted offers wait for `vrm vendor confirm` (or decline) instead of being
+    /// confirmed with an order at once.
+    #[serde(default)]
+    pub confirm_by_hand: bool,
 }
 
 fn default_responder_timeout() -> u64 {

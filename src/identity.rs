@@ -146,6 +146,29 @@ impl Identity {
         }
     }
 
+    /// The fresh persona of a relationship the person entered as new, from its nonce.
+    pub fn relationship_persona(&self, nonce: &[u8; 16]) -> SigningKey {
+        self.derive(b"vrm/2/persona/relationship", nonce)
+    }
+
+    /// The person's queue and key for the vendor's entries of the relationship with this
+    /// nonce.
+    pub fn relationship_reply(&self, nonce: &[u8; 16]) -> Reply {
+        Reply {
+            key: ReplyKey::derive(&self.secret(b"vrm/2/relationship/key", nonce)),
+            token: self.secret(b"vrm/2/relationship/token", nonce),
+        }
+    }
+
+    /// A vendor node's inbox: the queue persons' relationship entries are deposited in,
+    /// and the key they are sealed to. One per vendor node, named in its offers.
+    pub fn vendor_inbox(&self) -> Reply {
+        Reply {
+            key: ReplyKey::derive(&self.secret(b"vrm/2/vendor-inbox/key", b"")),
+            token: self.secret(b"vrm/2/vendor-inbox/token", b""),
+        }
+    }
+
     fn derive(&self, purpose: &[u8], context: &[u8]) -> SigningKey {
         SigningKey::from_bytes(&self.secret(purpose, context))
     }

@@ -54,7 +54,7 @@ impl From<NodeError> for ApiError {
             NodeError::UnknownIntent(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not-found", message)
             }
-            NodeError::NotOwn(_) | NodeError::AlreadyWithdrawn(_) => {
+            NodeError::NotOwn(_) | NodeError::AlreadyWithdrawn(_) | NodeError::Relationship(_) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
             NodeError::Catalog(_) => {

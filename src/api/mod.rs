@@ -31,7 +31,7 @@ use axum::{Json, Router};
 use utoipa::OpenApi;
 // The handlers by their bare names: utoipa tags an operation named by a module path after
 // that module, which would change the document.
-use routes::{intents::*, node::*, vendor::*};
+use routes::{intents::*, node::*, relationships::*, vendor::*};
 use views::*;
 
 use crate::node::NodeHandle;
@@ -69,7 +69,16 @@ struct AppState {
         vendor_offers,
         vendor_reload,
         vendors,
-        events
+        events,
+        accept_offer,
+        list_relationships,
+        show_relationship,
+        confirm_order,
+        change_status,
+        send_message,
+        end_relationship,
+        read_relationship,
+        export_relationship
     ),
     components(schemas(
         StatusView,
@@ -87,7 +96,12 @@ struct AppState {
         TermView,
         VendorView,
         ReloadView,
-        ErrorView
+        ErrorView,
+        AcceptBody,
+        TextBody,
+        StatusBody,
+        PlacedView,
+        ExportView
     ))
 )]
 struct ApiDoc;
@@ -109,6 +123,15 @@ pub fn router(node: NodeHandle, token: String) -> Router {
         .route("/intents/{id}/withdraw", post(withdraw))
         .route("/intents/{id}/offers", get(intent_offers))
         .route("/offers", get(list_offers))
+        .route("/offers/{id}/accept", post(accept_offer))
+        .route("/relationships", get(list_relationships))
+        .route("/relationships/{id}", get(show_relationship))
+        .route("/relationships/{id}/confirm", post(confirm_order))
+        .route("/relationships/{id}/status", post(change_status))
+        .route("/relationships/{id}/messages", post(send_message))
+        .route("/relationships/{id}/end", post(end_relationship))
+        .route("/relationships/{id}/read", post(read_relationship))
+        .route("/relationships/{id}/export", get(export_relationship))
         .route("/vendor/intents", get(vendor_intents))
         .route("/vendor/offers", get(vendor_offers))
         .route("/vendor/reload", post(vendor_reload))

@@ -3,6 +3,7 @@
 //! ([`verbs`]).
 
 pub mod demo;
+pub mod relationship;
 pub mod verbs;
 
 use std::path::PathBuf;
@@ -70,7 +71,39 @@ pub enum Command {
         #[arg(long)]
         watch: bool,
     },
-    /// Vendor views: intents seen, offers sent, catalog reload.
+    /// Accept an offer: a relationship with its vendor starts (the intent is withdrawn).
+    Accept {
+        /// Offer id (or a unique prefix).
+        offer: String,
+        /// Meet the vendor as a returning customer: the persona you always use with it,
+        /// so it recognises you across relationships.
+        #[arg(long, conflicts_with = "as_new")]
+        as_returning: bool,
+        /// Meet the vendor as new: a fresh persona it cannot link to anything (default).
+        #[arg(long)]
+        as_new: bool,
+        /// Keep the intent open for other offers.
+        #[arg(long)]
+        keep_intent: bool,
+    },
+    /// Your relationships (both sides), with their state and unread messages.
+    Relationships,
+    /// One relationship: show, end, read, export, verify.
+    #[command(subcommand)]
+    Relationship(relationship::RelationshipCommand),
+    /// Your orders (the relationships' order states).
+    Orders,
+    /// One order: show, cancel, received.
+    #[command(subcommand)]
+    Order(relationship::OrderCommand),
+    /// Send a message in a relationship (end-to-end encrypted).
+    Message {
+        /// Relationship id (or a unique prefix).
+        relationship: String,
+        /// What to say.
+        text: String,
+    },
+    /// Vendor views: intents seen, offers sent, catalog reload, orders.
     #[command(subcommand)]
     Vendor(verbs::VendorCommand),
     /// Print the login link of the web page (it carries the API token).
@@ -174,6 +207,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Intent(command) => verbs::intent(&dir, json, command),
         Command::Offers { intent, watch } => verbs::offers(&dir, json, intent, watch),
         Command::Vendor(command) => verbs::vendor(&dir, json, command),
+        Command::Accept {
+            offer,
+            as_returning,
+            as_new: _,
+            keep_intent,
+        } => relationship::accept(&dir, json, &offer, as_returning, keep_intent),
+        Command::Relationships | Command::Orders => relationship::relationships(&dir, json),
+        Command::Relationship(command) => relationship::relationship(&dir, json, command),
+        Command::Order(command) => relationship::order(&dir, json, command),
+        Command::Message { relationship, text } => {
+            relationship::message(&dir, json, &relationship, &text)
+        }
         Command::Open => verbs::open(&dir),
     }
 }

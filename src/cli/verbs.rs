@@ -81,6 +81,9 @@ pub enum VendorCommand {
     Offers,
     /// Reload catalog.toml now.
     Reload,
+    /// Orders and conversations with persons.
+    #[command(flatten)]
+    Order(super::relationship::VendorOrderCommand),
 }
 
 /// Parses 90s, 30m, 24h or 7d into seconds.
@@ -441,6 +444,9 @@ pub fn vendor(dir: &Path, json: bool, command: VendorCommand) -> anyhow::Result<
             } else {
                 say!("catalog reloaded: {} items", reloaded.items);
             }
+        }
+        VendorCommand::Order(command) => {
+            return super::relationship::vendor_order(dir, json, command);
         }
     }
     Ok(())

@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use ed25519_dalek::SigningKey;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use libp2p::Multiaddr;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use super::action::Action;
@@ -25,12 +26,13 @@ use super::events::{NodeEvent, Stats};
 use super::handle::NodeError;
 use crate::clock::unix_now;
 use crate::config::VendorConfig;
+use crate::identity::Identity;
 use crate::proto::{Envelope, Intent};
 use crate::ratelimit::RateLimiter;
 use crate::store::{IntentKey, Store, StoreError};
 use crate::vendor_role::catalog::{CATALOG_FILE, Catalog};
 use crate::vendor_role::responder::{Responder, ResponderError, ResponderOffer};
-use crate::vendor_role::{self, NoOffer};
+use crate::vendor_role::{self, NoOffer, Seller};
 
 /// Intents per second one persona may have answered by a vendor, after a burst of
 /// [`PERSONA_BURST`]. Personas are fresh per intent, so a normal person never comes near.
@@ -78,6 +80,7 @@ pub struct Answering {
     stats: Arc<Stats>,
     events: broadcast::Sender<NodeEvent>,
     to_loop: mpsc::Sender<Action>,
+    inbox: Option<(Arc<Identity>, watch::Receiver<Vec<Multiaddr>>)>,
     program_tx: mpsc::Sender<ProgramAnswer>,
     program_rx: mpsc::Receiver<ProgramAnswer>,
     /// Intents with the vendor's program now.
@@ -94,6 +97,9 @@ pub struct Surroundings {
     pub events: broadcast::Sender<NodeEvent>,
     /// The event loop's inbox.
     pub to_loop: mpsc::Sender<Action>,
+    /// The node's identity and listen addresses, for the inbox offers name (`None`: the
+    /// vendor takes no relationships).
+    pub inbox: Option<(Arc<Identity>, watch::Receiver<Vec<Multiaddr>>)>,
 }
 
 impl Answering {
@@ -125,6 +131,7 @@ impl Answering {
             stats: around.stats,
             events: around.events,
             to_loop: around.to_loop,
+            inbox: around.inbox,
             program_tx,
             program_rx,
             asked: HashSet::new(),
@@ -240,7 +247,7 @@ impl Answering {
         vendor_role::answer(
             &self.config,
             &self.catalog,
-            &self.key,
+            &self.seller(),
             envelope,
             intent,
             now,
@@ -255,7 +262,7 @@ impl Answering {
         let result = match done.result {
             Ok(Some(proposed)) => vendor_role::answer_from_program(
                 &self.config,
-                &self.key,
+                &self.seller(),
                 envelope,
                 intent,
                 proposed,
@@ -319,6 +326,18 @@ impl Answering {
         });
         let _ = self.to_loop.send(Action::Queue(queued)).await;
         Ok(())
+    }
+
+    /// The vendor key, with the inbox at the node's first listen address.
+    fn seller(&self) -> Seller {
+        let inbox = self.inbox.as_ref().and_then(|(identity, listen)| {
+            let addr = listen.borrow().first().cloned()?;
+            Some(super::relationships::vendor_inbox(identity, &addr))
+        });
+        Seller {
+            key: self.key.clone(),
+            inbox,
+        }
     }
 
     fn emit(&self, event: NodeEvent) {

@@ -57,20 +57,23 @@ use super::peers::{self, ServiceNodes};
 use super::profile::ProfilePublisher;
 use super::pruning::Candidate;
 use super::reachability::Rebuild;
+use super::relationships::RelationshipInbox;
 use super::replies::{FETCH_EVERY, Replies};
 use super::requests::{MailboxCall, Requests};
 use crate::clock::unix_now;
 use crate::config::Role;
 use crate::proto::service::{
-    CatchUpRequest, CatchUpResponse, FilterPush, FilterRequest, FilterResponse, LightPushRequest,
-    LightPushResponse, MAX_EXCHANGED, MailboxItem, MailboxRequest, MailboxResponse, NO_PEERS,
-    PeersRequest, PeersResponse, PushAnswer, RATE_LIMITED,
+    BAD_REQUEST, CatchUpRequest, CatchUpResponse, FilterPush, FilterRequest, FilterResponse,
+    LightPushRequest, LightPushResponse, MAX_EXCHANGED, MailboxItem, MailboxRequest,
+    MailboxResponse, NO_PEERS, PeersRequest, PeersResponse, PushAnswer, RATE_LIMITED, UNREACHABLE,
 };
 use crate::proto::{DIRECTORY_TOPIC, MessageId, shard_of_topic};
 use crate::store::Store;
 
 /// Most flushes of gossip batches waiting off the loop at once.
 const MAX_FLUSHING: usize = 4;
+/// Most forwards (deposits made for others) in flight; more are refused `rate-limited`.
+const MAX_FORWARDS: usize = 1024;
 /// How often due outbox entries and expiries are looked for.
 const TICK: Duration = Duration::from_millis(500);
 
@@ -126,6 +129,8 @@ pub struct Handlers {
     pub catch_up: CatchUp,
     /// Peer exchange: served on service nodes, asked by light ones.
     pub peer_exchange: PeerExchange,
+    /// The relationship inbox, on vendor nodes.
+    pub inbox: Option<RelationshipInbox>,
 }
 
 /// The swarm task; [`super::start`] assembles it.
@@ -365,6 +370,17 @@ impl EventLoop {
             } if peer == *self.swarm.local_peer_id() => {
                 // The intent chose our own mailbox: no network in between.
                 let local = peer;
+                if let Some(inbox) = &self.handlers.inbox
+                    && inbox.is_for(&request)
+                    && let MailboxRequest::Deposit { sealed, .. } = &request
+                {
+                    let (response, mut actions) =
+                        inbox.deposit(&self.store, &self.stats, sealed, now);
+                    let deposited = response == MailboxResponse::Deposited;
+                    actions.extend(deposit_answer(outgoing, response));
+                    self.after_flush(actions, deposited);
+                    return Vec::new();
+                }
                 return match self.handlers.mailbox.as_mut() {
                     Some(mailbox) => {
                         let (response, push) = mailbox.request(
@@ -546,6 +562,18 @@ impl EventLoop {
                     .is_ok_and(|mailbox| self.swarm.is_connected(&mailbox));
                 let action = self.handlers.replies.open(&intent, queued, connected);
                 self.execute(vec![action]);
+            }
+            Command::Relationship { queued, watch } => {
+                let mut actions = Vec::new();
+                if let Some(queue) = watch {
+                    let mailbox = queue.mailbox;
+                    self.handlers.replies.watch_relationship(queue, unix_now());
+                    if self.swarm.is_connected(&mailbox) {
+                        actions.extend(self.handlers.replies.fetch_from(&mailbox, unix_now()));
+                    }
+                }
+                actions.extend(queued.into_iter().map(Action::Queue));
+                self.execute(actions);
             }
             Command::Withdrawn { queued, unqueued } => {
                 self.handlers.outbox.forget(&unqueued);
@@ -1210,6 +1238,20 @@ impl EventLoop {
                 request,
                 channel,
             } => {
+                let Some((request, channel)) = self.forward(&peer, request, channel) else {
+                    return Vec::new();
+                };
+                if let Some(inbox) = &self.handlers.inbox
+                    && inbox.is_for(&request)
+                    && let MailboxRequest::Deposit { sealed, .. } = &request
+                {
+                    let (response, mut actions) =
+                        inbox.deposit(&self.store, &self.stats, sealed, now);
+                    let deposited = response == MailboxResponse::Deposited;
+                    actions.insert(0, Action::RespondMailbox { channel, response });
+                    self.after_flush(actions, deposited);
+                    return Vec::new();
+                }
                 let Some(mailbox) = self.handlers.mailbox.as_mut() else {
                     return Vec::new();
                 };
@@ -1234,41 +1276,109 @@ impl EventLoop {
                 peer,
                 request_id,
                 response,
-            } => match (
-                self.handlers.requests.mailbox.finished(&request_id),
-                response,
-            ) {
-                (Some(MailboxCall::Deposit(outgoing)), response) => {
-                    deposit_answer(outgoing, response)
+            } => {
+                if let Some(channel) = self.handlers.requests.forwards.finished(&request_id) {
+                    return vec![Action::RespondMailbox { channel, response }];
                 }
-                (Some(MailboxCall::Fetch(then)), MailboxResponse::Items { items, .. }) => {
-                    let took = !items.is_empty();
-                    let replies = &mut self.handlers.replies;
-                    let mut actions = replies.received(&self.store, &self.stats, &peer, items, now);
-                    actions.extend(then.map(|queued| Action::Queue(*queued)));
-                    // The next fetch acknowledges what this one stored: after its flush.
-                    self.after_flush(actions, took);
-                    Vec::new()
+                match (
+                    self.handlers.requests.mailbox.finished(&request_id),
+                    response,
+                ) {
+                    (Some(MailboxCall::Deposit(outgoing)), response) => {
+                        deposit_answer(outgoing, response)
+                    }
+                    (Some(MailboxCall::Fetch(then)), MailboxResponse::Items { items, .. }) => {
+                        let took = !items.is_empty();
+                        let replies = &mut self.handlers.replies;
+                        let mut actions =
+                            replies.received(&self.store, &self.stats, &peer, items, now);
+                        actions.extend(then.map(|queued| Action::Queue(*queued)));
+                        // The next fetch acknowledges what this one stored: after its flush.
+                        self.after_flush(actions, took);
+                        Vec::new()
+                    }
+                    (Some(call), response) => {
+                        debug!("mailbox {peer} answered a fetch with {response:?}");
+                        mailbox_call_failed(call)
+                    }
+                    (None, _) => Vec::new(),
                 }
-                (Some(call), response) => {
-                    debug!("mailbox {peer} answered a fetch with {response:?}");
-                    mailbox_call_failed(call)
-                }
-                (None, _) => Vec::new(),
-            },
+            }
             Exchange::Failed {
                 peer,
                 request_id,
                 error,
-            } => match self.handlers.requests.mailbox.finished(&request_id) {
-                Some(call) => {
-                    debug!("{call:?} at {peer} failed: {error}");
-                    mailbox_call_failed(call)
+            } => {
+                if let Some(channel) = self.handlers.requests.forwards.finished(&request_id) {
+                    debug!("a forward to {peer} failed: {error}");
+                    let response = MailboxResponse::Refused {
+                        code: UNREACHABLE.to_owned(),
+                    };
+                    return vec![Action::RespondMailbox { channel, response }];
                 }
-                None => Vec::new(),
-            },
+                match self.handlers.requests.mailbox.finished(&request_id) {
+                    Some(call) => {
+                        debug!("{call:?} at {peer} failed: {error}");
+                        mailbox_call_failed(call)
+                    }
+                    None => Vec::new(),
+                }
+            }
             Exchange::Other => Vec::new(),
         }
+    }
+
+    /// A forward asked of this service node: sent on as a deposit to its target mailbox,
+    /// whose answer goes back to the asker. A forward to this node itself comes back as the
+    /// deposit it carries, to be handled here; anything else comes back as it came.
+    fn forward(
+        &mut self,
+        peer: &PeerId,
+        request: MailboxRequest,
+        channel: request_response::ResponseChannel<MailboxResponse>,
+    ) -> Option<(
+        MailboxRequest,
+        request_response::ResponseChannel<MailboxResponse>,
+    )> {
+        let MailboxRequest::Forward {
+            mailbox,
+            addr,
+            queue,
+            sealed,
+        } = request
+        else {
+            return Some((request, channel));
+        };
+        let deposit = MailboxRequest::Deposit { queue, sealed };
+        let admitted = match self.handlers.mailbox.as_mut() {
+            Some(service) => service.admit(peer, Instant::now()),
+            None => return None, // light nodes forward nothing; the asker times out
+        };
+        let target = (
+            PeerId::from_bytes(&mailbox),
+            Multiaddr::try_from(addr.to_vec()),
+        );
+        let code = match target {
+            _ if !admitted => RATE_LIMITED,
+            (Ok(target), _) if target == *self.swarm.local_peer_id() => {
+                return Some((deposit, channel));
+            }
+            _ if self.handlers.requests.forwards.len() >= MAX_FORWARDS => RATE_LIMITED,
+            (Ok(target), Ok(addr)) => {
+                self.swarm.add_peer_address(target, addr);
+                let mailbox = &mut self.swarm.behaviour_mut().mailbox;
+                let id = mailbox.send_request(&target, deposit);
+                self.handlers.requests.forwards.sent(id, channel);
+                self.stats.bump("mailbox-forwarded");
+                return None;
+            }
+            _ => BAD_REQUEST,
+        };
+        let response = MailboxResponse::Refused {
+            code: code.to_owned(),
+        };
+        self.execute(vec![Action::RespondMailbox { channel, response }]);
+        None
     }
 
     fn on_mailbox_push(

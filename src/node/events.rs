@@ -49,6 +49,22 @@ pub enum NodeEvent {
     CatalogReloaded { items: usize },
     /// A changed catalog file was refused; the previous catalog stays in force.
     CatalogRejected { error: String },
+    /// An entry was placed in a relationship's log (or, the person's own, written and
+    /// pending until the vendor's node places it).
+    RelationshipEntry {
+        relationship: String,
+        seq: u32,
+        kind: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<String>,
+        from: crate::proto::relationship::Side,
+    },
+    /// One of the person's pending entries no longer stands: a vendor entry took its place
+    /// first and the rules do not allow it after that (a cancel after a shipment).
+    RelationshipEntryVoid {
+        relationship: String,
+        reason: String,
+    },
     /// A message from the network was refused.
     Rejected {
         peer: String,

@@ -12,17 +12,20 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::answering::AnswerInput;
 use super::events::{NodeEvent, Stats};
+use super::relationships::{self, Draft, RelationshipDetail, RelationshipError, RelationshipView};
 use rand::seq::IndexedRandom;
 
 use crate::clock::unix_now;
 use crate::config::Role;
 use crate::identity::Identity;
+use crate::proto::relationship::Side;
 use crate::proto::service::LightPushRequest;
 use crate::proto::validate::check_intent;
 use crate::proto::{
     Constraints, Envelope, Intent, IntentId, IntentWithdraw, MessageId, ReplyTo, Term,
     ValidationError, limits,
 };
+use crate::store::relationships::Relationship;
 use crate::store::{
     Counts, IntentKey, Origin, Outgoing, Store, StoreError, StoredIntent, StoredOffer,
     StoredProfile, WithdrawOwn,
@@ -58,11 +61,32 @@ pub enum NodeError {
     /// The catalog could not be (re)loaded.
     #[error("catalog refused: {0}")]
     Catalog(String),
+    /// A relationship operation was refused.
+    #[error("{0}")]
+    Relationship(String),
     /// No service node is connected, so no mailbox can receive the intent's offers.
     #[error(
         "no service node is connected yet, so no mailbox can take the offers: wait for one to connect (check `vrm peers` and the [network] bootstrap addresses)"
     )]
     NoMailbox,
+}
+
+impl From<RelationshipError> for NodeError {
+    fn from(e: RelationshipError) -> Self {
+        match e {
+            RelationshipError::Store(e) => NodeError::Store(e),
+            other => NodeError::Relationship(other.to_string()),
+        }
+    }
+}
+
+fn parse_rel(rel: &str) -> Result<[u8; 32], NodeError> {
+    hex::decode(rel)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| {
+            NodeError::Relationship(format!("{rel:?} is not a relationship id (64 hex digits)"))
+        })
 }
 
 /// A connected peer.
@@ -127,6 +151,14 @@ pub enum Command {
         queued: Outgoing,
         /// The intent's publication, removed from the outbox.
         unqueued: MessageId,
+    },
+    /// A relationship changed here: deliver `queued`; for a new one of the person's,
+    /// watch its queue (and open it at its mailbox first).
+    Relationship {
+        /// Entries and acknowledgements to deliver.
+        queued: Vec<Outgoing>,
+        /// The queue of a relationship just started.
+        watch: Option<super::relationships::PersonQueue>,
     },
     /// Connected peers.
     Peers(oneshot::Sender<Vec<PeerInfo>>),
@@ -268,6 +300,164 @@ impl NodeHandle {
             reply.queue(),
             reply.key.public(),
         ))
+    }
+
+    /// The person accepts offer `offer`: as a returning customer (the pairwise persona for
+    /// its vendor) or as new (a fresh persona), and withdraws its intent if `withdraw`.
+    /// Returns the relationship's id once the accept is on disk; it goes out through a
+    /// mailbox of the person's (never the vendor's node) at once.
+    pub async fn accept(
+        &self,
+        offer: &MessageId,
+        returning: bool,
+        withdraw: bool,
+    ) -> Result<String, NodeError> {
+        if self.commands.is_closed() {
+            return Err(NodeError::Stopped);
+        }
+        let now = unix_now();
+        let stored = self
+            .store
+            .offers()?
+            .into_iter()
+            .find(|o| o.envelope.id() == *offer && o.origin == Origin::Received)
+            .ok_or_else(|| NodeError::Relationship(format!("no offer {offer} received")))?;
+        let vendor_node = stored.offer.inbox.as_ref().map(|i| i.mailbox.to_vec());
+        let (via, addr) = self.mailbox_for_relationship(vendor_node).await?;
+        let (identity, id) = (self.identity.clone(), *offer);
+        let accepted = super::durably(&self.store, move |store| {
+            Ok(relationships::accept(
+                store,
+                &identity,
+                &id,
+                returning,
+                (&via, &addr),
+                now,
+            ))
+        })
+        .await?;
+        let (record, queued) = accepted.map_err(NodeError::from)?;
+        let rel = hex::encode(record.chain.rel);
+        let _ = self.events.send(NodeEvent::RelationshipEntry {
+            relationship: rel.clone(),
+            seq: 0,
+            kind: "accept".into(),
+            status: None,
+            from: Side::Person,
+        });
+        let _ = self
+            .commands
+            .send(Command::Relationship {
+                queued: vec![queued],
+                watch: relationships::person_queue(&record),
+            })
+            .await;
+        if withdraw {
+            match self.withdraw(&stored.offer.intent).await {
+                Ok(()) | Err(NodeError::AlreadyWithdrawn(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(rel)
+    }
+
+    /// The mailbox a new relationship's queue lives in (and which forwards the person's
+    /// entries): a connected service node picked at random, never the vendor's own node.
+    async fn mailbox_for_relationship(
+        &self,
+        vendor_node: Option<Vec<u8>>,
+    ) -> Result<(PeerId, Multiaddr), NodeError> {
+        let mut watch = self.services.clone();
+        let known = watch.wait_for(|services| !services.is_empty());
+        let _ = tokio::time::timeout(MAILBOX_WAIT, known).await;
+        let services = self.services.borrow().clone();
+        services
+            .into_iter()
+            .filter(|(peer, addr)| {
+                addr.to_vec().len() <= limits::MAX_ADDR_BYTES
+                    && vendor_node.as_deref() != Some(&peer.to_bytes()[..])
+            })
+            .collect::<Vec<_>>()
+            .choose(&mut rand::rng())
+            .cloned()
+            .ok_or(NodeError::NoMailbox)
+    }
+
+    /// This node's side writes `draft` into relationship `rel` (hex). Returns its place
+    /// once it is on disk.
+    pub async fn relationship_write(&self, rel: &str, draft: Draft) -> Result<u32, NodeError> {
+        if self.commands.is_closed() {
+            return Err(NodeError::Stopped);
+        }
+        let rel = parse_rel(rel)?;
+        let identity = self.identity.clone();
+        let written = super::durably(&self.store, move |store| {
+            Ok(relationships::write(
+                store,
+                &identity,
+                &rel,
+                &draft,
+                unix_now(),
+            ))
+        })
+        .await?;
+        let (seq, queued, event) = written.map_err(NodeError::from)?;
+        let _ = self.events.send(event);
+        let _ = self
+            .commands
+            .send(Command::Relationship {
+                queued: vec![queued],
+                watch: None,
+            })
+            .await;
+        Ok(seq)
+    }
+
+    /// Every relationship, newest first.
+    pub fn relationships(&self) -> Result<Vec<RelationshipView>, NodeError> {
+        let mut all = Vec::new();
+        for record in self.store.relationships()? {
+            all.push(relationships::detail(&self.store, &record)?.summary);
+        }
+        all.sort_by_key(|r| std::cmp::Reverse(r.started));
+        Ok(all)
+    }
+
+    /// One relationship with its log.
+    pub fn relationship(&self, rel: &str) -> Result<RelationshipDetail, NodeError> {
+        let record = self.relationship_record(rel)?;
+        Ok(relationships::detail(&self.store, &record)?)
+    }
+
+    /// The log of relationship `rel` as one file anyone can verify.
+    pub fn relationship_export(&self, rel: &str) -> Result<Vec<u8>, NodeError> {
+        let record = self.relationship_record(rel)?;
+        Ok(relationships::export(&self.store, &record)?)
+    }
+
+    /// Everything in relationship `rel` so far counts as read.
+    pub async fn relationship_read(&self, rel: &str) -> Result<(), NodeError> {
+        let rel = parse_rel(rel)?;
+        let found = super::durably(&self.store, move |store| {
+            let found = relationships::mark_read(store, &rel)?;
+            store.flush()?;
+            Ok(found)
+        })
+        .await?;
+        match found {
+            true => Ok(()),
+            false => Err(NodeError::Relationship(format!(
+                "no relationship {}",
+                hex::encode(rel)
+            ))),
+        }
+    }
+
+    fn relationship_record(&self, rel: &str) -> Result<Relationship, NodeError> {
+        let rel = parse_rel(rel)?;
+        self.store
+            .relationship(&rel)?
+            .ok_or_else(|| NodeError::Relationship(format!("no relationship {}", hex::encode(rel))))
     }
 
     /// What the mailbox this node keeps for others holds (service nodes).

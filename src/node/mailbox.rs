@@ -49,6 +49,11 @@ impl MailboxService {
         }
     }
 
+    /// Whether `peer` may make one more deposit (or forward) now, under its rate.
+    pub fn admit(&mut self, peer: &PeerId, instant: Instant) -> bool {
+        self.depositors.allow(peer, instant)
+    }
+
     /// Handles a request from `peer`: the answer, and a push to a connected owner when a
     /// deposit has one.
     pub fn request(
@@ -74,6 +79,8 @@ impl MailboxService {
             MailboxRequest::Fetch { claims } => self
                 .fetch(store, peer, &claims, now)
                 .map(|response| (response, None)),
+            // The event loop sends forwards on; one reaching here has no target.
+            MailboxRequest::Forward { .. } => return (refused(BAD_REQUEST), None),
         };
         result.unwrap_or_else(|e| {
             warn!("mailbox: {e}");

@@ -40,6 +40,7 @@ pub mod peers;
 pub mod profile;
 pub mod pruning;
 pub mod reachability;
+pub mod relationships;
 pub mod replies;
 pub mod requests;
 
@@ -219,6 +220,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
                 stats: stats.clone(),
                 events: event_tx.clone(),
                 to_loop: inbox_tx.clone(),
+                inbox: Some((identity.clone(), listen_rx.clone())),
             },
         )?;
         let (inbox, receiver) = answering::inbox();
@@ -252,6 +254,9 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         catch_up_service: catch_up::CatchUpService::new(scope.carried.clone()),
         catch_up: catch_up::CatchUp::new(&scope),
         peer_exchange: peer_exchange::PeerExchange::default(),
+        inbox: config.vendor.as_ref().and_then(|v| {
+            relationships::RelationshipInbox::new(identity.clone(), !v.confirm_by_hand)
+        }),
     };
     let carried = shards.clone();
     let settings = network::NetworkSettings {

@@ -26,9 +26,9 @@ use tracing::{debug, info, warn};
 
 use super::action::{Action, Publisher, Trigger};
 use super::events::{NodeEvent, Stats};
-use crate::proto::sealed::{OFFER_INFO, seal};
+use crate::proto::MessageId;
+use crate::proto::sealed::{OFFER_INFO, RELATIONSHIP_INFO, seal};
 use crate::proto::service::{MailboxRequest, retry_later};
-use crate::proto::{MessageId, ReplyTo};
 use crate::store::{Delivery, Outgoing, Route, Store, StoreError, Subject};
 
 /// Longest wait between two delivery attempts, in seconds.
@@ -98,7 +98,7 @@ pub fn due(plan: &Plan, now: u64, trigger: &Trigger) -> Due {
     let urgent = match (trigger, &plan.item.route) {
         (Trigger::Topic(t), Route::Gossip { topic }) => t == topic,
         (Trigger::ServiceNode, Route::Gossip { .. }) => true,
-        (Trigger::Peer(p), Route::Mailbox(reply)) => p.to_bytes() == reply.mailbox.as_slice(),
+        (Trigger::Peer(p), route) => route.mailbox().is_some_and(|m| p.to_bytes() == **m),
         _ => false,
     };
     if urgent || plan.next_attempt <= now {
@@ -199,10 +199,7 @@ impl Outbox {
         let waited_for: std::collections::HashSet<&ByteBuf> = self
             .plans
             .values()
-            .filter_map(|plan| match &plan.item.route {
-                Route::Mailbox(reply) => Some(&reply.mailbox),
-                Route::Gossip { .. } => None,
-            })
+            .filter_map(|plan| plan.item.route.mailbox())
             .collect();
         let over = self.mailboxes.len() > MAX_REMEMBERED_MAILBOXES;
         self.mailboxes.retain(|mailbox, state| {
@@ -213,14 +210,13 @@ impl Outbox {
     /// `entry_due` held against the state of the entry's mailbox: a mailbox given up gives
     /// up its entries, and one in backoff holds them back until it connects.
     fn mailbox_due(&self, plan: &Plan, entry_due: Due, now: u64, trigger: &Trigger) -> Due {
-        let Route::Mailbox(reply) = &plan.item.route else {
+        let Some(mailbox) = plan.item.route.mailbox() else {
             return entry_due;
         };
-        let Some(state) = self.mailboxes.get(&reply.mailbox) else {
+        let Some(state) = self.mailboxes.get(mailbox) else {
             return entry_due;
         };
-        let connected =
-            matches!(trigger, Trigger::Peer(p) if p.to_bytes() == reply.mailbox.as_slice());
+        let connected = matches!(trigger, Trigger::Peer(p) if p.to_bytes() == **mailbox);
         match entry_due {
             Due::Send if state.failures >= MAX_MAILBOX_FAILURES => Due::Unreachable,
             Due::Send if state.next_attempt > now && !connected => Due::Wait,
@@ -319,8 +315,8 @@ impl Outbox {
                 bytes,
                 by: Publisher::Outbox(*id),
             }),
-            Route::Mailbox(reply) => {
-                let Some((peer, addr, request)) = deposit(&reply, &bytes) else {
+            Route::Mailbox(_) | Route::Forward { .. } => {
+                let Some((peer, addr, request)) = deposit(&route, subject, &bytes) else {
                     warn!("dropping {id}: its reply path is unusable");
                     self.plans.remove(id);
                     return store.outbox_remove(id);
@@ -389,8 +385,8 @@ impl Outbox {
         answer: Result<(), String>,
         now: u64,
     ) -> Vec<Action> {
-        if let Some(Route::Mailbox(reply)) = self.plans.get(id).map(|p| &p.item.route) {
-            self.mailboxes.remove(&reply.mailbox);
+        if let Some(mailbox) = self.plans.get(id).and_then(|p| p.item.route.mailbox()) {
+            self.mailboxes.remove(mailbox);
         }
         if let Err(code) = &answer
             && retry_later(code)
@@ -406,6 +402,16 @@ impl Outbox {
         };
         if let Err(e) = store.outbox_remove(id) {
             warn!("outbox: {e}");
+        }
+        if let Subject::Relationship { rel } = plan.item.subject {
+            match &answer {
+                Ok(()) => stats.bump("relationship-items-delivered"),
+                Err(code) => info!(
+                    "relationship {}: item {id} refused ({code})",
+                    hex::encode(*rel)
+                ),
+            }
+            return Vec::new();
         }
         let (event, delivery) = match answer {
             Ok(()) => {
@@ -441,8 +447,8 @@ impl Outbox {
             return;
         };
         plan.in_flight = false;
-        if let Route::Mailbox(reply) = &plan.item.route {
-            let state = self.mailboxes.entry(reply.mailbox.clone()).or_default();
+        if let Some(mailbox) = plan.item.route.mailbox() {
+            let state = self.mailboxes.entry(mailbox.clone()).or_default();
             if state.next_attempt <= now {
                 state.failures += 1;
                 state.next_attempt = now + backoff_secs(state.failures);
@@ -452,20 +458,39 @@ impl Outbox {
 }
 
 /// The deposit of an entry's envelope `bytes` to the mailbox named by `reply`: sealed to the
-/// reply key, with the queue id as associated data. `None` if the reply path is unusable
-/// (the intent's rules make sure it is not).
-fn deposit(reply: &ReplyTo, bytes: &[u8]) -> Option<(PeerId, Multiaddr, MailboxRequest)> {
-    let peer = PeerId::from_bytes(&reply.mailbox).ok()?;
-    let addr = Multiaddr::try_from(reply.addr.to_vec()).ok()?;
-    let sealed = seal(&reply.key, OFFER_INFO, &reply.queue, bytes).ok()?;
-    Some((
-        peer,
-        addr,
-        MailboxRequest::Deposit {
-            queue: reply.queue.clone(),
-            sealed: sealed.into(),
+/// reply key, with the queue id as associated data; by a forward, the same deposit handed
+/// to the forwarding node. `None` if the route is unusable (the rules of intents and
+/// accepts make sure it is not).
+fn deposit(
+    route: &Route,
+    subject: Subject,
+    bytes: &[u8],
+) -> Option<(PeerId, Multiaddr, MailboxRequest)> {
+    let info = match subject {
+        Subject::Relationship { .. } => RELATIONSHIP_INFO,
+        Subject::Offer { .. } | Subject::Intent { .. } => OFFER_INFO,
+    };
+    let (first, first_addr, to) = match route {
+        Route::Gossip { .. } => return None,
+        Route::Mailbox(reply) => (&reply.mailbox, &reply.addr, reply),
+        Route::Forward { via, via_addr, to } => (via, via_addr, to),
+    };
+    let peer = PeerId::from_bytes(first).ok()?;
+    let addr = Multiaddr::try_from(first_addr.to_vec()).ok()?;
+    let sealed = seal(&to.key, info, &to.queue, bytes).ok()?.into();
+    let request = match route {
+        Route::Forward { .. } => MailboxRequest::Forward {
+            mailbox: to.mailbox.clone(),
+            addr: to.addr.clone(),
+            queue: to.queue.clone(),
+            sealed,
         },
-    ))
+        _ => MailboxRequest::Deposit {
+            queue: to.queue.clone(),
+            sealed,
+        },
+    };
+    Some((peer, addr, request))
 }
 
 #[cfg(test)]

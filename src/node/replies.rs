@@ -19,8 +19,9 @@ use tracing::{debug, info, warn};
 use super::action::{Action, settle};
 use super::events::Stats;
 use super::ingest;
+use super::relationships::{self, PersonQueue};
 use crate::identity::Identity;
-use crate::proto::sealed::OFFER_INFO;
+use crate::proto::sealed::{OFFER_INFO, RELATIONSHIP_INFO};
 use crate::proto::service::{
     Claim, ITEM_ID_BYTES, MAX_CLAIMS, MailboxItem, MailboxRequest, PushAnswer,
 };
@@ -28,13 +29,29 @@ use crate::proto::{Intent, IntentId};
 use crate::store::mailbox::QueueId;
 use crate::store::{IntentKey, Outgoing, Store, StoreError};
 
+/// How long ahead a relationship's queue is kept open: a day short of what a mailbox
+/// allows, from the start of the day (so most fetches of a day claim the same expiry).
+fn relationship_expiry(now: u64) -> u64 {
+    const DAY: u64 = 24 * 3600;
+    now - now % DAY + 29 * DAY
+}
+
 /// How often every mailbox holding our queues is asked for what waits.
 pub const FETCH_EVERY: Duration = Duration::from_secs(15);
 
-/// One open intent's reply path.
+/// Whose queue it is.
+#[derive(Debug, Clone)]
+enum Owner {
+    /// An open intent's: offers.
+    Intent(IntentId),
+    /// A relationship's: the vendor's entries and acknowledgements.
+    Relationship(PersonQueue),
+}
+
+/// One open queue: an intent's reply path, or a relationship's.
 #[derive(Debug, Clone)]
 struct OpenQueue {
-    intent: IntentId,
+    owner: Owner,
     mailbox: PeerId,
     addr: Multiaddr,
     token: [u8; 32],
@@ -63,7 +80,25 @@ impl Replies {
                 replies.watch(&stored.intent);
             }
         }
+        for queue in relationships::person_queues(store)? {
+            replies.watch_relationship(queue, now);
+        }
         Ok(replies)
+    }
+
+    /// Watches the queue of one of the person's relationships (kept open while it lasts).
+    pub fn watch_relationship(&mut self, queue: PersonQueue, now: u64) {
+        let reply = self.identity.relationship_reply(&queue.nonce);
+        self.queues.insert(
+            reply.queue(),
+            OpenQueue {
+                mailbox: queue.mailbox,
+                addr: queue.addr.clone(),
+                token: reply.token,
+                expires: relationship_expiry(now),
+                owner: Owner::Relationship(queue),
+            },
+        );
     }
 
     /// Watches the queue of an intent the person cast. False if its reply path is not one
@@ -88,7 +123,7 @@ impl Replies {
         self.queues.insert(
             queue,
             OpenQueue {
-                intent: intent.id,
+                owner: Owner::Intent(intent.id),
                 mailbox,
                 addr,
                 token: reply.token,
@@ -131,6 +166,11 @@ impl Replies {
     /// [`MAX_CLAIMS`] claims.
     pub fn fetch_from(&mut self, peer: &PeerId, now: u64) -> Vec<Action> {
         self.drop_expired(now);
+        for queue in self.queues.values_mut() {
+            if matches!(queue.owner, Owner::Relationship(_)) {
+                queue.expires = relationship_expiry(now);
+            }
+        }
         let claims: Vec<Claim> = self
             .queues
             .iter()
@@ -236,19 +276,46 @@ impl Replies {
         let queue = QueueId::try_from(item.queue.as_slice()).ok()?;
         let id = <[u8; ITEM_ID_BYTES]>::try_from(item.id.as_slice()).ok()?;
         let open = self.queues.get(&queue)?;
-        let key = self.identity.reply(&open.intent).key;
-        let Ok(bytes) = key.open(OFFER_INFO, &queue, &item.sealed) else {
-            info!(
-                "an item in the queue of intent {} does not open: dropped",
-                hex::encode(*open.intent)
-            );
-            stats.bump("mailbox-item-unreadable");
-            return Some((queue, id));
-        };
-        let outcome = ingest::reply(store, &bytes, now);
-        let settled = outcome.is_ok();
-        settle(outcome, peer, stats, actions);
-        settled.then_some((queue, id))
+        match &open.owner {
+            Owner::Intent(intent) => {
+                let key = self.identity.reply(intent).key;
+                let Ok(bytes) = key.open(OFFER_INFO, &queue, &item.sealed) else {
+                    info!(
+                        "an item in the queue of intent {} does not open: dropped",
+                        hex::encode(**intent)
+                    );
+                    stats.bump("mailbox-item-unreadable");
+                    return Some((queue, id));
+                };
+                let outcome = ingest::reply(store, &bytes, now);
+                let settled = outcome.is_ok();
+                settle(outcome, peer, stats, actions);
+                settled.then_some((queue, id))
+            }
+            Owner::Relationship(rel) => {
+                let key = self.identity.relationship_reply(&rel.nonce).key;
+                let Ok(bytes) = key.open(RELATIONSHIP_INFO, &queue, &item.sealed) else {
+                    info!(
+                        "an item in the queue of relationship {} does not open: dropped",
+                        hex::encode(rel.rel)
+                    );
+                    stats.bump("mailbox-item-unreadable");
+                    return Some((queue, id));
+                };
+                match relationships::person_took(store, &self.identity, &bytes, now) {
+                    Ok(Some(taken)) => {
+                        actions.extend(taken.into_actions());
+                        Some((queue, id))
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        warn!("relationship item not stored: {e}");
+                        stats.bump("store-error");
+                        None
+                    }
+                }
+            }
+        }
     }
 
     fn drop_expired(&mut self, now: u64) {

@@ -48,6 +48,11 @@ impl<R: Hash + Eq, T> InFlight<R, T> {
         self.requests.remove(request)
     }
 
+    /// How many are in flight.
+    pub fn len(&self) -> usize {
+        self.requests.len()
+    }
+
     /// What every request still in flight carried (their swarm is gone).
     pub fn into_values(self) -> impl Iterator<Item = T> {
         self.requests.into_values()
@@ -61,6 +66,12 @@ pub struct Requests {
     pub light_push: InFlight<OutboundRequestId, MessageId>,
     /// Deposits and fetches.
     pub mailbox: InFlight<OutboundRequestId, MailboxCall>,
+    /// Deposits made for others (forwards), each with the channel their answer goes to
+    /// (numbered by the mailbox behaviour, like `mailbox`).
+    pub forwards: InFlight<
+        OutboundRequestId,
+        libp2p::request_response::ResponseChannel<crate::proto::service::MailboxResponse>,
+    >,
     /// Items pushed to their owners (service nodes).
     pub pushes: InFlight<OutboundRequestId, (QueueId, [u8; ITEM_ID_BYTES])>,
     /// Catch-up requests, each about one shard.

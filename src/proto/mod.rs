@@ -8,6 +8,7 @@ pub mod error;
 pub mod json;
 pub mod kinds;
 pub mod limits;
+pub mod relationship;
 pub mod sealed;
 pub mod service;
 pub mod taxonomy;

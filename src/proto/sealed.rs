@@ -14,6 +14,8 @@ use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
 
 /// The `info` of a sealed offer.
 pub const OFFER_INFO: &[u8] = b"vrm/2/offer";
+/// The `info` of a sealed relationship entry or acknowledgement.
+pub const RELATIONSHIP_INFO: &[u8] = b"vrm/2/relationship";
 /// Length of a reply public key and of the encapsulated key, in bytes.
 pub const KEY_BYTES: usize = 32;
 /// What sealing adds to a message: the encapsulated key and the AEAD tag.

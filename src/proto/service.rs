@@ -76,13 +76,25 @@ pub const TOO_MANY_SUBSCRIBERS: &str = "too-many-subscribers";
 /// The refusal of a catch-up request for a shard the service node does not carry.
 pub const NOT_CARRIED: &str = "not-carried";
 
+/// The refusal of a forward whose target mailbox did not answer.
+pub const UNREACHABLE: &str = "unreachable";
+/// The refusal of a relationship entry that names a place after the log's end: one before
+/// it is still on its way.
+pub const OUT_OF_ORDER: &str = "out-of-order";
+
 /// Whether a refusal `code` from a mailbox means "not now" (the depositor tries again after
 /// its backoff) rather than "never". A queue may be opened a moment after its intent went
 /// out, and a full queue or mailbox may drain.
 pub fn retry_later(code: &str) -> bool {
     matches!(
         code,
-        UNAVAILABLE | RATE_LIMITED | "unknown-queue" | "queue-full" | "mailbox-full"
+        UNAVAILABLE
+            | RATE_LIMITED
+            | UNREACHABLE
+            | OUT_OF_ORDER
+            | "unknown-queue"
+            | "queue-full"
+            | "mailbox-full"
     )
 }
 
@@ -127,6 +139,19 @@ pub enum MailboxRequest {
     Fetch {
         /// One claim per queue.
         claims: Vec<Claim>,
+    },
+    /// Deposit a sealed message in a queue at another mailbox, for the sender: the answer
+    /// is that mailbox's (a person's entry to a vendor's inbox, without the person's node
+    /// meeting the vendor's).
+    Forward {
+        /// The target mailbox's peer id, binary.
+        mailbox: ByteBuf,
+        /// Its address, a binary multiaddr.
+        addr: ByteBuf,
+        /// The queue id there.
+        queue: ByteBuf,
+        /// The sealed message.
+        sealed: ByteBuf,
     },
 }
 

@@ -161,8 +161,8 @@ impl Store {
         Ok(Ok(id))
     }
 
-    /// The owner's fetch: opens each claimed queue that is not open yet, drops the items it
-    /// acknowledges, and returns up to `max_items` of what waits, and whether more does.
+    /// The owner's fetch: opens each claimed queue that is not open yet (or moves the
+    /// expiry of an open one later, never earlier), drops the items it acknowledges, and returns up to `max_items` of what waits, and whether more does.
     pub fn mailbox_fetch(
         &self,
         claims: &[QueueClaim],
@@ -201,6 +201,17 @@ impl Store {
                 .is_ok();
             if stored {
                 t.mailbox_queues_count.fetch_add(1, Ordering::SeqCst);
+                t.mailbox_by_expiry
+                    .insert(expiry_key(claim.expires, &claim.queue), &[])?;
+            } else if let Some(old) = t.mailbox_queues.get(claim.queue)?
+                && let Ok(old) = <[u8; 8]>::try_from(&old[..])
+                && u64::from_be_bytes(old) < claim.expires
+            {
+                // A later claim keeps a long-lived queue (a relationship's) open.
+                let old = u64::from_be_bytes(old);
+                t.mailbox_queues
+                    .insert(claim.queue, &claim.expires.to_be_bytes())?;
+                t.mailbox_by_expiry.remove(expiry_key(old, &claim.queue))?;
                 t.mailbox_by_expiry
                     .insert(expiry_key(claim.expires, &claim.queue), &[])?;
             }

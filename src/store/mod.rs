@@ -16,6 +16,7 @@
 //! | `early_withdrawals` | intent id (16)                    | signer, forget-after    |
 //! | `carried`      | message id (32)                        | shard, arrival, envelope |
 //! | `carried_by_arrival` | shard (1) ‖ arrival (8, BE) ‖ message id | forget-after, u64 BE |
+//! | `relationships`, `rel_entries`, `rel_acks`, `rel_by_offer` | see `relationships` | |
 //! | `meta`         | name                                   | e.g. schema version     |
 //!
 //! The rest of the node never sees a tree or a record: it calls typed operations named after
@@ -49,6 +50,7 @@ pub mod outbox;
 mod profiles;
 mod protocol_v1;
 mod records;
+pub mod relationships;
 mod repair;
 mod seen;
 
@@ -75,7 +77,7 @@ pub use outbox::Outgoing;
 pub use seen::MAX_SEEN;
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 /// Why the store failed.
@@ -269,6 +271,12 @@ struct Trees {
     mailbox_queues_count: AtomicU64,
     /// Mailbox operations check bounds and then write: one at a time.
     mailbox_lock: Mutex<()>,
+    /// Relationships, their logs' entries and acknowledgements, and which offer started
+    /// which (`relationships`).
+    relationships: sled::Tree,
+    rel_entries: sled::Tree,
+    rel_acks: sled::Tree,
+    rel_by_offer: sled::Tree,
     meta: sled::Tree,
     /// sled's log file, for `fdatasync` after its flush.
     log: File,
@@ -308,6 +316,10 @@ impl Trees {
             seen,
             seen_by_time: db.open_tree("seen_by_time")?,
             intents_by_expiry: db.open_tree("intents_by_expiry")?,
+            relationships: db.open_tree("relationships")?,
+            rel_entries: db.open_tree("rel_entries")?,
+            rel_acks: db.open_tree("rel_acks")?,
+            rel_by_offer: db.open_tree("rel_by_offer")?,
             meta: db.open_tree("meta")?,
             db,
             log: open_log(dir)?,
@@ -343,7 +355,7 @@ impl Trees {
     }
 
     /// Every tree, with the schema version it first appeared in.
-    fn named(&self) -> [(&'static str, &sled::Tree, u32); 14] {
+    fn named(&self) -> [(&'static str, &sled::Tree, u32); 18] {
         [
             ("intents", &self.intents, 1),
             ("offers", &self.offers, 1),
@@ -359,6 +371,10 @@ impl Trees {
             ("meta", &self.meta, 1),
             ("carried", &self.carried, 6),
             ("carried_by_arrival", &self.carried_by_arrival, 6),
+            ("relationships", &self.relationships, 8),
+            ("rel_entries", &self.rel_entries, 8),
+            ("rel_acks", &self.rel_acks, 8),
+            ("rel_by_offer", &self.rel_by_offer, 8),
         ]
     }
 
@@ -584,6 +600,7 @@ impl Store {
         if found.is_some_and(|v| v <= 6) {
             self.key_received_by_signer_v6()?;
         }
+        // Version 8 added relationships: new trees, nothing to convert.
         let t = self.trees()?;
         t.meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
         t.durable()

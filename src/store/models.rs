@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::proto::{Envelope, Intent, IntentId, Offer, ReplyTo, VendorProfile};
+use serde_bytes::ByteBuf;
+
+use crate::proto::{Envelope, IdBytes, Intent, IntentId, Offer, ReplyTo, VendorProfile};
 
 /// Who an intent or offer belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +181,11 @@ pub enum Subject {
         /// The key of the intent it answers (from schema 7; the intent's id before).
         intent: IntentKey,
     },
+    /// An entry of a relationship's log, or an acknowledgement of one (schema 8).
+    Relationship {
+        /// The relationship's id (its accept's message id).
+        rel: IdBytes,
+    },
 }
 
 /// How an outgoing message travels.
@@ -192,4 +199,26 @@ pub enum Route {
     },
     /// Sealed to a one-time key and left in a mailbox queue (an intent's reply path).
     Mailbox(ReplyTo),
+    /// Sealed like [`Route::Mailbox`], but handed to the service node `via` (the person's
+    /// own mailbox for the relationship), which deposits it in the queue `to` names: the
+    /// vendor never sees the person's node (schema 8).
+    Forward {
+        /// The forwarding service node's peer id, binary.
+        via: ByteBuf,
+        /// Its address, a binary multiaddr.
+        via_addr: ByteBuf,
+        /// The queue (and key) the item is for.
+        to: ReplyTo,
+    },
+}
+
+impl Route {
+    /// The service node a mailbox route goes to first (the mailbox, or the forwarder).
+    pub fn mailbox(&self) -> Option<&ByteBuf> {
+        match self {
+            Route::Gossip { .. } => None,
+            Route::Mailbox(reply) => Some(&reply.mailbox),
+            Route::Forward { via, .. } => Some(via),
+        }
+    }
 }

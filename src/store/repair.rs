@@ -11,7 +11,9 @@
 //!   queued withdrawal of an intent not marked is dropped, a publication of a marked one too
 //!   (it must not go out after its withdrawal);
 //! - a vendor's answer writes the offer, its decision, then its delivery: a pending offer
-//!   gets back its decision and its delivery.
+//!   gets back its decision and its delivery;
+//! - a relationship's write queues its outbox entries before the record that holds them:
+//!   an entry of a relationship its record does not hold is dropped.
 
 use super::offers::offer_delivery;
 use super::records::{IntentRecord, OfferRecord, OutboxRecord};
@@ -23,7 +25,8 @@ impl Store {
     /// Finishes or undoes what a crash interrupted; made durable if anything changed.
     pub(super) fn repair(&self) -> Result<(), StoreError> {
         let t = self.trees()?;
-        let repaired = repair_outbox(&t)? + repair_offers(&t)?;
+        let repaired =
+            repair_outbox(&t)? + repair_offers(&t)? + self.repair_relationship_outbox()?;
         if repaired > 0 {
             tracing::warn!("repaired {repaired} records a crash had left half written");
             t.durable()?;

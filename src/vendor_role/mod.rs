@@ -13,7 +13,7 @@ use ed25519_dalek::SigningKey;
 use crate::config::VendorConfig;
 use crate::proto::validate::{check_offer, check_offer_for_intent};
 use crate::proto::{
-    Envelope, Intent, NodeAddress, Offer, OfferItem, Price, ValidationError, VendorProfile,
+    Envelope, Intent, NodeAddress, Offer, OfferItem, Price, ReplyTo, ValidationError, VendorProfile,
 };
 use catalog::{Catalog, NoMatch};
 use responder::ResponderOffer;
@@ -62,12 +62,21 @@ pub fn screen(vendor: &VendorConfig, intent: &Intent) -> Result<(), NoOffer> {
     }
 }
 
-/// The catalog's offer for `intent` (signed with `key`), or why there is none. It is
+/// Who signs offers: the vendor key, and the inbox its offers name (where accepts go;
+/// `None`: the vendor takes no relationships).
+pub struct Seller {
+    /// The vendor key.
+    pub key: SigningKey,
+    /// The vendor node's inbox.
+    pub inbox: Option<ReplyTo>,
+}
+
+/// The catalog's offer for `intent` (signed by `seller`), or why there is none. It is
 /// [`screen`]ed first, so this is the whole answer of a vendor without a program.
 pub fn answer(
     vendor: &VendorConfig,
     catalog: &Catalog,
-    key: &SigningKey,
+    seller: &Seller,
     intent_envelope: &Envelope,
     intent: &Intent,
     now: u64,
@@ -76,7 +85,7 @@ pub fn answer(
     let found = catalog.best_match(intent, now).map_err(NoOffer::NoMatch)?;
     seal_offer(
         vendor,
-        key,
+        seller,
         intent_envelope,
         intent,
         vec![found.item],
@@ -89,7 +98,7 @@ pub fn answer(
 /// The offer the vendor's program proposed, checked and signed.
 pub fn answer_from_program(
     vendor: &VendorConfig,
-    key: &SigningKey,
+    seller: &Seller,
     intent_envelope: &Envelope,
     intent: &Intent,
     proposed: ResponderOffer,
@@ -113,7 +122,7 @@ pub fn answer_from_program(
     }
     seal_offer(
         vendor,
-        key,
+        seller,
         intent_envelope,
         intent,
         items,
@@ -129,7 +138,7 @@ pub fn answer_from_program(
 #[allow(clippy::too_many_arguments)]
 pub fn seal_offer(
     vendor: &VendorConfig,
-    key: &SigningKey,
+    seller: &Seller,
     intent_envelope: &Envelope,
     intent: &Intent,
     items: Vec<OfferItem>,
@@ -138,6 +147,7 @@ pub fn seal_offer(
     now: u64,
 ) -> Result<Envelope, NoOffer> {
     let latest = intent.expires.min(now + OFFER_VALIDITY_SECS);
+    let key = &seller.key;
     let offer = Offer {
         intent: intent.id,
         persona: intent_envelope.signer().to_bytes().into(),
@@ -152,6 +162,7 @@ pub fn seal_offer(
             .filter(|t| vendor.accepted_terms.contains(&t.id))
             .map(|t| t.id.clone())
             .collect(),
+        inbox: seller.inbox.clone(),
     };
     check_offer(&offer, &key.verifying_key(), now).map_err(NoOffer::Invalid)?;
     check_offer_for_intent(&offer, intent, intent_envelope.signer(), false, now)

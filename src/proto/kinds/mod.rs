@@ -15,17 +15,23 @@ use serde_bytes::{ByteArray, ByteBuf};
 mod intent;
 mod offer;
 mod profile;
+mod relationship;
 
 pub use intent::{Constraints, DateRange, Intent, IntentWithdraw};
 pub use offer::{Offer, OfferItem};
 pub use profile::VendorProfile;
+pub use relationship::{
+    Accept, EntryAck, IdBytes, LINK_PREFIX, Message, Order, OrderUpdate, RelationshipEnd, Status,
+    link_input,
+};
 
 /// A 16-byte random intent id, chosen by the caster.
 pub type IntentId = ByteArray<16>;
 /// A 32-byte Ed25519 public key as carried in bodies.
 pub type KeyBytes = ByteArray<32>;
 
-/// Every kind the protocol defines. The later ones (from `Accept` on) are specified in
+/// Every kind the protocol defines. The relationship kinds (from `Accept` to `EntryAck`)
+/// travel sealed through mailboxes, never on gossip; the last four are specified in
 /// `proto/vrm.cddl` but not yet handled by this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -41,10 +47,14 @@ pub enum Kind {
     Accept,
     /// The vendor confirms an accepted offer.
     Order,
-    /// The vendor reports fulfilment or cancellation.
+    /// A change of an order's state, by the side the status belongs to.
     OrderUpdate,
     /// A message inside a relationship.
     Message,
+    /// Either side ends a relationship.
+    RelationshipEnd,
+    /// One side holds the other's relationship entry.
+    EntryAck,
     /// A review backed by a vendor-signed order.
     Review,
     /// Personal data shared under terms.
@@ -57,7 +67,7 @@ pub enum Kind {
 
 impl Kind {
     /// All kinds, in the order of the CDDL.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Intent,
         Kind::IntentWithdraw,
         Kind::Offer,
@@ -66,6 +76,8 @@ impl Kind {
         Kind::Order,
         Kind::OrderUpdate,
         Kind::Message,
+        Kind::RelationshipEnd,
+        Kind::EntryAck,
         Kind::Review,
         Kind::Grant,
         Kind::Revoke,
@@ -83,6 +95,8 @@ impl Kind {
             Kind::Order => "order",
             Kind::OrderUpdate => "order-update",
             Kind::Message => "message",
+            Kind::RelationshipEnd => "relationship-end",
+            Kind::EntryAck => "entry-ack",
             Kind::Review => "review",
             Kind::Grant => "grant",
             Kind::Revoke => "revoke",

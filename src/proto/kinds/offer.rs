@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Body, IntentId, KeyBytes, Kind, Price};
+use super::{Body, IntentId, KeyBytes, Kind, Price, ReplyTo};
 
 /// One line of an offer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +40,10 @@ pub struct Offer {
     /// Ids of the person's terms the vendor accepts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accepted_terms: Vec<String>,
+    /// Where an accept of this offer goes: the vendor's inbox queue (and key). Without
+    /// it the vendor takes no relationships.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox: Option<ReplyTo>,
 }
 
 impl Offer {

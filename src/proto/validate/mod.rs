@@ -139,7 +139,7 @@ fn check_length(
     Ok(())
 }
 
-fn check_reply_to(reply_to: &ReplyTo) -> Result<(), E> {
+pub(crate) fn check_reply_to(reply_to: &ReplyTo) -> Result<(), E> {
     check_peer_id("reply_to.mailbox", &reply_to.mailbox)?;
     check_multiaddr("reply_to.addr", &reply_to.addr)?;
     check_length(

@@ -1,0 +1,509 @@
+//! The joint log of a relationship and its rules (`proto/README.md`, "Relationships"), as
+//! pure code: what may follow what, who signs what, and the checks anyone can run on an
+//! exported log with nothing but the file.
+//!
+//! A [`Chain`] is the state of one log: the facts fixed by its accept (persona, vendor,
+//! offer), the order's [`OrderState`], its length and last id. [`Chain::check`] says whether
+//! an envelope may be the next entry and [`Chain::push`] adds it; both nodes and
+//! [`verify_file`] go through these two, so the rules have one home.
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use super::kinds::{
+    Accept, EntryAck, Kind, Message, Offer, Order, OrderUpdate, RelationshipEnd, Status, link_input,
+};
+use super::limits::MAX_TEXT_BYTES;
+use super::{DecodeError, Envelope, MessageId};
+
+/// Most entries one relationship's log holds; the next is refused with `log-full`.
+pub const MAX_ENTRIES: u32 = 1000;
+/// The `format` of an exported log file.
+pub const LOG_FORMAT: &str = "vrm/2/relationship-log";
+/// Largest exported log file read, in bytes.
+pub const MAX_LOG_FILE_BYTES: usize = 80 * 1024 * 1024;
+
+/// Which side of a relationship.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    /// The person, under the relationship persona.
+    Person,
+    /// The vendor, under its vendor key.
+    Vendor,
+}
+
+impl Side {
+    /// The other side.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Person => Side::Vendor,
+            Side::Vendor => Side::Person,
+        }
+    }
+}
+
+/// Where the order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// The person accepted; the vendor has not answered.
+    Accepted,
+    /// The vendor restated the offer as an order; the person has not countersigned.
+    Ordered,
+    /// Both signed the order.
+    Agreed,
+    /// The vendor declined.
+    Declined,
+    /// The person cancelled.
+    Cancelled,
+}
+
+/// The order's state, as the log so far makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderState {
+    /// The stage.
+    pub stage: Stage,
+    /// The vendor said it shipped.
+    pub shipped: bool,
+    /// The vendor said it fulfilled the order.
+    pub fulfilled: bool,
+    /// The person said they received it.
+    pub received: bool,
+    /// Who ended the relationship, once one side did.
+    pub ended_by: Option<Side>,
+}
+
+/// Why an entry (or a log) is refused: a stable code and the reason in words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason} ({code})")]
+pub struct RuleError {
+    /// Stable code: `bad-entry`, `broken-chain`, `wrong-signer`, `not-now`, `ended`,
+    /// `order-mismatch`, `log-full`, `bad-link`, `bad-offer`, `bad-ack`.
+    pub code: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+fn rule(code: &'static str, reason: impl Into<String>) -> RuleError {
+    RuleError {
+        code,
+        reason: reason.into(),
+    }
+}
+
+impl From<DecodeError> for RuleError {
+    fn from(e: DecodeError) -> Self {
+        rule("bad-entry", e.to_string())
+    }
+}
+
+/// A decoded log entry after the accept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// The vendor's order.
+    Order(Order),
+    /// A status change.
+    Update(OrderUpdate, Status),
+    /// A message.
+    Message(Message),
+    /// The end.
+    End(RelationshipEnd),
+}
+
+impl Entry {
+    /// Decodes an envelope that should be an entry after the accept.
+    pub fn open(envelope: &Envelope) -> Result<Entry, RuleError> {
+        Ok(match envelope.kind() {
+            Kind::Order => Entry::Order(envelope.open()?),
+            Kind::OrderUpdate => {
+                let update: OrderUpdate = envelope.open()?;
+                let status = Status::from_wire(&update.status).ok_or_else(|| {
+                    rule("bad-entry", format!("unknown status {:?}", update.status))
+                })?;
+                Entry::Update(update, status)
+            }
+            Kind::Message => Entry::Message(envelope.open()?),
+            Kind::RelationshipEnd => Entry::End(envelope.open()?),
+            other => return Err(rule("bad-entry", format!("a {other} is not a log entry"))),
+        })
+    }
+
+    /// Its relationship, place and predecessor.
+    pub fn place(&self) -> ([u8; 32], u32, [u8; 32]) {
+        let (rel, seq, prev) = match self {
+            Entry::Order(e) => (&e.rel, e.seq, &e.prev),
+            Entry::Update(e, _) => (&e.rel, e.seq, &e.prev),
+            Entry::Message(e) => (&e.rel, e.seq, &e.prev),
+            Entry::End(e) => (&e.rel, e.seq, &e.prev),
+        };
+        (**rel, seq, **prev)
+    }
+
+    /// Its free text.
+    pub fn text(&self) -> &str {
+        match self {
+            Entry::Order(e) => &e.text,
+            Entry::Update(e, _) => &e.text,
+            Entry::Message(e) => &e.text,
+            Entry::End(e) => &e.text,
+        }
+    }
+
+    /// When its signer made it.
+    pub fn created(&self) -> u64 {
+        match self {
+            Entry::Order(e) => e.created,
+            Entry::Update(e, _) => e.created,
+            Entry::Message(e) => e.created,
+            Entry::End(e) => e.created,
+        }
+    }
+}
+
+/// The state of one relationship's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chain {
+    /// The relationship's id: its accept's.
+    pub rel: [u8; 32],
+    /// The relationship persona.
+    pub persona: [u8; 32],
+    /// The vendor's key.
+    pub vendor: [u8; 32],
+    /// The accepted offer's id.
+    pub offer: [u8; 32],
+    /// The order's state.
+    pub state: OrderState,
+    /// Entries so far (the accept included).
+    pub len: u32,
+    /// The last entry's id.
+    pub last: [u8; 32],
+    /// The offer's items, CBOR: an order must restate them exactly.
+    items: ByteBuf,
+}
+
+impl Chain {
+    /// Starts a log with `accept` of `offer` (both envelopes): the accept is signed by the
+    /// persona it names, binds this offer by id, and carries the intent persona's link
+    /// signature; the offer is signed by the vendor it names and answers that intent.
+    pub fn start(accept: &Envelope, offer: &Envelope) -> Result<(Chain, Accept), RuleError> {
+        let body: Accept = accept.open()?;
+        if body.persona.as_slice() != accept.signer().as_bytes() {
+            return Err(rule(
+                "wrong-signer",
+                "the accept is not signed by its persona",
+            ));
+        }
+        super::validate::check_reply_to(&body.reply_to)
+            .map_err(|e| rule("bad-entry", format!("accept reply_to: {e}")))?;
+        if offer.id().0 != *body.offer {
+            return Err(rule(
+                "bad-offer",
+                "the offer is not the one the accept names",
+            ));
+        }
+        let terms: Offer = offer
+            .open()
+            .map_err(|e| rule("bad-offer", format!("the offer does not open: {e}")))?;
+        if terms.vendor.as_slice() != offer.signer().as_bytes() {
+            return Err(rule("bad-offer", "the offer is not signed by its vendor"));
+        }
+        if terms.intent != body.intent || terms.persona != body.intent_persona {
+            return Err(rule("bad-offer", "the offer answers another intent"));
+        }
+        let intent_persona = VerifyingKey::from_bytes(&body.intent_persona)
+            .map_err(|_| rule("bad-link", "the intent persona is not a key"))?;
+        let input = link_input(&body.persona, &terms.vendor, &body.offer);
+        intent_persona
+            .verify_strict(&input, &Signature::from_bytes(&body.link))
+            .map_err(|_| rule("bad-link", "the intent persona did not sign this link"))?;
+        let mut items = Vec::new();
+        ciborium::into_writer(&terms.items, &mut items).expect("writing to a Vec cannot fail");
+        let chain = Chain {
+            rel: accept.id().0,
+            persona: *body.persona,
+            vendor: *terms.vendor,
+            offer: offer.id().0,
+            state: OrderState {
+                stage: Stage::Accepted,
+                shipped: false,
+                fulfilled: false,
+                received: false,
+                ended_by: None,
+            },
+            len: 1,
+            last: accept.id().0,
+            items: items.into(),
+        };
+        Ok((chain, body))
+    }
+
+    /// The side whose key signed `envelope`, if either.
+    pub fn side_of(&self, envelope: &Envelope) -> Option<Side> {
+        let signer = envelope.signer().as_bytes();
+        if *signer == self.persona {
+            Some(Side::Person)
+        } else if *signer == self.vendor {
+            Some(Side::Vendor)
+        } else {
+            None
+        }
+    }
+
+    /// The key of `side`.
+    pub fn key_of(&self, side: Side) -> [u8; 32] {
+        match side {
+            Side::Person => self.persona,
+            Side::Vendor => self.vendor,
+        }
+    }
+
+    /// Whether `envelope` may be the next entry: its place, its signer and the rules of
+    /// the order. Returns the entry, its side and the state it leads to.
+    pub fn check(&self, envelope: &Envelope) -> Result<(Entry, Side, OrderState), RuleError> {
+        let entry = Entry::open(envelope)?;
+        let (rel, seq, prev) = entry.place();
+        if rel != self.rel {
+            return Err(rule(
+                "broken-chain",
+                "the entry belongs to another relationship",
+            ));
+        }
+        if seq != self.len || prev != self.last {
+            return Err(rule(
+                "broken-chain",
+                format!(
+                    "the entry says place {seq}; the log has {} entries and another last one",
+                    self.len
+                ),
+            ));
+        }
+        if self.len >= MAX_ENTRIES {
+            return Err(rule(
+                "log-full",
+                format!("a log holds {MAX_ENTRIES} entries"),
+            ));
+        }
+        if entry.text().len() > MAX_TEXT_BYTES {
+            return Err(rule(
+                "bad-entry",
+                format!("text over {MAX_TEXT_BYTES} bytes"),
+            ));
+        }
+        let side = self
+            .side_of(envelope)
+            .ok_or_else(|| rule("wrong-signer", "signed by neither side"))?;
+        let state = self.next_state(&entry, side)?;
+        Ok((entry, side, state))
+    }
+
+    /// Adds an entry [`Chain::check`] passed, with the state it gave.
+    pub fn push(&mut self, envelope: &Envelope, state: OrderState) {
+        self.state = state;
+        self.len += 1;
+        self.last = envelope.id().0;
+    }
+
+    fn next_state(&self, entry: &Entry, side: Side) -> Result<OrderState, RuleError> {
+        let mut state = self.state;
+        if let Some(by) = state.ended_by {
+            return Err(rule(
+                "ended",
+                format!("the {by:?} side ended the relationship"),
+            ));
+        }
+        let not_now = |what: &str| {
+            Err(rule(
+                "not-now",
+                format!("{what} is not allowed when the order is {:?}", self.state),
+            ))
+        };
+        match entry {
+            Entry::Message(message) => {
+                if message.text.trim().is_empty() {
+                    return Err(rule("bad-entry", "an empty message"));
+                }
+            }
+            Entry::End(_) => state.ended_by = Some(side),
+            Entry::Order(order) => {
+                if side != Side::Vendor {
+                    return Err(rule("wrong-signer", "only the vendor signs the order"));
+                }
+                if state.stage != Stage::Accepted {
+                    return not_now("an order");
+                }
+                let mut items = Vec::new();
+                ciborium::into_writer(&order.items, &mut items)
+                    .expect("writing to a Vec cannot fail");
+                if items != *self.items {
+                    return Err(rule(
+                        "order-mismatch",
+                        "the order does not restate the offer's items exactly",
+                    ));
+                }
+                state.stage = Stage::Ordered;
+            }
+            Entry::Update(_, status) => {
+                let signer_ok = match side {
+                    Side::Vendor => status.by_vendor(),
+                    Side::Person => !status.by_vendor(),
+                };
+                if !signer_ok {
+                    return Err(rule(
+                        "wrong-signer",
+                        format!("{} is not the {side:?}'s to sign", status.as_str()),
+                    ));
+                }
+                let delivered = state.shipped || state.fulfilled || state.received;
+                let agreed = state.stage == Stage::Agreed;
+                let allowed = match status {
+                    Status::Agreed => state.stage == Stage::Ordered,
+                    Status::Declined => matches!(state.stage, Stage::Accepted | Stage::Ordered),
+                    Status::Cancelled => {
+                        matches!(
+                            state.stage,
+                            Stage::Accepted | Stage::Ordered | Stage::Agreed
+                        ) && !delivered
+                    }
+                    Status::Shipped => agreed && !state.fulfilled && !state.received,
+                    Status::Fulfilled => agreed && !state.fulfilled,
+                    Status::Received => agreed && !state.received,
+                };
+                if !allowed {
+                    return not_now(status.as_str());
+                }
+                match status {
+                    Status::Agreed => state.stage = Stage::Agreed,
+                    Status::Declined => state.stage = Stage::Declined,
+                    Status::Cancelled => state.stage = Stage::Cancelled,
+                    Status::Shipped => state.shipped = true,
+                    Status::Fulfilled => state.fulfilled = true,
+                    Status::Received => state.received = true,
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    /// Whether `ack` is the other side's acknowledgement of `entry`, signed by `signer`
+    /// at place `seq`.
+    pub fn check_ack(&self, ack: &Envelope, seq: u32, entry: &MessageId) -> Result<(), RuleError> {
+        let body: EntryAck = ack.open()?;
+        if *body.rel != self.rel || body.seq != seq || *body.entry != entry.0 {
+            return Err(rule(
+                "bad-ack",
+                format!("not an acknowledgement of entry {seq}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One entry of an exported log, with the other side's acknowledgement once it came.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// The entry's envelope.
+    pub entry: ByteBuf,
+    /// The other side's [`EntryAck`] of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<ByteBuf>,
+}
+
+/// An exported log: the offer it started from and every entry in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogFile {
+    /// [`LOG_FORMAT`].
+    pub format: String,
+    /// The accepted offer's envelope.
+    pub offer: ByteBuf,
+    /// The entries, the accept first.
+    pub entries: Vec<LogRecord>,
+}
+
+impl LogFile {
+    /// The file's bytes (CBOR).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::into_writer(self, &mut out).expect("writing to a Vec cannot fail");
+        out
+    }
+}
+
+/// What a verified log shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The relationship's chain after the last entry.
+    pub chain: Chain,
+    /// Entries whose acknowledgement is in the file.
+    pub acknowledged: u32,
+}
+
+/// Why a log file is refused: where, and the rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogError {
+    /// The file is not a log file.
+    #[error("not a relationship log: {0}")]
+    NotALog(String),
+    /// An entry (or its acknowledgement) breaks a rule.
+    #[error("entry {at}: {error}")]
+    Entry {
+        /// The entry's place.
+        at: usize,
+        /// The rule.
+        error: RuleError,
+    },
+}
+
+/// Checks an exported log alone: the offer, the accept, every entry's signature, place,
+/// predecessor and signer, the order's rules, and every acknowledgement present.
+pub fn verify_file(bytes: &[u8]) -> Result<Verified, LogError> {
+    if bytes.len() > MAX_LOG_FILE_BYTES {
+        return Err(LogError::NotALog(format!(
+            "{} bytes, more than a log may hold",
+            bytes.len()
+        )));
+    }
+    let file: LogFile =
+        ciborium::from_reader(bytes).map_err(|e| LogError::NotALog(e.to_string()))?;
+    if file.to_bytes() != bytes {
+        return Err(LogError::NotALog("not in its canonical encoding".into()));
+    }
+    if file.format != LOG_FORMAT {
+        return Err(LogError::NotALog(format!("format {:?}", file.format)));
+    }
+    let at = |at: usize| move |error: RuleError| LogError::Entry { at, error };
+    let offer =
+        Envelope::decode(&file.offer).map_err(|e| LogError::NotALog(format!("the offer: {e}")))?;
+    let first = file
+        .entries
+        .first()
+        .ok_or_else(|| LogError::NotALog("no entries".into()))?;
+    let accept = Envelope::decode(&first.entry).map_err(|e| at(0)(e.into()))?;
+    let (mut chain, _) = Chain::start(&accept, &offer).map_err(at(0))?;
+    let mut acknowledged = 0;
+    let mut envelopes = vec![(accept, Side::Person)];
+    for (n, record) in file.entries.iter().enumerate().skip(1) {
+        let envelope = Envelope::decode(&record.entry).map_err(|e| at(n)(e.into()))?;
+        let (_, side, state) = chain.check(&envelope).map_err(at(n))?;
+        chain.push(&envelope, state);
+        envelopes.push((envelope, side));
+    }
+    for (n, (record, (envelope, side))) in file.entries.iter().zip(&envelopes).enumerate() {
+        let Some(ack) = &record.ack else { continue };
+        let ack = Envelope::decode(ack).map_err(|e| at(n)(e.into()))?;
+        if *ack.signer().as_bytes() != chain.key_of(side.other()) {
+            return Err(at(n)(rule(
+                "bad-ack",
+                "the acknowledgement is not the other side's",
+            )));
+        }
+        let seq = u32::try_from(n).expect("at most MAX_ENTRIES entries");
+        chain.check_ack(&ack, seq, &envelope.id()).map_err(at(n))?;
+        acknowledged += 1;
+    }
+    Ok(Verified {
+        chain,
+        acknowledged,
+    })
+}
