@@ -144,6 +144,7 @@ fn fill(dir: &Path, n: usize) -> u64 {
             created: now,
             valid_until: now + 7 * 86_400,
             accepted_terms: vec![],
+            inbox: None,
         };
         let offer_env = Envelope::seal(&offer, &vendor_key);
         store

@@ -117,6 +117,7 @@ fn offer(vendor_key: [u8; 32]) -> Offer {
         created: CREATED,
         valid_until: CREATED + 86_400,
         accepted_terms: vec!["no-tracking".into()],
+        inbox: None,
     }
 }
 

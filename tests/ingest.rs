@@ -240,6 +240,7 @@ fn an_offer_is_stored_once_for_an_own_intent_and_refused_otherwise() {
         created: NOW,
         valid_until: NOW + 60,
         accepted_terms: vec![],
+        inbox: None,
     };
     let good = Envelope::seal(&offer(1), &vendor);
     let first = ingest::reply(&store, good.as_bytes(), NOW).unwrap();

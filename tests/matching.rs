@@ -5,7 +5,7 @@ use ed25519_dalek::SigningKey;
 use vrm::config::VendorConfig;
 use vrm::proto::*;
 use vrm::vendor_role::catalog::{Catalog, NoMatch};
-use vrm::vendor_role::{NoOffer, answer};
+use vrm::vendor_role::{NoOffer, Seller, answer};
 
 /// 2027-01-15, 08:00 UTC.
 const NOW: u64 = 1_800_000_000;
@@ -203,7 +203,10 @@ fn a_required_term_the_vendor_refuses_means_no_offer() {
         accepted_terms: vec!["no-tracking".into()],
         ..VendorConfig::default()
     };
-    let key = SigningKey::from_bytes(&[6; 32]);
+    let seller = Seller {
+        key: SigningKey::from_bytes(&[6; 32]),
+        inbox: None,
+    };
     let persona = SigningKey::from_bytes(&[7; 32]);
     let mut wants = intent("travel", Some("lodging"), "quiet double");
     wants.terms = vec![
@@ -217,7 +220,7 @@ fn a_required_term_the_vendor_refuses_means_no_offer() {
         },
     ];
     let env = Envelope::seal(&wants, &persona);
-    let offer = answer(&vendor, &catalog(ROOMS), &key, &env, &wants, NOW).unwrap();
+    let offer = answer(&vendor, &catalog(ROOMS), &seller, &env, &wants, NOW).unwrap();
     let body: Offer = offer.open().unwrap();
     assert_eq!(
         body.accepted_terms,
@@ -227,7 +230,7 @@ fn a_required_term_the_vendor_refuses_means_no_offer() {
     wants.terms[1].required = true;
     let env = Envelope::seal(&wants, &persona);
     assert_eq!(
-        answer(&vendor, &catalog(ROOMS), &key, &env, &wants, NOW).unwrap_err(),
+        answer(&vendor, &catalog(ROOMS), &seller, &env, &wants, NOW).unwrap_err(),
         NoOffer::RequiredTermRefused("free-cancellation".into())
     );
 }

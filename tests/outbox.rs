@@ -77,6 +77,7 @@ fn offer(store: &Store, outbox: &mut Outbox, wanted: &Intent, from: &Envelope) -
         created: NOW,
         valid_until: wanted.expires,
         accepted_terms: vec![],
+        inbox: None,
     };
     let envelope = Envelope::seal(&body, &vendor);
     assert!(matches!(

@@ -132,6 +132,7 @@ fn offer() -> impl Strategy<Value = Offer> {
                 created,
                 valid_until,
                 accepted_terms,
+                inbox: None,
             },
         )
 }

@@ -66,6 +66,7 @@ fn offer() -> Offer {
         created: NOW,
         valid_until: NOW + 600,
         accepted_terms: vec!["no-tracking".into()],
+        inbox: None,
     }
 }
 

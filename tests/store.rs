@@ -70,6 +70,7 @@ fn offer_to(envelope: &Envelope, wanted: &Intent) -> Envelope {
         created: 1_800_000_000,
         valid_until: 1_800_000_600,
         accepted_terms: vec![],
+        inbox: None,
     };
     Envelope::seal(&offer, &vendor)
 }
@@ -208,6 +209,7 @@ fn offers_scan_by_intent_and_profiles_keep_the_newest() {
                 created: 1_800_000_000,
                 valid_until: 1_800_000_600,
                 accepted_terms: vec![],
+                inbox: None,
             };
             let env = Envelope::seal(&offer, &vendor);
             assert!(store.record_offer_received(&env, &offer, 0).unwrap());
@@ -535,6 +537,7 @@ fn expired_intents_are_purged_with_their_offers() {
             created: 1_800_000_000,
             valid_until: 1_800_000_600,
             accepted_terms: vec![],
+            inbox: None,
         };
         let sealed_offer = Envelope::seal(&offer, &vendor);
         if id == id_of(1) {

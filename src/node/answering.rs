@@ -467,6 +467,7 @@ mod tests {
                 stats: Arc::new(Stats::default()),
                 events: events_tx,
                 to_loop: to_loop_tx,
+                inbox: None,
             },
         )
         .unwrap();

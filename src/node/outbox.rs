@@ -518,7 +518,7 @@ mod tests {
             subject: Subject::Offer {
                 intent: IntentKey::own(&IntentId::from([n; 16])),
             },
-            route: Route::Mailbox(ReplyTo {
+            route: Route::Mailbox(crate::proto::ReplyTo {
                 mailbox: mailbox.to_bytes().into(),
                 addr: Multiaddr::empty().to_vec().into(),
                 queue: vec![n; 16].into(),

@@ -590,7 +590,7 @@ fn vendor_accept(
     let order_out = order.as_ref().map(|o| outgoing(&record, o, now));
     let mut write = RelationshipWrite {
         entries: vec![(0, envelope)],
-        acks: Vec::new(),
+        acks: vec![(0, &acked)],
         queued: vec![(&ack_out, &acked)],
     };
     if let (Some(order), Some(out)) = (&order, &order_out) {
@@ -681,7 +681,7 @@ fn vendor_entry(
     let out = outgoing(&record, &acked, now);
     let write = RelationshipWrite {
         entries: vec![(seq, envelope)],
-        acks: Vec::new(),
+        acks: vec![(seq, &acked)],
         queued: vec![(&out, &acked)],
     };
     store.write_relationship(&record, write)?;
@@ -888,7 +888,7 @@ pub fn person_took(
             .enumerate()
             .map(|(n, e)| (first + n as u32, e))
             .collect(),
-        acks: Vec::new(),
+        acks: vec![(seq, &outs[0].1)],
         queued: outs.iter().map(|(o, e)| (o, e)).collect(),
     };
     store.write_relationship(&record, write)?;
@@ -920,7 +920,7 @@ pub struct EntryView {
     pub text: String,
     /// When its writer made it.
     pub created: u64,
-    /// Whether the other side acknowledged it (its signed acknowledgement is here).
+    /// Whether the side that did not write it acknowledged it (that signed ack is here).
     pub acknowledged: bool,
     /// Written here, not yet placed by the vendor's node.
     pub pending: bool,

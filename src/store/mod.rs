@@ -870,6 +870,7 @@ mod tests {
             created: fixtures::NOW,
             valid_until: fixtures::NOW + 600,
             accepted_terms: vec![],
+            inbox: None,
         };
         let offer = Envelope::seal(&offer, &vendor);
         let offer_id = offer.id();

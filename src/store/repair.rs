@@ -137,6 +137,7 @@ mod tests {
             created: NOW,
             valid_until: NOW + 600,
             accepted_terms: vec![],
+            inbox: None,
         };
         Envelope::seal(&body, &vendor)
     }
