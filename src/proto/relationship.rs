@@ -507,3 +507,294 @@ pub fn verify_file(bytes: &[u8]) -> Result<Verified, LogError> {
         acknowledged,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::{Signer, SigningKey};
+
+    use super::*;
+    use crate::proto::{OfferItem, Price, ReplyTo};
+
+    struct Parties {
+        intent_persona: SigningKey,
+        persona: SigningKey,
+        vendor: SigningKey,
+        offer: Envelope,
+    }
+
+    fn parties() -> Parties {
+        let intent_persona = SigningKey::from_bytes(&[1; 32]);
+        let vendor = SigningKey::from_bytes(&[3; 32]);
+        let offer = Offer {
+            intent: [9; 16].into(),
+            persona: intent_persona.verifying_key().to_bytes().into(),
+            vendor: vendor.verifying_key().to_bytes().into(),
+            items: vec![OfferItem {
+                title: "A used ThinkPad".into(),
+                price: Price {
+                    amount: 35_000,
+                    currency: "EUR".into(),
+                },
+                quantity: 1,
+                sku: None,
+            }],
+            text: String::new(),
+            created: 100,
+            valid_until: 200,
+            accepted_terms: vec![],
+            inbox: None,
+        };
+        Parties {
+            offer: Envelope::seal(&offer, &vendor),
+            intent_persona,
+            persona: SigningKey::from_bytes(&[2; 32]),
+            vendor,
+        }
+    }
+
+    fn accept(p: &Parties) -> Envelope {
+        let persona = p.persona.verifying_key().to_bytes();
+        let vendor = p.vendor.verifying_key().to_bytes();
+        let link = p
+            .intent_persona
+            .sign(&link_input(&persona, &vendor, &p.offer.id().0));
+        let body = Accept {
+            offer: p.offer.id().0.into(),
+            intent: [9; 16].into(),
+            intent_persona: p.intent_persona.verifying_key().to_bytes().into(),
+            persona: persona.into(),
+            link: link.to_bytes().into(),
+            reply_to: ReplyTo::nowhere(),
+            created: 110,
+        };
+        Envelope::seal(&body, &p.persona)
+    }
+
+    fn update(chain: &Chain, status: Status, key: &SigningKey) -> Envelope {
+        let body = OrderUpdate {
+            rel: chain.rel.into(),
+            seq: chain.len,
+            prev: chain.last.into(),
+            status: status.as_str().into(),
+            text: String::new(),
+            created: 120,
+        };
+        Envelope::seal(&body, key)
+    }
+
+    fn order(chain: &Chain, p: &Parties, items: Vec<OfferItem>) -> Envelope {
+        let body = Order {
+            rel: chain.rel.into(),
+            seq: chain.len,
+            prev: chain.last.into(),
+            items,
+            text: String::new(),
+            created: 115,
+        };
+        Envelope::seal(&body, &p.vendor)
+    }
+
+    fn ack_of(chain: &Chain, seq: u32, entry: &Envelope, key: &SigningKey) -> Envelope {
+        let body = EntryAck {
+            rel: chain.rel.into(),
+            seq,
+            entry: entry.id().0.into(),
+            created: 130,
+        };
+        Envelope::seal(&body, key)
+    }
+
+    /// accept, order, agreed, shipped: each acknowledged by the other side.
+    fn valid_log(p: &Parties) -> (Vec<Envelope>, Vec<Envelope>) {
+        let accept = accept(p);
+        let (mut chain, _) = Chain::start(&accept, &p.offer).unwrap();
+        let mut entries = vec![accept];
+        for make in [0, 1, 2] {
+            let envelope = match make {
+                0 => order(&chain, p, p.offer.open::<Offer>().unwrap().items),
+                1 => update(&chain, Status::Agreed, &p.persona),
+                _ => update(&chain, Status::Shipped, &p.vendor),
+            };
+            let (_, _, state) = chain.check(&envelope).unwrap();
+            chain.push(&envelope, state);
+            entries.push(envelope);
+        }
+        let acks = entries
+            .iter()
+            .enumerate()
+            .map(|(n, e)| {
+                let other = if *e.signer().as_bytes() == chain.persona {
+                    &p.vendor
+                } else {
+                    &p.persona
+                };
+                ack_of(&chain, n as u32, e, other)
+            })
+            .collect();
+        (entries, acks)
+    }
+
+    fn file(p: &Parties, entries: &[Envelope], acks: &[Envelope]) -> Vec<u8> {
+        LogFile {
+            format: LOG_FORMAT.into(),
+            offer: p.offer.as_bytes().to_vec().into(),
+            entries: entries
+                .iter()
+                .zip(acks.iter().map(Some).chain(std::iter::repeat(None)))
+                .map(|(e, a)| LogRecord {
+                    entry: e.as_bytes().to_vec().into(),
+                    ack: a.map(|a| a.as_bytes().to_vec().into()),
+                })
+                .collect(),
+        }
+        .to_bytes()
+    }
+
+    fn refused_at(bytes: &[u8]) -> (usize, &'static str) {
+        match verify_file(bytes) {
+            Err(LogError::Entry { at, error }) => (at, error.code),
+            other => panic!("expected an entry refused, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_whole_log_verifies_and_says_where_it_stands() {
+        let p = parties();
+        let (entries, acks) = valid_log(&p);
+        let verified = verify_file(&file(&p, &entries, &acks)).unwrap();
+        assert_eq!(verified.chain.len, 4);
+        assert_eq!(verified.acknowledged, 4);
+        assert_eq!(verified.chain.state.stage, Stage::Agreed);
+        assert!(verified.chain.state.shipped);
+        // Acknowledgements may be missing (the last ones still on their way).
+        let verified = verify_file(&file(&p, &entries, &acks[..2])).unwrap();
+        assert_eq!(verified.acknowledged, 2);
+    }
+
+    #[test]
+    fn any_changed_byte_is_refused() {
+        let p = parties();
+        let (entries, acks) = valid_log(&p);
+        let good = file(&p, &entries, &acks);
+        for at in (0..good.len()).step_by(7) {
+            let mut bad = good.clone();
+            bad[at] ^= 0x01;
+            assert!(
+                verify_file(&bad).is_err(),
+                "byte {at} changed and still valid"
+            );
+        }
+    }
+
+    #[test]
+    fn a_removed_entry_breaks_the_chain_where_it_was() {
+        let p = parties();
+        let (mut entries, _) = valid_log(&p);
+        entries.remove(2);
+        assert_eq!(refused_at(&file(&p, &entries, &[])), (2, "broken-chain"));
+    }
+
+    #[test]
+    fn an_update_signed_by_the_wrong_side_is_refused() {
+        let p = parties();
+        let (mut entries, _) = valid_log(&p);
+        let (mut chain, _) = Chain::start(&entries[0], &p.offer).unwrap();
+        for e in &entries[1..3] {
+            let (_, _, state) = chain.check(e).unwrap();
+            chain.push(e, state);
+        }
+        entries[3] = update(&chain, Status::Shipped, &p.persona);
+        assert_eq!(refused_at(&file(&p, &entries, &[])), (3, "wrong-signer"));
+        entries[3] = update(&chain, Status::Received, &p.vendor);
+        assert_eq!(refused_at(&file(&p, &entries, &[])), (3, "wrong-signer"));
+        let stranger = SigningKey::from_bytes(&[7; 32]);
+        entries[3] = update(&chain, Status::Shipped, &stranger);
+        assert_eq!(refused_at(&file(&p, &entries, &[])), (3, "wrong-signer"));
+    }
+
+    #[test]
+    fn the_rules_of_the_order_hold_at_each_place() {
+        let p = parties();
+        let (entries, _) = valid_log(&p);
+        let (mut chain, _) = Chain::start(&entries[0], &p.offer).unwrap();
+        let code = |chain: &Chain, e: &Envelope| chain.check(e).unwrap_err().code;
+        // Before the order: no agreement, no shipment; an order must restate the offer.
+        assert_eq!(
+            code(&chain, &update(&chain, Status::Agreed, &p.persona)),
+            "not-now"
+        );
+        assert_eq!(
+            code(&chain, &update(&chain, Status::Shipped, &p.vendor)),
+            "not-now"
+        );
+        let mut items = p.offer.open::<Offer>().unwrap().items;
+        items[0].price.amount += 1;
+        assert_eq!(code(&chain, &order(&chain, &p, items)), "order-mismatch");
+        for e in &entries[1..] {
+            let (_, _, state) = chain.check(e).unwrap();
+            chain.push(e, state);
+        }
+        // Shipped: the person can no longer cancel, the vendor no longer decline.
+        assert_eq!(
+            code(&chain, &update(&chain, Status::Cancelled, &p.persona)),
+            "not-now"
+        );
+        assert_eq!(
+            code(&chain, &update(&chain, Status::Declined, &p.vendor)),
+            "not-now"
+        );
+        let end = Envelope::seal(
+            &RelationshipEnd {
+                rel: chain.rel.into(),
+                seq: chain.len,
+                prev: chain.last.into(),
+                text: String::new(),
+                created: 140,
+            },
+            &p.persona,
+        );
+        let (_, _, state) = chain.check(&end).unwrap();
+        chain.push(&end, state);
+        assert_eq!(
+            code(&chain, &update(&chain, Status::Received, &p.persona)),
+            "ended"
+        );
+    }
+
+    #[test]
+    fn an_acknowledgement_counts_only_from_the_other_side_for_that_entry() {
+        let p = parties();
+        let (entries, mut acks) = valid_log(&p);
+        let (chain, _) = Chain::start(&entries[0], &p.offer).unwrap();
+        // The person acknowledging its own accept.
+        acks[0] = ack_of(&chain, 0, &entries[0], &p.persona);
+        assert_eq!(refused_at(&file(&p, &entries, &acks)), (0, "bad-ack"));
+        // The vendor's acknowledgement of another entry, put under the accept.
+        acks[0] = ack_of(&chain, 0, &entries[2], &p.vendor);
+        assert_eq!(refused_at(&file(&p, &entries, &acks)), (0, "bad-ack"));
+    }
+
+    #[test]
+    fn an_accept_must_link_to_the_intent_persona_for_this_vendor_and_offer() {
+        let p = parties();
+        let good = accept(&p);
+        let mut body: Accept = good.open().unwrap();
+        let other_vendor = [8; 32];
+        let persona = p.persona.verifying_key().to_bytes();
+        body.link = p
+            .intent_persona
+            .sign(&link_input(&persona, &other_vendor, &p.offer.id().0))
+            .to_bytes()
+            .into();
+        let replayed = Envelope::seal(&body, &p.persona);
+        assert_eq!(
+            Chain::start(&replayed, &p.offer).unwrap_err().code,
+            "bad-link"
+        );
+        let by_other = Envelope::seal(&good.open::<Accept>().unwrap(), &p.vendor);
+        assert_eq!(
+            Chain::start(&by_other, &p.offer).unwrap_err().code,
+            "wrong-signer"
+        );
+    }
+}
