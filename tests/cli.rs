@@ -227,3 +227,154 @@ fn a_node_refuses_inbound_connections_past_its_cap_per_address() {
     first.terminate();
     hub.terminate();
 }
+
+/// Polls `check` on the JSON `vrm ... --json` prints until it holds, for 30 s.
+fn until(
+    dir: &std::path::Path,
+    args: &[&str],
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = vrm(dir, args);
+        if out.status.success() {
+            let value: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+            if check(&value) {
+                return value;
+            }
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn settled(log: &Value, entries: u64) -> bool {
+    log["entries"] == entries
+        && log["log"]
+            .as_array()
+            .is_some_and(|l| l.iter().all(|e| e["acknowledged"] == true))
+}
+
+#[test]
+fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = |name: &str| root.path().join(name);
+    let mut service = Daemon::start(&dir("service"), &["--no-mdns", "--role", "service"]);
+    let service_addr = service.listen_addr();
+    let init = vrm(
+        &dir("vendor"),
+        &["init", "--vendor", "Bookshop", "--category", "books"],
+    );
+    assert!(init.status.success());
+    let mut vendor = Daemon::start(&dir("vendor"), &["--no-mdns", "--bootstrap", &service_addr]);
+    vendor.connected_to(&service.peer_id());
+    let mut person = Daemon::start(
+        &dir("person"),
+        &["--no-mdns", "--role", "light", "--bootstrap", &service_addr],
+    );
+    person.connected_to(&service.peer_id());
+    let (p, v) = (dir("person"), dir("vendor"));
+
+    let cast = vrm(
+        &p,
+        &[
+            "intent",
+            "cast",
+            "--category",
+            "books",
+            "--text",
+            "A signed first edition",
+            "--max-price",
+            "30",
+            "--currency",
+            "EUR",
+            "--expires",
+            "2h",
+            "--json",
+        ],
+    );
+    let id = json(&cast)["id"].as_str().unwrap().to_owned();
+    let offers = until(
+        &p,
+        &["offers", "--intent", &id, "--json"],
+        "an offer",
+        |o| o.as_array().is_some_and(|a| !a.is_empty()),
+    );
+    let offer: String = offers[0]["id"].as_str().unwrap().chars().take(12).collect();
+
+    let accepted = json(&vrm(&p, &["accept", &offer, "--as-new", "--json"]));
+    let rel = accepted["id"].as_str().unwrap().to_owned();
+    let show = ["relationship", "show", &rel, "--json"];
+    until(&p, &show, "the countersigned order", |l| settled(l, 3));
+    until(&v, &show, "the vendor's copy", |l| settled(l, 3));
+    let intent = json(&vrm(&p, &["intent", "show", &id, "--json"]));
+    assert_eq!(
+        intent["intent"]["status"], "withdrawn",
+        "the accept withdrew it"
+    );
+
+    assert!(
+        vrm(&p, &["message", &rel, "Is it really signed?"])
+            .status
+            .success()
+    );
+    until(&v, &show, "the person's message", |l| settled(l, 4));
+    assert!(
+        vrm(&v, &["vendor", "message", &rel, "Yes, on the title page."])
+            .status
+            .success()
+    );
+    assert!(
+        vrm(&v, &["vendor", "ship", &rel, "--tracking", "TRACK-1"])
+            .status
+            .success()
+    );
+    assert!(vrm(&v, &["vendor", "fulfil", &rel]).status.success());
+    until(&p, &show, "the vendor's reply and shipment", |l| {
+        settled(l, 7)
+    });
+    assert!(vrm(&p, &["order", "received", &rel]).status.success());
+    let done = until(&v, &show, "received", |l| settled(l, 8));
+    assert_eq!(done["state"]["received"], true);
+    let table = stdout(&vrm(&p, &["relationships"]));
+    assert!(
+        table.contains("agreed, shipped, fulfilled, received"),
+        "{table}"
+    );
+
+    let (pf, vf) = (root.path().join("p.log"), root.path().join("v.log"));
+    until(&p, &show, "the person's copy complete", |l| settled(l, 8));
+    for (d, f) in [(&p, &pf), (&v, &vf)] {
+        let export = vrm(
+            d,
+            &["relationship", "export", &rel, "-o", f.to_str().unwrap()],
+        );
+        assert!(export.status.success());
+    }
+    let (pb, vb) = (std::fs::read(&pf).unwrap(), std::fs::read(&vf).unwrap());
+    assert_eq!(pb, vb, "both sides' logs are byte-identical");
+    // Verify needs no daemon and no data directory.
+    let nowhere = root.path().join("nowhere");
+    let verified = json(&vrm(
+        &nowhere,
+        &["relationship", "verify", pf.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(
+        (
+            verified["entries"].clone(),
+            verified["acknowledged"].clone()
+        ),
+        (8.into(), 8.into())
+    );
+    let mut tampered = pb.clone();
+    let at = tampered.len() / 2;
+    tampered[at] ^= 0x20;
+    std::fs::write(&pf, &tampered).unwrap();
+    let refused = vrm(&nowhere, &["relationship", "verify", pf.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is refused"));
+    for d in [person, vendor, service] {
+        d.terminate();
+    }
+}
