@@ -209,7 +209,7 @@ fn a_withdrawal_that_races_a_retry_never_resurrects_the_publication() {
     };
     // ...and only then does the attempt fail and ask for a retry.
     outbox.published(&store, &stats, &publication, Err("no peers".into()));
-    outbox.add(queued);
+    outbox.add(*queued);
     let later = outbox.poll(&store, NOW + 60, &Trigger::Timer);
     assert_eq!(
         published(&later),

@@ -1363,7 +1363,7 @@ impl EventLoop {
             (Ok(target), _) if target == *self.swarm.local_peer_id() => {
                 return Some((deposit, channel));
             }
-            _ if self.handlers.requests.forwards.len() >= MAX_FORWARDS => RATE_LIMITED,
+            _ if self.handlers.requests.forwards.count() >= MAX_FORWARDS => RATE_LIMITED,
             (Ok(target), Ok(addr)) => {
                 self.swarm.add_peer_address(target, addr);
                 let mailbox = &mut self.swarm.behaviour_mut().mailbox;

@@ -510,7 +510,10 @@ impl NodeHandle {
                     .send(NodeEvent::IntentWithdrawn { intent: hex_id });
                 let _ = self
                     .commands
-                    .send(Command::Withdrawn { queued, unqueued })
+                    .send(Command::Withdrawn {
+                        queued: *queued,
+                        unqueued,
+                    })
                     .await;
                 Ok(())
             }

@@ -473,7 +473,7 @@ fn deposit(
     let (first, first_addr, to) = match route {
         Route::Gossip { .. } => return None,
         Route::Mailbox(reply) => (&reply.mailbox, &reply.addr, reply),
-        Route::Forward { via, via_addr, to } => (via, via_addr, to),
+        Route::Forward { via, via_addr, to } => (via, via_addr, &**to),
     };
     let peer = PeerId::from_bytes(first).ok()?;
     let addr = Multiaddr::try_from(first_addr.to_vec()).ok()?;

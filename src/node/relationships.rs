@@ -172,7 +172,7 @@ fn outgoing(record: &Relationship, envelope: &Envelope, now: u64) -> Outgoing {
         Some(via) => Route::Forward {
             via: via.mailbox.clone(),
             via_addr: via.addr.clone(),
-            to: record.to.clone(),
+            to: Box::new(record.to.clone()),
         },
         None => Route::Mailbox(record.to.clone()),
     };
@@ -1012,10 +1012,8 @@ pub fn detail(store: &Store, record: &Relationship) -> Result<RelationshipDetail
             &record.chain,
         ));
     }
-    let mut seq = record.chain.len;
-    for pending in &record.pending {
+    for (seq, pending) in (record.chain.len..).zip(&record.pending) {
         log.extend(entry_view(seq, pending, false, true, &record.chain));
-        seq += 1;
     }
     let summary = summary(record, &log);
     Ok(RelationshipDetail { summary, log })

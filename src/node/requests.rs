@@ -49,7 +49,7 @@ impl<R: Hash + Eq, T> InFlight<R, T> {
     }
 
     /// How many are in flight.
-    pub fn len(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.requests.len()
     }
 

@@ -46,7 +46,7 @@ pub enum WithdrawOwn {
     /// was still waiting, is dropped from the outbox.
     Withdrawn {
         /// The queued withdrawal.
-        queued: Outgoing,
+        queued: Box<Outgoing>,
         /// The intent's own outbox entry (removed if it was there).
         unqueued: MessageId,
     },
@@ -161,7 +161,10 @@ impl Store {
         t.outbox.remove(unqueued.0)?;
         self.mark_seen(&queued.id, stored.intent.expires)?;
         t.durable()?;
-        Ok(WithdrawOwn::Withdrawn { queued, unqueued })
+        Ok(WithdrawOwn::Withdrawn {
+            queued: Box::new(queued),
+            unqueued,
+        })
     }
 
     /// Stores an intent received in a category this vendor serves, under its signer's and

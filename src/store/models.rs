@@ -208,7 +208,7 @@ pub enum Route {
         /// Its address, a binary multiaddr.
         via_addr: ByteBuf,
         /// The queue (and key) the item is for.
-        to: ReplyTo,
+        to: Box<ReplyTo>,
     },
 }
 

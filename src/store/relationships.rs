@@ -56,6 +56,10 @@ pub struct Relationship {
     pub updated: u64,
 }
 
+/// A log as stored: each entry's envelope bytes, with the acknowledgement of it by the side
+/// that did not write it, once stored.
+pub type StoredLog = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 /// What one write of a relationship changes.
 #[derive(Default)]
 pub struct RelationshipWrite<'a> {
@@ -143,10 +147,7 @@ impl Store {
 
     /// The log of `record`: each entry's envelope bytes, with the other side's
     /// acknowledgement once stored.
-    pub fn relationship_log(
-        &self,
-        record: &Relationship,
-    ) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, StoreError> {
+    pub fn relationship_log(&self, record: &Relationship) -> Result<StoredLog, StoreError> {
         let t = self.trees()?;
         let rel = record.chain.rel;
         let mut log = Vec::with_capacity(record.chain.len as usize);
