@@ -291,6 +291,21 @@ fn service_vectors() {
             envelopes: vec![minimal.as_bytes().to_vec().into()],
         })},
         {"name": "catch-up-refused", "cbor_hex": cbor(&CatchUpResponse::Refused { code: NOT_CARRIED.into() })},
+        {"name": "peers-request", "cbor_hex": cbor(&PeersRequest { want: 4 })},
+        {"name": "peers-answer", "cbor_hex": cbor(&PeersResponse::Peers { peers: vec![
+            ServiceRecord {
+                peer: mailbox_peer().to_bytes().into(),
+                addr: "/ip4/192.0.2.7/tcp/4470".parse::<libp2p::Multiaddr>().expect("addr").to_vec().into(),
+            },
+        ]})},
+        {"name": "peers-refused", "cbor_hex": cbor(&PeersResponse::Refused { code: RATE_LIMITED.into() })},
+        {"name": "mailbox-forward", "cbor_hex": cbor(&MailboxRequest::Forward {
+            mailbox: mailbox_peer().to_bytes().into(),
+            addr: "/ip4/192.0.2.7/tcp/4470".parse::<libp2p::Multiaddr>().expect("addr").to_vec().into(),
+            queue: queue.to_vec().into(),
+            sealed: sealed.clone().into(),
+        })},
+        {"name": "mailbox-refused-unreachable", "cbor_hex": cbor(&MailboxResponse::Refused { code: UNREACHABLE.into() })},
     ]);
     let value = json!({
         "description": "Service protocol vectors (proto/README.md, \"Service protocols\"). sealed_offer: HPKE base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305; the reply key pair is DeriveKeyPair(ikm); sealed = enc || ciphertext; aad = the queue id; the plaintext is the offer vector's envelope.",
@@ -340,9 +355,261 @@ fn shard_vectors() {
     println!("wrote {}", path.display());
 }
 
+/// One relationship's log under construction (`proto/relationship-vectors.json`).
+struct Log {
+    offer: Envelope,
+    chain: relationship::Chain,
+    entries: Vec<Envelope>,
+}
+
+fn rel_persona() -> SigningKey {
+    SigningKey::from_bytes(&[0x44; 32])
+}
+
+impl Log {
+    /// The accept of the `offer` vector, by a fresh relationship persona, its link signed
+    /// for `link_vendor`.
+    fn accept(link_vendor: [u8; 32]) -> Log {
+        let offer = Envelope::seal(&offer(vendor().verifying_key().to_bytes()), &vendor());
+        let rel = rel_persona().verifying_key().to_bytes();
+        let link = persona_link(&rel, &link_vendor, &offer.id().0);
+        let accept = Envelope::seal(
+            &Accept {
+                offer: offer.id().0.into(),
+                intent: full_intent().id,
+                intent_persona: persona().verifying_key().to_bytes().into(),
+                persona: rel.into(),
+                link: link.into(),
+                reply_to: reply_to(),
+                created: CREATED + 100,
+            },
+            &rel_persona(),
+        );
+        // An accept the rules refuse still needs a chain for its acknowledgements: a valid
+        // one's (the file is refused at the accept before they are read).
+        let chain = match relationship::Chain::start(&accept, &offer) {
+            Ok((chain, _)) => chain,
+            Err(_) => Log::accept(vendor().verifying_key().to_bytes()).chain,
+        };
+        Log {
+            offer,
+            chain,
+            entries: vec![accept],
+        }
+    }
+
+    /// Adds an entry made by `make` (given the relationship id, place and previous id);
+    /// pushed on the chain only if the rules allow it.
+    fn add(&mut self, make: impl Fn(IdBytes, u32, IdBytes) -> Envelope) -> &mut Log {
+        let envelope = make(
+            self.chain.rel.into(),
+            self.chain.len,
+            self.chain.last.into(),
+        );
+        if let Ok((_, _, state)) = self.chain.check(&envelope) {
+            self.chain.push(&envelope, state);
+        }
+        self.entries.push(envelope);
+        self
+    }
+
+    fn update(&mut self, status: Status, text: &str, key: &SigningKey) -> &mut Log {
+        let key2 = key.clone();
+        self.add(move |rel, seq, prev| {
+            Envelope::seal(
+                &OrderUpdate {
+                    rel,
+                    seq,
+                    prev,
+                    status: status.as_str().into(),
+                    text: text.into(),
+                    created: CREATED + 200 + u64::from(seq),
+                },
+                &key2,
+            )
+        })
+    }
+
+    fn order(&mut self, items: Vec<OfferItem>) -> &mut Log {
+        self.add(move |rel, seq, prev| {
+            Envelope::seal(
+                &Order {
+                    rel,
+                    seq,
+                    prev,
+                    items: items.clone(),
+                    text: String::new(),
+                    created: CREATED + 150,
+                },
+                &vendor(),
+            )
+        })
+    }
+
+    fn message(&mut self, text: &str, key: &SigningKey) -> &mut Log {
+        let key2 = key.clone();
+        self.add(move |rel, seq, prev| {
+            Envelope::seal(
+                &Message {
+                    rel,
+                    seq,
+                    prev,
+                    text: text.into(),
+                    created: CREATED + 200 + u64::from(seq),
+                },
+                &key2,
+            )
+        })
+    }
+
+    fn end(&mut self, key: &SigningKey) -> &mut Log {
+        let key2 = key.clone();
+        self.add(move |rel, seq, prev| {
+            Envelope::seal(
+                &RelationshipEnd {
+                    rel,
+                    seq,
+                    prev,
+                    text: "Thank you".into(),
+                    created: CREATED + 300,
+                },
+                &key2,
+            )
+        })
+    }
+
+    /// The file, each entry acknowledged by the side that did not sign it (or by
+    /// `ack_by` for all of them).
+    fn file(&self, ack_by: Option<&SigningKey>) -> Vec<u8> {
+        let records = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(n, e)| {
+                let other = match ack_by {
+                    Some(key) => key.clone(),
+                    None if e.signer().as_bytes() == &self.chain.persona => vendor(),
+                    None => rel_persona(),
+                };
+                let ack = Envelope::seal(
+                    &EntryAck {
+                        rel: self.chain.rel.into(),
+                        seq: n as u32,
+                        entry: e.id().0.into(),
+                        created: CREATED + 400,
+                    },
+                    &other,
+                );
+                relationship::LogRecord {
+                    entry: e.as_bytes().to_vec().into(),
+                    ack: Some(ack.as_bytes().to_vec().into()),
+                }
+            })
+            .collect();
+        relationship::LogFile {
+            format: relationship::LOG_FORMAT.into(),
+            offer: self.offer.as_bytes().to_vec().into(),
+            entries: records,
+        }
+        .to_bytes()
+    }
+}
+
+fn persona_link(persona: &[u8; 32], vendor: &[u8; 32], offer: &[u8; 32]) -> [u8; 64] {
+    self::persona()
+        .sign(&link_input(persona, vendor, offer))
+        .to_bytes()
+}
+
+/// The relationship log vectors (`proto/relationship-vectors.json`): whole exported logs
+/// (`proto/README.md`, "Relationships"), valid or refused at one entry with one code.
+fn relationship_vectors() {
+    let vendor_key = vendor().verifying_key().to_bytes();
+    let items = offer(vendor_key).items;
+    let whole = || {
+        let mut log = Log::accept(vendor_key);
+        log.order(items.clone())
+            .update(Status::Agreed, "", &rel_persona())
+            .message("Is breakfast included?", &rel_persona())
+            .message("Yes, from 7 to 10.", &vendor())
+            .update(Status::Shipped, "booking ref 4471", &vendor())
+            .update(Status::Fulfilled, "", &vendor())
+            .update(Status::Received, "", &rel_persona())
+            .end(&vendor());
+        log
+    };
+    let mut cases = vec![json!({
+        "description": "A whole order: accept, order, agreed, a message each way, shipped, fulfilled, received, end; every entry acknowledged by the other side.",
+        "log_hex": hex::encode(whole().file(None)),
+    })];
+    let mut flipped = whole().file(None);
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x01;
+    cases.push(json!({"description": "The whole order with one byte in the middle changed.", "log_hex": hex::encode(flipped)}));
+    let mut removed = whole();
+    removed.entries.remove(3);
+    cases.push(json!({"description": "The whole order with entry 3 (the person's message) removed.", "log_hex": hex::encode(removed.file(None))}));
+    let mut wrong = Log::accept(vendor_key);
+    wrong
+        .order(items.clone())
+        .update(Status::Agreed, "", &rel_persona())
+        .update(Status::Shipped, "", &rel_persona());
+    cases.push(json!({"description": "A shipment signed by the person.", "log_hex": hex::encode(wrong.file(None))}));
+    let mut cheaper = items.clone();
+    cheaper[0].price.amount -= 1;
+    let mut mismatch = Log::accept(vendor_key);
+    mismatch.order(cheaper);
+    cases.push(json!({"description": "An order whose price is one cent off the offer's.", "log_hex": hex::encode(mismatch.file(None))}));
+    let mut late = Log::accept(vendor_key);
+    late.order(items.clone())
+        .update(Status::Agreed, "", &rel_persona())
+        .update(Status::Shipped, "", &vendor())
+        .update(Status::Cancelled, "too late", &rel_persona());
+    cases.push(json!({"description": "A cancel after the shipment.", "log_hex": hex::encode(late.file(None))}));
+    let mut after = whole();
+    after.message("One more thing", &rel_persona());
+    cases.push(json!({"description": "A message after the end.", "log_hex": hex::encode(after.file(None))}));
+    cases.push(json!({"description": "Every entry acknowledged by the vendor, its own too.", "log_hex": hex::encode(whole().file(Some(&vendor())))}));
+    let linked_elsewhere = Log::accept([0x55; 32]);
+    cases.push(json!({"description": "An accept whose link the intent persona signed for another vendor.", "log_hex": hex::encode(linked_elsewhere.file(None))}));
+    for case in &mut cases {
+        let bytes = hex::decode(case["log_hex"].as_str().expect("hex")).expect("hex");
+        match relationship::verify_file(&bytes) {
+            Ok(v) => {
+                case["valid"] = json!(true);
+                case["entries"] = json!(v.chain.len);
+                case["acknowledged"] = json!(v.acknowledged);
+                case["state"] = json!(v.chain.state);
+            }
+            Err(relationship::LogError::Entry { at, error }) => {
+                case["valid"] = json!(false);
+                case["at"] = json!(at);
+                case["error"] = json!(error.code);
+            }
+            Err(relationship::LogError::NotALog(_)) => {
+                case["valid"] = json!(false);
+                case["error"] = json!("not-a-log");
+            }
+        }
+    }
+    let value = json!({
+        "description": "Exported relationship logs (proto/README.md, \"Relationships\"), each valid (with its length, acknowledgements and final state) or refused at one entry with one rule code (\"not-a-log\": the file itself is not a canonical log). Keys: the vectors' persona signs the intent link, relationship persona 44…44 (seed), vendor 22…22 (seed).",
+        "logs": cases,
+    });
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/relationship-vectors.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&value).expect("json") + "\n",
+    )
+    .expect("write vectors");
+    println!("wrote {}", path.display());
+}
+
 fn main() {
     service_vectors();
     shard_vectors();
+    relationship_vectors();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/vectors");
     std::fs::create_dir_all(&dir).expect("create proto/vectors");
     let v = Vectors { dir };

@@ -262,6 +262,10 @@ pub struct VendorConfig {
     /// confirmed with an order at once.
     #[serde(default)]
     pub confirm_by_hand: bool,
+    /// The vendor's own CRM program (program, then arguments): it gets every relationship
+    /// event as JSON lines and answers with commands (`proto/responder.md`).
+    #[serde(default)]
+    pub crm: Option<Vec<String>>,
 }
 
 fn default_responder_timeout() -> u64 {

@@ -1,6 +1,6 @@
 //! The person's web page in a real headless Chromium (driven by playwright-core through
-//! `tests/browser/page.test.mjs`): log in, cast from the form, watch an offer arrive live,
-//! withdraw. Needs Debian's `chromium` and `npm ci` in tests/browser (`.ci/run` does both);
+//! `tests/browser/*.test.mjs`): log in, cast from the form, watch an offer arrive live,
+//! withdraw; accept an offer, see the order agreed live, talk with the vendor. Needs Debian's `chromium` and `npm ci` in tests/browser (`.ci/run` does both);
 //! without them the test says so and passes, unless VRM_REQUIRE_BROWSER is set.
 
 mod common;
@@ -9,6 +9,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
+use vrm::node::relationships::Draft;
+use vrm::proto::relationship::Side;
 
 fn browser_ready(dir: &Path) -> Result<(), String> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -62,4 +64,64 @@ async fn cast_watch_an_offer_arrive_and_withdraw_in_chromium() {
     let cast = intent_ids(&p);
     assert_eq!(cast.len(), 1, "one intent cast from the page");
     assert!(intent_withdrawn(&p, &cast[0]), "withdrawn in the store too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_an_offer_and_talk_with_the_vendor_in_chromium() {
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if let Err(why) = browser_ready(&scripts) {
+        assert!(
+            std::env::var_os("VRM_REQUIRE_BROWSER").is_none(),
+            "browser test required: {why}"
+        );
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let mut net = Net::new();
+    let [s, v] = net
+        .line([person("s"), vendor("v", "electronics", "350.00")])
+        .await;
+    let p = net.add(person("p").light(), &[&s]).await;
+    let api = TestApi::serve(&p).await;
+    // The vendor answers the person's first message.
+    let vendor = v.handle.clone();
+    let answering = tokio::spawn(async move {
+        let rel = eventually("a person's message at the vendor", || async {
+            let all = vendor.relationships().ok()?;
+            all.into_iter()
+                .find(|r| {
+                    vendor.relationship(&r.id).is_ok_and(|d| {
+                        d.log
+                            .iter()
+                            .any(|e| e.kind == "message" && e.from == Side::Person)
+                    })
+                })
+                .map(|r| r.id)
+        })
+        .await;
+        let reply = Draft::Message("Yes, a 65 W one.".into());
+        vendor.relationship_write(&rel, reply).await.unwrap();
+    });
+    let login = format!("{}/#token={}", api.base, api.token);
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("relationship.png");
+    let out = tokio::process::Command::new("node")
+        .arg(scripts.join("relationship.test.mjs"))
+        .arg(&login)
+        .arg(&shot)
+        .output()
+        .await
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "browser run failed:\n{stdout}\n{stderr}"
+    );
+    answering.await.unwrap();
+    println!("{stdout}screenshot: {}", shot.display());
+    let rels = p.handle.relationships().unwrap();
+    assert_eq!(rels.len(), 1, "one relationship started from the page");
+    assert_eq!(rels[0].unread, 0, "read on the page, read in the store");
 }

@@ -252,3 +252,46 @@ async fn the_vendor_sees_one_persona_only_across_returning_accepts() {
         "the vendor's node never met the person's"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vendors_own_program_confirms_ships_and_answers() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/example-responder.py");
+    let config = vrm::config::VendorConfig {
+        crm: Some(vec![
+            "python3".into(),
+            script.into(),
+            "--relationships".into(),
+        ]),
+        confirm_by_hand: true,
+        ..vendor_config("v", "electronics")
+    };
+    let mut net = Net::new();
+    let [s, v] = net
+        .line([
+            person("s"),
+            vendor_with("v", &catalog("electronics", "ThinkPad", "350.00"), config),
+        ])
+        .await;
+    let p = net.add(person("p").light(), &[&s]).await;
+    let (_, offer) = offer_for(&p, "A used ThinkPad").await;
+    let rel = p.handle.accept(&offer, false, true).await.unwrap();
+    // accept, order (the program's), agreed, shipped, fulfilled (the program's).
+    let done = settled(&p, &v, &rel, 5).await;
+    let steps: Vec<String> = done
+        .log
+        .iter()
+        .map(|e| e.status.clone().unwrap_or(e.kind.clone()))
+        .collect();
+    assert_eq!(steps, ["accept", "order", "agreed", "shipped", "fulfilled"]);
+    assert!(
+        done.log[3].text.starts_with("tracking BIKE-"),
+        "{:?}",
+        done.log[3]
+    );
+
+    write(&p, &rel, Draft::Message("When do you deliver?".into())).await;
+    let answered = settled(&p, &v, &rel, 7).await;
+    assert_eq!(answered.log[6].from, Side::Vendor);
+    assert!(answered.log[6].text.contains("ride out at 9"));
+    exports_match(&p, &v, &rel);
+}

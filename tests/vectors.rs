@@ -207,7 +207,7 @@ fn the_service_vectors_hold() {
         }};
     }
     let messages = v["messages"].as_array().unwrap();
-    assert_eq!(messages.len(), 23);
+    assert_eq!(messages.len(), 25);
     for m in messages {
         let bytes = hex_of(&m["cbor_hex"]);
         match m["name"].as_str().unwrap() {
@@ -229,7 +229,7 @@ fn the_service_vectors_hold() {
                     bytes
                 )
             }
-            "mailbox-deposit" | "mailbox-fetch" => {
+            "mailbox-deposit" | "mailbox-fetch" | "mailbox-forward" => {
                 check!(
                     mailbox_codec(),
                     MAILBOX_PROTOCOL,
@@ -371,5 +371,60 @@ fn the_shard_vectors_hold() {
         "/vrm/2/intent/books",
     ] {
         assert!(!is_shard_topic(not_a_shard), "{not_a_shard}");
+    }
+}
+
+#[test]
+fn the_relationship_vectors_hold() {
+    use vrm::proto::relationship::{LogError, verify_file};
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/relationship-vectors.json");
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut codes = std::collections::BTreeSet::new();
+    for case in file["logs"].as_array().unwrap() {
+        let name = case["description"].as_str().unwrap();
+        let bytes = hex::decode(case["log_hex"].as_str().unwrap()).unwrap();
+        match verify_file(&bytes) {
+            Ok(verified) => {
+                assert_eq!(case["valid"], true, "{name}: valid here");
+                assert_eq!(case["entries"], verified.chain.len, "{name}");
+                assert_eq!(case["acknowledged"], verified.acknowledged, "{name}");
+                assert_eq!(
+                    case["state"],
+                    serde_json::to_value(verified.chain.state).unwrap(),
+                    "{name}"
+                );
+                codes.insert("valid".to_owned());
+            }
+            Err(LogError::Entry { at, error }) => {
+                assert_eq!(case["valid"], false, "{name}: refused here: {error}");
+                assert_eq!(
+                    (case["at"].clone(), case["error"].clone()),
+                    (at.into(), error.code.into()),
+                    "{name}"
+                );
+                codes.insert(error.code.to_owned());
+            }
+            Err(LogError::NotALog(why)) => {
+                assert_eq!(
+                    (case["valid"].clone(), case["error"].clone()),
+                    (false.into(), "not-a-log".into()),
+                    "{name}: {why}"
+                );
+                codes.insert("not-a-log".to_owned());
+            }
+        }
+    }
+    for code in [
+        "valid",
+        "broken-chain",
+        "wrong-signer",
+        "order-mismatch",
+        "not-now",
+        "ended",
+        "bad-ack",
+        "bad-link",
+    ] {
+        assert!(codes.contains(code), "no relationship vector for {code}");
     }
 }

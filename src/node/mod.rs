@@ -21,6 +21,7 @@ pub mod action;
 pub mod answering;
 pub mod bans;
 pub mod catch_up;
+pub mod crm;
 pub mod discovery;
 pub mod event_loop;
 pub mod events;
@@ -337,7 +338,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         event_loop.run().await;
         let _ = done_tx.send(true);
     });
-    Ok(NodeHandle {
+    let handle = NodeHandle {
         commands: command_tx,
         events: event_tx,
         store,
@@ -351,5 +352,9 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         shards: carried,
         done: done_rx,
         metrics: registry,
-    })
+    };
+    if let Some(program) = config.vendor.as_ref().and_then(|v| v.crm.clone()) {
+        tokio::spawn(crm::run(handle.clone(), program));
+    }
+    Ok(handle)
 }

@@ -422,6 +422,25 @@ pub struct LogFile {
 }
 
 impl LogFile {
+    /// Reads a log file: bounded in size, in its one canonical encoding, of this format.
+    pub fn decode(bytes: &[u8]) -> Result<LogFile, LogError> {
+        if bytes.len() > MAX_LOG_FILE_BYTES {
+            return Err(LogError::NotALog(format!(
+                "{} bytes, more than a log may hold",
+                bytes.len()
+            )));
+        }
+        let file: LogFile =
+            ciborium::from_reader(bytes).map_err(|e| LogError::NotALog(e.to_string()))?;
+        if file.to_bytes() != bytes {
+            return Err(LogError::NotALog("not in its canonical encoding".into()));
+        }
+        if file.format != LOG_FORMAT {
+            return Err(LogError::NotALog(format!("format {:?}", file.format)));
+        }
+        Ok(file)
+    }
+
     /// The file's bytes (CBOR).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -458,20 +477,7 @@ pub enum LogError {
 /// Checks an exported log alone: the offer, the accept, every entry's signature, place,
 /// predecessor and signer, the order's rules, and every acknowledgement present.
 pub fn verify_file(bytes: &[u8]) -> Result<Verified, LogError> {
-    if bytes.len() > MAX_LOG_FILE_BYTES {
-        return Err(LogError::NotALog(format!(
-            "{} bytes, more than a log may hold",
-            bytes.len()
-        )));
-    }
-    let file: LogFile =
-        ciborium::from_reader(bytes).map_err(|e| LogError::NotALog(e.to_string()))?;
-    if file.to_bytes() != bytes {
-        return Err(LogError::NotALog("not in its canonical encoding".into()));
-    }
-    if file.format != LOG_FORMAT {
-        return Err(LogError::NotALog(format!("format {:?}", file.format)));
-    }
+    let file = LogFile::decode(bytes)?;
     let at = |at: usize| move |error: RuleError| LogError::Entry { at, error };
     let offer =
         Envelope::decode(&file.offer).map_err(|e| LogError::NotALog(format!("the offer: {e}")))?;

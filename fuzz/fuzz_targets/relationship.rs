@@ -1,0 +1,50 @@
+//! Arbitrary bytes as an exported relationship log (`verify_file`), and as the body of each
+//! relationship kind, signed by either side and checked as the next entry of the whole order
+//! in `proto/relationship-vectors.json` (and of its start, after the accept): the decoder,
+//! the signer rules and the rules of the order, as a node applies them to an entry that
+//! reaches it. Nothing may panic; an entry the rules take must be one its side may sign.
+#![no_main]
+
+use std::sync::LazyLock;
+
+use ed25519_dalek::SigningKey;
+use libfuzzer_sys::fuzz_target;
+use vrm::proto::Envelope;
+use vrm::proto::relationship::{Chain, LogFile, verify_file};
+use vrm_fuzz::{signed, vendor};
+
+/// The whole order's chain after its accept, and after its last entry.
+static CHAINS: LazyLock<[Chain; 2]> = LazyLock::new(|| {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/relationship-vectors.json");
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("vectors")).expect("json");
+    let bytes = hex::decode(file["logs"][0]["log_hex"].as_str().expect("hex")).expect("hex");
+    let log = LogFile::decode(&bytes).expect("a log");
+    let offer = Envelope::decode(&log.offer).expect("the offer");
+    let accept = Envelope::decode(&log.entries[0].entry).expect("the accept");
+    let (start, _) = Chain::start(&accept, &offer).expect("a valid accept");
+    let whole = verify_file(&bytes).expect("the whole order verifies").chain;
+    [start, whole]
+});
+
+fn persona() -> &'static SigningKey {
+    static KEY: LazyLock<SigningKey> = LazyLock::new(|| SigningKey::from_bytes(&[0x44; 32]));
+    &KEY
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = verify_file(data);
+    for kind in ["order", "order-update", "message", "relationship-end", "entry-ack"] {
+        for key in [vendor(), persona()] {
+            let Ok(envelope) = Envelope::decode(&signed(kind, data, key)) else {
+                continue;
+            };
+            for chain in CHAINS.iter() {
+                if let Ok((_, side, _)) = chain.check(&envelope) {
+                    assert_eq!(chain.key_of(side), *key.verifying_key().as_bytes());
+                }
+                let _ = chain.check_ack(&envelope, 0, &envelope.id());
+            }
+        }
+    }
+});
