@@ -11,8 +11,9 @@
 //! Offers go to mailboxes, and a mailbox that does not answer is backed off as a whole: all
 //! entries for it wait together (so a thousand intents naming one dead address cost the
 //! vendor one attempt per backoff step, not a thousand), and after
-//! [`MAX_MAILBOX_FAILURES`] failed rounds in a row every entry for it is given up as
-//! refused with `mailbox-unreachable`.
+//! [`MAX_MAILBOX_FAILURES`] failed rounds in a row every offer for it is given up as
+//! refused with `mailbox-unreachable` (a relationship's entries go on waiting out its
+//! backoff until they expire).
 //!
 //! The planner never writes an entry back. An entry that disappeared from the store (a
 //! withdrawal removed the intent's publication) is dropped when it comes up, whatever the
@@ -217,8 +218,11 @@ impl Outbox {
             return entry_due;
         };
         let connected = matches!(trigger, Trigger::Peer(p) if p.to_bytes() == **mailbox);
+        // A relationship's entries are not given up with their mailbox: they wait out its
+        // backoff until they expire (the log must not stop at an entry never sent).
+        let lasting = matches!(plan.item.subject, Subject::Relationship { .. });
         match entry_due {
-            Due::Send if state.failures >= MAX_MAILBOX_FAILURES => Due::Unreachable,
+            Due::Send if state.failures >= MAX_MAILBOX_FAILURES && !lasting => Due::Unreachable,
             Due::Send if state.next_attempt > now && !connected => Due::Wait,
             other => other,
         }
@@ -526,6 +530,32 @@ mod tests {
             }),
             expires,
         }
+    }
+
+    #[test]
+    fn a_mailbox_given_up_gives_up_its_offers_but_not_a_relationships_entries() {
+        let peer = PeerId::random();
+        let mut outbox = Outbox::default();
+        outbox.mailboxes.insert(
+            peer.to_bytes().into(),
+            MailboxState {
+                failures: MAX_MAILBOX_FAILURES,
+                next_attempt: 500,
+            },
+        );
+        let offer = Plan::new(mailbox_item(2, &peer, 10_000));
+        let mut entry = Plan::new(mailbox_item(3, &peer, 10_000));
+        entry.item.subject = Subject::Relationship {
+            rel: [3; 32].into(),
+        };
+        let due = |plan: &Plan, now: u64| outbox.mailbox_due(plan, Due::Send, now, &Trigger::Timer);
+        assert_eq!(due(&offer, 600), Due::Unreachable);
+        assert_eq!(
+            due(&entry, 400),
+            Due::Wait,
+            "it waits out the mailbox's backoff"
+        );
+        assert_eq!(due(&entry, 600), Due::Send, "and is tried again after it");
     }
 
     #[test]
