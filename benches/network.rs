@@ -42,6 +42,16 @@
 //! its score at those still connected to it. The quiet run of the same network is the
 //! baseline.
 //!
+//! **Messages** (`message_vendor_to_person`, `VRM_BENCH_MESSAGES`, 200; 0 skips it): a
+//! service node, a vendor and a light person's node attached to the service node; the
+//! person accepts an offer, then the vendor writes that many messages into the
+//! relationship, one at a time, each timed from the vendor's call until the person's node
+//! has stored it (its `relationship-entry` event; the message sealed to the person,
+//! deposited in the person's queue at the service node, pushed on). A message not there
+//! within 10 s is missed and sorted last. Baseline, same run: three bare libp2p swarms doing
+//! the same two hops (a deposit at the middle one, its push to the third) with a message of
+//! about the same size.
+//!
 //! Run: `scripts/bench.sh` (or `cargo bench --bench network`). `VRM_BENCH_DIR` chooses where
 //! the nodes' data directories go (default: the system's temporary directory).
 
@@ -61,6 +71,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::sync::broadcast::Receiver;
 use vrm::config::Role;
+use vrm::node::relationships::Draft;
 use vrm::node::{CastRequest, NodeEvent, NodeHandle};
 use vrm::proto::{Constraints, IntentId, Price, shard_of};
 
@@ -649,6 +660,118 @@ async fn main() {
     for size in sizes {
         latency(size, casts).await;
     }
+    let messages: usize = env_or("VRM_BENCH_MESSAGES", 200);
+    if messages > 0 {
+        message_latency(messages).await;
+    }
+}
+
+/// The message bench (see the top of this file).
+async fn message_latency(messages: usize) {
+    let root = match std::env::var_os("VRM_BENCH_DIR") {
+        Some(dir) => tempfile::tempdir_in(dir),
+        None => tempfile::tempdir(),
+    }
+    .expect("tempdir");
+    let service = node(root.path(), 0, None, Vec::new(), Role::Service).await;
+    let service_addr = addr(&service).await;
+    let vendor = node(
+        root.path(),
+        1,
+        Some("books"),
+        vec![service_addr.clone()],
+        Role::Service,
+    )
+    .await;
+    let person = node(root.path(), 2, None, vec![service_addr], Role::Light).await;
+    while person.service_nodes().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut events = person.subscribe();
+    person.cast(cast(0)).await.expect("cast");
+    let offer = wait_for(&mut events, |e| match e {
+        NodeEvent::OfferReceived { offer, .. } => Some(offer.clone()),
+        _ => None,
+    })
+    .await
+    .expect("an offer within 10 s");
+    let offer = vrm::proto::MessageId(
+        hex::decode(offer)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .expect("an offer id"),
+    );
+    let rel = person.accept(&offer, false, true).await.expect("accept");
+    wait_for(&mut events, |e| match e {
+        NodeEvent::RelationshipEntry { kind, .. } if kind == "order" => Some(()),
+        _ => None,
+    })
+    .await
+    .expect("the order within 10 s");
+    let mut times = Vec::new();
+    let mut missed = 0;
+    for k in 0..messages {
+        let started = Instant::now();
+        let draft = Draft::Message(format!(
+            "Message number {k} from the shop, about your order."
+        ));
+        let seq = vendor.relationship_write(&rel, draft).await.expect("write");
+        let arrived = wait_for(&mut events, |e| match e {
+            NodeEvent::RelationshipEntry {
+                relationship,
+                seq: s,
+                ..
+            } => (*relationship == rel && *s == seq).then_some(()),
+            _ => None,
+        })
+        .await;
+        match arrived {
+            Some(()) => times.push(started.elapsed().as_secs_f64() * 1000.0),
+            None => missed += 1,
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let fs = file_system::of(root.path());
+    for handle in [&person, &vendor, &service] {
+        handle.shutdown().await;
+    }
+    // Bare: node 1 (vendor) and node 2 (person) dial node 0 (the mailbox).
+    let bare = BareNetwork::start(
+        3,
+        |i| if i == 0 { Vec::new() } else { vec![0] },
+        |_| Vec::new(),
+        &[],
+        false,
+        Duration::from_secs(2),
+    )
+    .await;
+    let (base, base_missed) = bare.reply_through(1, 0, 2, messages).await;
+    bare.stop().await;
+    let p50 = percentile(&times, missed, 0.5);
+    let base_p50 = percentile(&base, base_missed, 0.5);
+    let ratio =
+        |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| (a / b * 100.0).round() / 100.0);
+    println!(
+        "{}",
+        json!({
+            "bench": "message_vendor_to_person",
+            "value": p50,
+            "unit": "ms (p50)",
+            "p90": percentile(&times, missed, 0.9),
+            "p99": percentile(&times, missed, 0.99),
+            "max": times.last().copied().filter(|_| missed == 0),
+            "baseline": "bare_libp2p_deposit_and_push_p50",
+            "baseline_value": base_p50,
+            "baseline_p99": percentile(&base, base_missed, 0.99),
+            "ratio": ratio(p50, base_p50),
+            "p99_ratio": ratio(percentile(&times, missed, 0.99), percentile(&base, base_missed, 0.99)),
+            "messages": times.len() + missed,
+            "missed": missed,
+            "baseline_missed": base_missed,
+            "data_dir_fs": fs,
+        })
+    );
 }
 
 /// Throughput steps up to the goal (see the top of this file), then the highest rate held,

@@ -61,6 +61,19 @@ enum Order {
         first_reply: oneshot::Sender<()>,
     },
     Connected(oneshot::Sender<Vec<PeerId>>),
+    /// Wait here for the reply numbered `nonce` (sent with [`Order::Reply`]).
+    Await {
+        nonce: u64,
+        arrived: oneshot::Sender<()>,
+    },
+    /// Send a reply numbered `nonce` for `caster` to the mailbox `mailbox` at
+    /// `mailbox_addr`, which pushes it on (a deposit and its push, nothing before them).
+    Reply {
+        nonce: u64,
+        caster: PeerId,
+        mailbox: PeerId,
+        mailbox_addr: Multiaddr,
+    },
     /// Publish a cast-sized message numbered `nonce` on `topic` directly; answer whether
     /// gossip took it.
     Publish {
@@ -164,6 +177,14 @@ async fn run(mut swarm: libp2p::Swarm<Bare>, role: Role, mut orders: mpsc::Recei
                 }
                 Some(Order::Connected(tx)) => {
                     let _ = tx.send(swarm.connected_peers().copied().collect());
+                }
+                Some(Order::Await { nonce, arrived }) => {
+                    waiting.insert(nonce, arrived);
+                }
+                Some(Order::Reply { nonce, caster, mailbox, mailbox_addr }) => {
+                    swarm.add_peer_address(mailbox, mailbox_addr);
+                    let reply = Wire::Reply { nonce, caster: caster.to_bytes(), padding: vec![0; 700] };
+                    swarm.behaviour_mut().rr.send_request(&mailbox, reply);
                 }
                 Some(Order::Publish { nonce, topic, published }) => {
                     let wire = Wire::Cast {
@@ -321,6 +342,42 @@ impl BareNetwork {
                 first_reply: tx,
             };
             let _ = self.nodes[c].orders.send(order).await;
+            match tokio::time::timeout(Duration::from_secs(10), rx).await {
+                Ok(Ok(())) => times.push(started.elapsed().as_secs_f64() * 1000.0),
+                _ => missed += 1,
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        (times, missed)
+    }
+
+    /// `n` replies one at a time from node `from` to node `to` through the mailbox node
+    /// `via` (a deposit, then its push): the sorted times in ms, and how many did not
+    /// arrive within 10 s.
+    pub async fn reply_through(
+        &self,
+        from: usize,
+        via: usize,
+        to: usize,
+        n: usize,
+    ) -> (Vec<f64>, usize) {
+        let mut times = Vec::new();
+        let mut missed = 0;
+        for k in 0..n {
+            let nonce = 1_000_000 + k as u64;
+            let (tx, rx) = oneshot::channel();
+            let _ = self.nodes[to]
+                .orders
+                .send(Order::Await { nonce, arrived: tx })
+                .await;
+            let started = Instant::now();
+            let order = Order::Reply {
+                nonce,
+                caster: self.nodes[to].id,
+                mailbox: self.nodes[via].id,
+                mailbox_addr: self.nodes[via].addr.clone(),
+            };
+            let _ = self.nodes[from].orders.send(order).await;
             match tokio::time::timeout(Duration::from_secs(10), rx).await {
                 Ok(Ok(())) => times.push(started.elapsed().as_secs_f64() * 1000.0),
                 _ => missed += 1,
