@@ -47,7 +47,8 @@
 //! person accepts an offer, then the vendor writes that many messages into the
 //! relationship, one at a time, each timed from the vendor's call until the person's node
 //! has stored it (its `relationship-entry` event; the message sealed to the person,
-//! deposited in the person's queue at the service node, pushed on). A message not there
+//! deposited in the person's queue at the service node, pushed on), 100 ms apart (a
+//! conversation's pace, under the mailbox's rate per depositor). A message not there
 //! within 10 s is missed and sorted last. Baseline, same run: three bare libp2p swarms doing
 //! the same two hops (a deposit at the middle one, its push to the third) with a message of
 //! about the same size.
@@ -712,6 +713,9 @@ async fn message_latency(messages: usize) {
     let mut times = Vec::new();
     let mut missed = 0;
     for k in 0..messages {
+        // A conversation's pace, under a mailbox's rate per depositor (20 deposits/s): a
+        // hundred messages a second from one vendor would measure the rate limit instead.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let started = Instant::now();
         let draft = Draft::Message(format!(
             "Message number {k} from the shop, about your order."

@@ -6,6 +6,8 @@
 #   scripts/testnet.sh status
 #   scripts/testnet.sh cast p1 --category books --text "Any Le Guin novel" [vrm intent cast flags]
 #   scripts/testnet.sh scenario        # every person casts; who got which offers, how fast
+#   scripts/testnet.sh relationships   # after a scenario: every person accepts an offer and
+#                                      # the order runs to received; both logs must match
 #   scripts/testnet.sh logs [NODE]
 #   scripts/testnet.sh down            # stops exactly the processes `up` started
 #
@@ -251,6 +253,73 @@ print(json.dumps({
 PY
 }
 
+# Polls `vrm NODE ARGS… --json` until the Python expression COND holds of its output `d`;
+# false after the timeout.
+until_json() {
+  local node=$1 cond=$2 timeout_s=$3; shift 3
+  local deadline=$(( $(now_ms) + timeout_s * 1000 ))
+  while [ "$(now_ms)" -lt $deadline ]; do
+    if vrm "$node" "$@" --json 2>/dev/null | python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if ($cond) else 1)" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# After `scenario`: every person accepts the newest offer it got, as a new customer; the
+# vendor (through its CLI) answers a message, ships and fulfils, the person says received.
+# Every relationship's log must end byte-identical on both sides and verify offline.
+cmd_relationships() {
+  local timeout_s=${VRM_SCENARIO_TIMEOUT:-30} failed=0 results=$NET/relationship-results
+  local settled8="d['entries'] == 8 and all(e['acknowledged'] for e in d['log'])"
+  : >"$results"
+  for p in $(persons); do
+    local offer rel v="" start agreed_ms
+    offer=$(vrm "$p" offers --json | json_field "d[-1]['id'] if d else ''")
+    if [ -z "$offer" ]; then echo "$p: no offer to accept"; failed=1; continue; fi
+    start=$(now_ms)
+    rel=$(vrm "$p" accept "$offer" --keep-intent --json | json_field "d['id']")
+    if ! until_json "$p" "d['state']['stage'] == 'agreed' and d['entries'] == 3" "$timeout_s" relationship show "$rel"; then
+      echo "$p: relationship $rel never agreed"; failed=1; continue
+    fi
+    agreed_ms=$(( $(now_ms) - start ))
+    for vendor in $(nodes | grep '^v'); do
+      if vrm "$vendor" relationship show "$rel" >/dev/null 2>&1; then v=$vendor; fi
+    done
+    vrm "$p" message "$rel" "Hello from $p: can it come on Tuesday?" >/dev/null
+    until_json "$v" "d['entries'] >= 4" "$timeout_s" relationship show "$rel" || true
+    vrm "$v" vendor message "$rel" "Tuesday it is." >/dev/null
+    vrm "$v" vendor ship "$rel" --tracking "T-$p" >/dev/null
+    vrm "$v" vendor fulfil "$rel" >/dev/null
+    until_json "$p" "d['state']['fulfilled']" "$timeout_s" relationship show "$rel" || true
+    vrm "$p" order received "$rel" >/dev/null
+    local same=no valid=no
+    if until_json "$p" "$settled8" "$timeout_s" relationship show "$rel" \
+      && until_json "$v" "$settled8" "$timeout_s" relationship show "$rel"; then
+      vrm "$p" relationship export "$rel" -o "$NET/$p/$rel.log" >/dev/null
+      vrm "$v" relationship export "$rel" -o "$NET/$v/$rel.log" >/dev/null
+      cmp -s "$NET/$p/$rel.log" "$NET/$v/$rel.log" && same=yes
+      "$VRM_BIN" relationship verify "$NET/$p/$rel.log" >/dev/null && valid=yes
+    fi
+    echo "$p with $v: relationship ${rel:0:12}, agreed after ${agreed_ms} ms, logs identical: $same, verified: $valid"
+    echo "$agreed_ms $same $valid" >>"$results"
+    [ "$same" = yes ] && [ "$valid" = yes ] || failed=1
+  done
+  python3 - "$results" <<'PY'
+import json, sys
+rows = [line.split() for line in open(sys.argv[1])]
+ms = sorted(int(r[0]) for r in rows)
+print(json.dumps({
+    "relationships": len(rows),
+    "identical": sum(r[1] == "yes" for r in rows),
+    "verified": sum(r[2] == "yes" for r in rows),
+    "accept_to_agreed_ms": {"p50": ms[len(ms) // 2], "max": ms[-1]} if ms else None,
+}))
+PY
+  return $failed
+}
+
 cmd_logs() {
   if [ $# -gt 0 ]; then tail -n 50 "$NET/$1/log"; else for n in $(nodes); do echo "== $n"; tail -n 5 "$NET/$n/log"; done; fi
 }
@@ -279,6 +348,7 @@ case ${1:-} in
   status) cmd_status ;;
   cast) shift; cmd_cast "$@" ;;
   scenario) cmd_scenario ;;
+  relationships) cmd_relationships ;;
   logs) shift; cmd_logs "$@" ;;
   down) cmd_down ;;
   *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;

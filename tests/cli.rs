@@ -337,14 +337,13 @@ fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
     assert!(vrm(&p, &["order", "received", &rel]).status.success());
     let done = until(&v, &show, "received", |l| settled(l, 8));
     assert_eq!(done["state"]["received"], true);
-    let table = stdout(&vrm(&p, &["relationships"]));
-    assert!(
-        table.contains("agreed, shipped, fulfilled, received"),
-        "{table}"
-    );
-
     let (pf, vf) = (root.path().join("p.log"), root.path().join("v.log"));
     until(&p, &show, "the person's copy complete", |l| settled(l, 8));
+    let table = stdout(&vrm(&p, &["relationships"]));
+    assert!(
+        table.contains("agreed, shipped, fulfilled, received  8 entries  1 unread"),
+        "{table}"
+    );
     for (d, f) in [(&p, &pf), (&v, &vf)] {
         let export = vrm(
             d,
@@ -374,6 +373,40 @@ fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
     let refused = vrm(&nowhere, &["relationship", "verify", pf.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("is refused"));
+    // Each refused log of the vectors (an entry removed, an update signed by the wrong
+    // side, …) is refused by the CLI with its place and rule.
+    let vectors: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/proto/relationship-vectors.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for case in vectors["logs"].as_array().unwrap() {
+        let file = root.path().join("vector.log");
+        std::fs::write(
+            &file,
+            hex::decode(case["log_hex"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap();
+        let out = vrm(
+            &nowhere,
+            &["relationship", "verify", file.to_str().unwrap()],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if case["valid"] == true {
+            assert!(out.status.success(), "{}: {stderr}", case["description"]);
+        } else if let Some(at) = case["at"].as_u64() {
+            assert_eq!(out.status.code(), Some(1));
+            let code = case["error"].as_str().unwrap();
+            assert!(
+                stderr.contains(&format!("entry {at}:")) && stderr.contains(code),
+                "{}: {stderr}",
+                case["description"]
+            );
+        }
+    }
     for d in [person, vendor, service] {
         d.terminate();
     }

@@ -328,11 +328,10 @@ impl Answering {
         Ok(())
     }
 
-    /// The vendor key, with the inbox at the node's first listen address.
+    /// The vendor key, with the inbox at one of the node's listen addresses.
     fn seller(&self) -> Seller {
         let inbox = self.inbox.as_ref().and_then(|(identity, listen)| {
-            let addr = listen.borrow().first().cloned()?;
-            Some(super::relationships::vendor_inbox(identity, &addr))
+            super::relationships::vendor_inbox(identity, &listen.borrow())
         });
         Seller {
             key: self.key.clone(),

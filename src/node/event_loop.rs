@@ -370,12 +370,12 @@ impl EventLoop {
             } if peer == *self.swarm.local_peer_id() => {
                 // The intent chose our own mailbox: no network in between.
                 let local = peer;
-                if let Some(inbox) = &self.handlers.inbox
+                if let Some(inbox) = &mut self.handlers.inbox
                     && inbox.is_for(&request)
                     && let MailboxRequest::Deposit { sealed, .. } = &request
                 {
                     let (response, mut actions) =
-                        inbox.deposit(&self.store, &self.stats, sealed, now);
+                        inbox.deposit(&self.store, &self.stats, &local, sealed, now);
                     let deposited = response == MailboxResponse::Deposited;
                     actions.extend(deposit_answer(outgoing, response));
                     self.after_flush(actions, deposited);
@@ -1241,12 +1241,12 @@ impl EventLoop {
                 let Some((request, channel)) = self.forward(&peer, request, channel) else {
                     return Vec::new();
                 };
-                if let Some(inbox) = &self.handlers.inbox
+                if let Some(inbox) = &mut self.handlers.inbox
                     && inbox.is_for(&request)
                     && let MailboxRequest::Deposit { sealed, .. } = &request
                 {
                     let (response, mut actions) =
-                        inbox.deposit(&self.store, &self.stats, sealed, now);
+                        inbox.deposit(&self.store, &self.stats, &peer, sealed, now);
                     let deposited = response == MailboxResponse::Deposited;
                     actions.insert(0, Action::RespondMailbox { channel, response });
                     self.after_flush(actions, deposited);

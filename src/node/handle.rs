@@ -326,14 +326,10 @@ impl NodeHandle {
         let (via, addr) = self.mailbox_for_relationship(vendor_node).await?;
         let (identity, id) = (self.identity.clone(), *offer);
         let accepted = super::durably(&self.store, move |store| {
-            Ok(relationships::accept(
-                store,
-                &identity,
-                &id,
-                returning,
-                (&via, &addr),
-                now,
-            ))
+            let via = (&via, &addr);
+            let accepted = relationships::accept(store, &identity, &id, returning, via, now);
+            store.flush()?;
+            Ok(accepted)
         })
         .await?;
         let (record, queued) = accepted.map_err(NodeError::from)?;
@@ -392,13 +388,9 @@ impl NodeHandle {
         let rel = parse_rel(rel)?;
         let identity = self.identity.clone();
         let written = super::durably(&self.store, move |store| {
-            Ok(relationships::write(
-                store,
-                &identity,
-                &rel,
-                &draft,
-                unix_now(),
-            ))
+            let written = relationships::write(store, &identity, &rel, &draft, unix_now());
+            store.flush()?;
+            Ok(written)
         })
         .await?;
         let (seq, queued, event) = written.map_err(NodeError::from)?;

@@ -31,11 +31,12 @@ use crate::identity::Identity;
 use crate::proto::limits::MAX_CLOCK_SKEW_SECS;
 use crate::proto::relationship::{Chain, Entry, LOG_FORMAT, LogFile, LogRecord, RuleError, Side};
 use crate::proto::sealed::{RELATIONSHIP_INFO, ReplyKey};
-use crate::proto::service::{MailboxRequest, MailboxResponse, UNAVAILABLE};
+use crate::proto::service::{MailboxRequest, MailboxResponse, RATE_LIMITED, UNAVAILABLE};
 use crate::proto::{
     Accept, EntryAck, Envelope, IntentId, Kind, Message, MessageId, Offer, OfferItem, Order,
     OrderUpdate, RelationshipEnd, ReplyTo, Status, link_input,
 };
+use crate::ratelimit::RateLimiter;
 use crate::store::relationships::{MAX_PENDING, Relationship, RelationshipWrite};
 use crate::store::{IntentKey, Origin, Outgoing, Route, Store, StoreError, Subject};
 
@@ -161,10 +162,27 @@ pub fn person_queue(record: &Relationship) -> Option<PersonQueue> {
     })
 }
 
-/// The vendor's inbox as its offers name it: this node at `addr`.
-pub fn vendor_inbox(identity: &Identity, addr: &Multiaddr) -> ReplyTo {
+/// The vendor's inbox as its offers name it: this node at the first of `listen` that is
+/// not a loopback address (a loopback one only when there is nothing else, as in tests).
+pub fn vendor_inbox(identity: &Identity, listen: &[Multiaddr]) -> Option<ReplyTo> {
+    let loopback = |addr: &Multiaddr| {
+        addr.iter().any(|p| match p {
+            libp2p::multiaddr::Protocol::Ip4(ip) => ip.is_loopback(),
+            libp2p::multiaddr::Protocol::Ip6(ip) => ip.is_loopback(),
+            _ => false,
+        })
+    };
+    let addr = listen
+        .iter()
+        .find(|a| !loopback(a))
+        .or_else(|| listen.first())?;
     let inbox = identity.vendor_inbox();
-    ReplyTo::new(&identity.peer_id(), addr, inbox.queue(), inbox.key.public())
+    Some(ReplyTo::new(
+        &identity.peer_id(),
+        addr,
+        inbox.queue(),
+        inbox.key.public(),
+    ))
 }
 
 fn outgoing(record: &Relationship, envelope: &Envelope, now: u64) -> Outgoing {
@@ -326,6 +344,7 @@ pub fn accept(
     via: (&PeerId, &Multiaddr),
     now: u64,
 ) -> Result<(Relationship, Outgoing), RelationshipError> {
+    let _one_writer = store.relationship_lock();
     if store.relationship_of_offer(&offer_id.0)?.is_some() {
         return refused(format!("offer {offer_id} is already accepted"));
     }
@@ -400,6 +419,7 @@ pub fn write(
     draft: &Draft,
     now: u64,
 ) -> Result<(u32, Outgoing, NodeEvent), RelationshipError> {
+    let _one_writer = store.relationship_lock();
     let Some(mut record) = store.relationship(rel)? else {
         return refused(format!("no relationship {}", hex::encode(rel)));
     };
@@ -436,7 +456,13 @@ pub struct RelationshipInbox {
     queue: [u8; 16],
     key: ReplyKey,
     auto_confirm: bool,
+    /// Deposits per depositor (a forwarding mailbox, or a person's node).
+    depositors: RateLimiter<PeerId>,
 }
+
+/// Deposits a depositor may make in a vendor's inbox, per second, and in a burst.
+const INBOX_RATE: f64 = 50.0;
+const INBOX_BURST: u32 = 200;
 
 impl RelationshipInbox {
     /// The inbox of a vendor node (`None` without a vendor key). `auto_confirm`: accepts
@@ -449,6 +475,7 @@ impl RelationshipInbox {
             key: inbox.key,
             identity,
             auto_confirm,
+            depositors: RateLimiter::new(INBOX_RATE, INBOX_BURST),
         })
     }
 
@@ -460,15 +487,20 @@ impl RelationshipInbox {
     /// Takes a deposit for this inbox: the answer (sent once the store is flushed, when
     /// something was stored) and what follows.
     pub fn deposit(
-        &self,
+        &mut self,
         store: &Store,
         stats: &Stats,
+        peer: &PeerId,
         sealed: &[u8],
         now: u64,
     ) -> (MailboxResponse, Vec<Action>) {
         let refused = |code: &str| MailboxResponse::Refused {
             code: code.to_owned(),
         };
+        if !self.depositors.allow(peer, std::time::Instant::now()) {
+            stats.bump("inbox-refused:rate-limited");
+            return (refused(RATE_LIMITED), Vec::new());
+        }
         let Ok(bytes) = self.key.open(RELATIONSHIP_INFO, &self.queue, sealed) else {
             stats.bump("inbox-item-unreadable");
             return (refused("does-not-open"), Vec::new());
@@ -502,6 +534,7 @@ pub fn vendor_took(
     auto_confirm: bool,
     now: u64,
 ) -> Result<Taken, StoreError> {
+    let _one_writer = store.relationship_lock();
     let envelope = match Envelope::decode(bytes) {
         Ok(envelope) => envelope,
         Err(e) => {
@@ -765,6 +798,7 @@ pub fn person_took(
     bytes: &[u8],
     now: u64,
 ) -> Result<Option<Taken>, StoreError> {
+    let _one_writer = store.relationship_lock();
     let envelope = match Envelope::decode(bytes) {
         Ok(envelope) => envelope,
         Err(e) => {
@@ -1079,6 +1113,7 @@ pub fn intent_of(record: &Relationship) -> Option<IntentId> {
 
 /// The person (or the vendor) has read everything in `rel` so far.
 pub fn mark_read(store: &Store, rel: &[u8; 32]) -> Result<bool, StoreError> {
+    let _one_writer = store.relationship_lock();
     let Some(mut record) = store.relationship(rel)? else {
         return Ok(false);
     };

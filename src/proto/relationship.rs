@@ -515,20 +515,21 @@ pub fn verify_file(bytes: &[u8]) -> Result<Verified, LogError> {
 }
 
 #[cfg(test)]
-mod tests {
+/// A vendor's offer and a person's accept of it, for the tests of the log and the store.
+pub(crate) mod test_support {
     use ed25519_dalek::{Signer, SigningKey};
 
     use super::*;
     use crate::proto::{OfferItem, Price, ReplyTo};
 
-    struct Parties {
-        intent_persona: SigningKey,
-        persona: SigningKey,
-        vendor: SigningKey,
-        offer: Envelope,
+    pub(crate) struct Parties {
+        pub(crate) intent_persona: SigningKey,
+        pub(crate) persona: SigningKey,
+        pub(crate) vendor: SigningKey,
+        pub(crate) offer: Envelope,
     }
 
-    fn parties() -> Parties {
+    pub(crate) fn parties() -> Parties {
         let intent_persona = SigningKey::from_bytes(&[1; 32]);
         let vendor = SigningKey::from_bytes(&[3; 32]);
         let offer = Offer {
@@ -558,7 +559,7 @@ mod tests {
         }
     }
 
-    fn accept(p: &Parties) -> Envelope {
+    pub(crate) fn accept(p: &Parties) -> Envelope {
         let persona = p.persona.verifying_key().to_bytes();
         let vendor = p.vendor.verifying_key().to_bytes();
         let link = p
@@ -575,6 +576,15 @@ mod tests {
         };
         Envelope::seal(&body, &p.persona)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::{Signer, SigningKey};
+
+    use super::test_support::{Parties, accept, parties};
+    use super::*;
+    use crate::proto::OfferItem;
 
     fn update(chain: &Chain, status: Status, key: &SigningKey) -> Envelope {
         let body = OrderUpdate {

@@ -445,6 +445,9 @@ pub struct Store {
     /// [`IO_FAILURES`] when this store last knew itself healthy.
     failures_checked: AtomicU64,
     healing: Mutex<Healing>,
+    /// Relationship changes read a record and write it back: one at a time (the API's
+    /// writes run on blocking threads, what arrives runs on the event loop).
+    relationships_lock: Mutex<()>,
     _lock: File,
 }
 
@@ -514,6 +517,7 @@ impl Store {
                 last_attempt: None,
                 cause: String::new(),
             }),
+            relationships_lock: Mutex::new(()),
             _lock: lock,
         };
         store.upgrade(found)?;

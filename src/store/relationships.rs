@@ -79,6 +79,15 @@ fn place_key(rel: &[u8; 32], seq: u32) -> [u8; 36] {
 }
 
 impl Store {
+    /// Held by whoever reads a relationship to change it, until it has written it back: two
+    /// changes of one log (the vendor writing while a person's entry arrives) must not both
+    /// take the same place.
+    pub fn relationship_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.relationships_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Writes a relationship (new or changed) with what `write` adds, staged.
     /// A new one (its offer not taken before) beyond [`MAX_RELATIONSHIPS`] is refused with
     /// `Ok(false)`, as is a second relationship on one offer.
@@ -163,6 +172,17 @@ impl Store {
         Ok(log)
     }
 
+    /// The entry at place `seq` of relationship `rel`, if written (the caller knows the
+    /// log's length: an entry a crash left beyond it is read here too).
+    pub fn relationship_entry(
+        &self,
+        rel: &[u8; 32],
+        seq: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let t = self.trees()?;
+        Ok(t.rel_entries.get(place_key(rel, seq))?.map(|v| v.to_vec()))
+    }
+
     /// Drops the relationship outbox entries whose record a crash did not write.
     pub(super) fn repair_relationship_outbox(&self) -> Result<usize, StoreError> {
         let mut dropped = 0;
@@ -208,5 +228,133 @@ impl Store {
             }
         }
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::relationship::test_support::{accept, parties};
+    use crate::proto::{Message, ReplyTo};
+    use crate::store::Route;
+
+    fn message(chain: &Chain, seq: u32, text: &str, key: &ed25519_dalek::SigningKey) -> Envelope {
+        let body = Message {
+            rel: chain.rel.into(),
+            seq,
+            prev: chain.last.into(),
+            text: text.into(),
+            created: 1_800_000_000,
+        };
+        Envelope::seal(&body, key)
+    }
+
+    fn queued(rel: &[u8; 32], envelope: &Envelope) -> Outgoing {
+        Outgoing {
+            id: envelope.id(),
+            subject: Subject::Relationship { rel: (*rel).into() },
+            route: Route::Mailbox(ReplyTo::nowhere()),
+            expires: u64::MAX,
+        }
+    }
+
+    /// What a crash between a write's outbox entries and its record leaves: entries the
+    /// record does not hold. The next open drops them, and keeps those it holds.
+    #[test]
+    fn outbox_entries_a_crash_left_without_their_record_are_dropped_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = parties();
+        let accept = accept(&p);
+        let (chain, _) = Chain::start(&accept, &p.offer).unwrap();
+        let mut record = Relationship {
+            side: Side::Person,
+            chain: chain.clone(),
+            offer: p.offer.as_bytes().to_vec().into(),
+            to: ReplyTo::nowhere(),
+            via: Some(ReplyTo::nowhere()),
+            nonce: Some([1; 16].into()),
+            returning: false,
+            pending: Vec::new(),
+            read: 1,
+            started: 1,
+            updated: 1,
+        };
+        let held = message(&chain, 1, "held", &p.persona);
+        let lost = message(&chain, 2, "lost", &p.persona);
+        let (held_out, lost_out) = (queued(&chain.rel, &held), queued(&chain.rel, &lost));
+        {
+            let store = Store::open(dir.path(), 1 << 20).unwrap();
+            let first = RelationshipWrite {
+                entries: vec![(0, &accept)],
+                ..Default::default()
+            };
+            assert!(store.write_relationship(&record, first).unwrap());
+            record.pending.push(held.as_bytes().to_vec().into());
+            let second = RelationshipWrite {
+                queued: vec![(&held_out, &held)],
+                ..Default::default()
+            };
+            store.write_relationship(&record, second).unwrap();
+            // The crash: the next write's outbox entry is there, its record is not.
+            let t = store.trees().unwrap();
+            t.outbox
+                .insert(lost_out.id.0, super::super::encode(&lost_out.record(&lost)))
+                .unwrap();
+            assert_eq!(store.outbox_len(), 2);
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let left: Vec<_> = store
+            .outgoing()
+            .unwrap()
+            .into_iter()
+            .map(|o| o.id)
+            .collect();
+        assert_eq!(
+            left,
+            vec![held.id()],
+            "the held entry stays, the lost one is dropped"
+        );
+        assert_eq!(store.relationship(&chain.rel).unwrap(), Some(record));
+    }
+
+    #[test]
+    fn one_offer_starts_one_relationship() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let p = parties();
+        let first = accept(&p);
+        let (chain, _) = Chain::start(&first, &p.offer).unwrap();
+        let record = Relationship {
+            side: Side::Vendor,
+            chain,
+            offer: p.offer.as_bytes().to_vec().into(),
+            to: ReplyTo::nowhere(),
+            via: None,
+            nonce: None,
+            returning: false,
+            pending: Vec::new(),
+            read: 1,
+            started: 1,
+            updated: 1,
+        };
+        assert!(
+            store
+                .write_relationship(&record, RelationshipWrite::default())
+                .unwrap()
+        );
+        // Another accept of the same offer (another persona): refused.
+        let mut second = record.clone();
+        second.chain.rel = [9; 32];
+        assert!(
+            !store
+                .write_relationship(&second, RelationshipWrite::default())
+                .unwrap()
+        );
+        assert_eq!(
+            store.relationship_of_offer(&record.chain.offer).unwrap(),
+            Some(record.chain.rel)
+        );
+        assert_eq!(store.relationships().unwrap(), vec![record]);
     }
 }
