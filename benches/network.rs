@@ -137,15 +137,19 @@ fn dials(i: usize, is_vendor: impl Fn(usize) -> bool) -> Vec<usize> {
     to
 }
 
-/// A sparse network of `size` nodes; node i is a vendor of `vendor_of(i)`, if any.
-async fn network(size: usize, vendor_of: impl Fn(usize) -> Option<String>) -> Net {
-    // `VRM_BENCH_DIR` puts the data directories elsewhere (for example on tmpfs, to see
-    // what the disk's flushes cost); each line names the file system.
-    let root = match std::env::var_os("VRM_BENCH_DIR") {
+/// Where a bench's nodes keep their data: `VRM_BENCH_DIR` puts them elsewhere (for example
+/// on tmpfs, to see what the disk's flushes cost); each line names the file system.
+fn bench_root() -> tempfile::TempDir {
+    match std::env::var_os("VRM_BENCH_DIR") {
         Some(dir) => tempfile::tempdir_in(dir),
         None => tempfile::tempdir(),
     }
-    .expect("tempdir");
+    .expect("tempdir")
+}
+
+/// A sparse network of `size` nodes; node i is a vendor of `vendor_of(i)`, if any.
+async fn network(size: usize, vendor_of: impl Fn(usize) -> Option<String>) -> Net {
+    let root = bench_root();
     let mut nodes = Vec::new();
     let mut addrs: Vec<libp2p::Multiaddr> = Vec::new();
     let mut vendors = Vec::new();
@@ -669,11 +673,7 @@ async fn main() {
 
 /// The message bench (see the top of this file).
 async fn message_latency(messages: usize) {
-    let root = match std::env::var_os("VRM_BENCH_DIR") {
-        Some(dir) => tempfile::tempdir_in(dir),
-        None => tempfile::tempdir(),
-    }
-    .expect("tempdir");
+    let root = bench_root();
     let service = node(root.path(), 0, None, Vec::new(), Role::Service).await;
     let service_addr = addr(&service).await;
     let vendor = node(

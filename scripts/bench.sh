@@ -10,6 +10,8 @@
 #   VRM_BENCH_RATE_START=500  VRM_BENCH_RATE_STEP=500  VRM_BENCH_GOAL=2000
 #   VRM_BENCH_THROUGHPUT_SECS=60              # throughput: steps, seconds per step (0 skips)
 #   VRM_BENCH_FLOOD_CASTS=200                 # flood: casts quiet and flooded (0 skips)
+#   VRM_BENCH_MESSAGES=200                    # relationship messages vendor -> person through
+#                                             # the mailbox, vs bare deposit+push (0 skips)
 #   VRM_BENCH_SIM=1                           # also the 250- and 1,000-node simulation
 #                                             # (benches/sim.rs, about 10 more minutes)
 #   VRM_BENCH_RECORDS=100000                  # footprint: records in the full node's store

@@ -27,26 +27,32 @@ fn browser_ready(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cast_watch_an_offer_arrive_and_withdraw_in_chromium() {
+/// Whether the browser tests can run here; when they cannot, says why (and fails when
+/// VRM_REQUIRE_BROWSER is set).
+fn browser_or_skip() -> bool {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if let Err(why) = browser_ready(&scripts) {
-        assert!(
-            std::env::var_os("VRM_REQUIRE_BROWSER").is_none(),
-            "browser test required: {why}"
-        );
-        eprintln!("skipped: {why}");
-        return;
+    match browser_ready(&scripts) {
+        Ok(()) => true,
+        Err(why) => {
+            assert!(
+                std::env::var_os("VRM_REQUIRE_BROWSER").is_none(),
+                "browser test required: {why}"
+            );
+            eprintln!("skipped: {why}");
+            false
+        }
     }
-    let mut net = Net::new();
-    let [p, _v] = net
-        .line([person("p"), vendor("v", "travel", "90.00")])
-        .await;
-    let api = TestApi::serve(&p).await;
+}
+
+/// Runs `tests/browser/<script>` against the page of `node` (logged in), with a screenshot
+/// `<shot>`; fails the test with the script's output if it fails.
+async fn run_page_script(script: &str, node: &TestNode, shot: &str) {
+    let api = TestApi::serve(node).await;
     let login = format!("{}/#token={}", api.base, api.token);
-    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("page.png");
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(shot);
     let out = tokio::process::Command::new("node")
-        .arg(scripts.join("page.test.mjs"))
+        .arg(scripts.join(script))
         .arg(&login)
         .arg(&shot)
         .output()
@@ -61,6 +67,18 @@ async fn cast_watch_an_offer_arrive_and_withdraw_in_chromium() {
         "browser run failed:\n{stdout}\n{stderr}"
     );
     println!("{stdout}screenshot: {}", shot.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cast_watch_an_offer_arrive_and_withdraw_in_chromium() {
+    if !browser_or_skip() {
+        return;
+    }
+    let mut net = Net::new();
+    let [p, _v] = net
+        .line([person("p"), vendor("v", "travel", "90.00")])
+        .await;
+    run_page_script("page.test.mjs", &p, "page.png").await;
     let cast = intent_ids(&p);
     assert_eq!(cast.len(), 1, "one intent cast from the page");
     assert!(intent_withdrawn(&p, &cast[0]), "withdrawn in the store too");
@@ -68,13 +86,7 @@ async fn cast_watch_an_offer_arrive_and_withdraw_in_chromium() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accept_an_offer_and_talk_with_the_vendor_in_chromium() {
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if let Err(why) = browser_ready(&scripts) {
-        assert!(
-            std::env::var_os("VRM_REQUIRE_BROWSER").is_none(),
-            "browser test required: {why}"
-        );
-        eprintln!("skipped: {why}");
+    if !browser_or_skip() {
         return;
     }
     let mut net = Net::new();
@@ -82,7 +94,6 @@ async fn accept_an_offer_and_talk_with_the_vendor_in_chromium() {
         .line([person("s"), vendor("v", "electronics", "350.00")])
         .await;
     let p = net.add(person("p").light(), &[&s]).await;
-    let api = TestApi::serve(&p).await;
     // The vendor answers the person's first message.
     let vendor = v.handle.clone();
     let answering = tokio::spawn(async move {
@@ -102,25 +113,8 @@ async fn accept_an_offer_and_talk_with_the_vendor_in_chromium() {
         let reply = Draft::Message("Yes, a 65 W one.".into());
         vendor.relationship_write(&rel, reply).await.unwrap();
     });
-    let login = format!("{}/#token={}", api.base, api.token);
-    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("relationship.png");
-    let out = tokio::process::Command::new("node")
-        .arg(scripts.join("relationship.test.mjs"))
-        .arg(&login)
-        .arg(&shot)
-        .output()
-        .await
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success(),
-        "browser run failed:\n{stdout}\n{stderr}"
-    );
+    run_page_script("relationship.test.mjs", &p, "relationship.png").await;
     answering.await.unwrap();
-    println!("{stdout}screenshot: {}", shot.display());
     let rels = p.handle.relationships().unwrap();
     assert_eq!(rels.len(), 1, "one relationship started from the page");
     assert_eq!(rels[0].unread, 0, "read on the page, read in the store");

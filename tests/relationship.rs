@@ -45,6 +45,19 @@ fn exports_match(p: &TestNode, v: &TestNode, rel: &str) -> Vec<u8> {
     ep
 }
 
+/// A service node, a vendor of electronics and a light person's node on the service node,
+/// with a relationship from the person's accepted offer, agreed on both sides.
+async fn agreed(net: &mut Net) -> (TestNode, TestNode, TestNode, String) {
+    let [s, v] = net
+        .line([person("s"), vendor("v", "electronics", "350.00")])
+        .await;
+    let p = net.add(person("p").light(), &[&s]).await;
+    let (_, offer) = offer_for(&p, "A used ThinkPad").await;
+    let rel = p.handle.accept(&offer, false, true).await.unwrap();
+    settled(&p, &v, &rel, 3).await;
+    (s, v, p, rel)
+}
+
 async fn write(node: &TestNode, rel: &str, draft: Draft) -> u32 {
     node.handle.relationship_write(rel, draft).await.unwrap()
 }
@@ -139,13 +152,7 @@ async fn an_order_runs_from_accept_to_received_and_both_logs_are_the_same() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_side_offline_in_turn_loses_nothing_and_doubles_nothing() {
     let mut net = Net::new();
-    let [s, v] = net
-        .line([person("s"), vendor("v", "electronics", "350.00")])
-        .await;
-    let p = net.add(person("p").light(), &[&s]).await;
-    let (_, offer) = offer_for(&p, "A used ThinkPad").await;
-    let rel = p.handle.accept(&offer, false, true).await.unwrap();
-    settled(&p, &v, &rel, 3).await;
+    let (s, v, p, rel) = agreed(&mut net).await;
 
     // The person is away: the vendor writes; its entries wait in the person's mailbox.
     p.handle.shutdown().await;
@@ -183,13 +190,7 @@ async fn each_side_offline_in_turn_loses_nothing_and_doubles_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_and_a_shipment_sent_at_once_end_the_same_way_on_both_sides() {
     let mut net = Net::new();
-    let [s, v] = net
-        .line([person("s"), vendor("v", "electronics", "350.00")])
-        .await;
-    let p = net.add(person("p").light(), &[&s]).await;
-    let (_, offer) = offer_for(&p, "A used ThinkPad").await;
-    let rel = p.handle.accept(&offer, false, true).await.unwrap();
-    settled(&p, &v, &rel, 3).await;
+    let (_s, v, p, rel) = agreed(&mut net).await;
 
     let (cancel, ship) = tokio::join!(
         p.handle.relationship_write(
