@@ -667,11 +667,10 @@ fn stored_entry(
     record: &Relationship,
     seq: u32,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(store
-        .relationship_log(record)?
-        .into_iter()
-        .nth(seq as usize)
-        .map(|(entry, _)| entry))
+    if seq >= record.chain.len {
+        return Ok(None);
+    }
+    store.relationship_entry(&record.chain.rel, seq)
 }
 
 fn vendor_entry(

@@ -813,4 +813,159 @@ mod tests {
             "wrong-signer"
         );
     }
+
+    fn message(chain: &Chain, seq: u32, prev: [u8; 32], text: &str, key: &SigningKey) -> Envelope {
+        let body = Message {
+            rel: chain.rel.into(),
+            seq,
+            prev: prev.into(),
+            text: text.into(),
+            created: 125,
+        };
+        Envelope::seal(&body, key)
+    }
+
+    #[test]
+    fn an_entry_must_name_both_its_place_and_the_entry_before_it() {
+        let p = parties();
+        let (chain, _) = Chain::start(&accept(&p), &p.offer).unwrap();
+        let code = |e: &Envelope| chain.check(e).unwrap_err().code;
+        assert_eq!(
+            code(&message(&chain, 1, [7; 32], "hi", &p.persona)),
+            "broken-chain"
+        );
+        assert_eq!(
+            code(&message(&chain, 2, chain.last, "hi", &p.persona)),
+            "broken-chain"
+        );
+        let good = message(&chain, 1, chain.last, "hi", &p.persona);
+        let (entry, side, _) = chain.check(&good).unwrap();
+        assert_eq!(
+            (side, entry.text(), entry.created()),
+            (Side::Person, "hi", 125)
+        );
+    }
+
+    #[test]
+    fn a_text_may_be_as_long_as_the_limit_and_no_longer() {
+        let p = parties();
+        let (chain, _) = Chain::start(&accept(&p), &p.offer).unwrap();
+        let longest = "x".repeat(MAX_TEXT_BYTES);
+        let at_limit = message(&chain, 1, chain.last, &longest, &p.vendor);
+        assert!(chain.check(&at_limit).is_ok());
+        let over = message(&chain, 1, chain.last, &(longest + "x"), &p.vendor);
+        assert_eq!(chain.check(&over).unwrap_err().code, "bad-entry");
+    }
+
+    #[test]
+    fn an_accept_must_name_the_intent_and_the_persona_the_offer_answers() {
+        let p = parties();
+        for (intent, intent_persona) in [([8; 16], true), ([9; 16], false)] {
+            let mut body: Accept = accept(&p).open().unwrap();
+            body.intent = intent.into();
+            if !intent_persona {
+                body.intent_persona = [5; 32].into();
+            }
+            let accept = Envelope::seal(&body, &p.persona);
+            assert_eq!(
+                Chain::start(&accept, &p.offer).unwrap_err().code,
+                "bad-offer"
+            );
+        }
+    }
+
+    #[test]
+    fn a_log_file_is_refused_for_its_size_only_past_the_limit() {
+        let at_limit = vec![0u8; MAX_LOG_FILE_BYTES];
+        let Err(LogError::NotALog(why)) = verify_file(&at_limit) else {
+            panic!("zeros are no log");
+        };
+        assert!(!why.contains("more than"), "{why}");
+        let Err(LogError::NotALog(why)) = verify_file(&vec![0u8; MAX_LOG_FILE_BYTES + 1]) else {
+            panic!("too large is no log");
+        };
+        assert!(why.contains("more than a log may hold"), "{why}");
+    }
+
+    /// Each status after a history of updates: allowed, or `not-now`.
+    #[test]
+    fn each_status_is_allowed_only_at_its_stage() {
+        use Status::*;
+        let p = parties();
+        let by = |status: Status| {
+            if status.by_vendor() {
+                &p.vendor
+            } else {
+                &p.persona
+            }
+        };
+        let cases: &[(&[Status], Status, bool)] = &[
+            (&[], Fulfilled, false),
+            (&[], Received, false),
+            (&[Agreed], Fulfilled, true),
+            (&[Agreed, Fulfilled], Fulfilled, false),
+            (&[Agreed], Received, true),
+            (&[Agreed, Received], Received, false),
+            (&[Agreed, Fulfilled], Cancelled, false),
+            (&[Agreed, Received], Cancelled, false),
+            (&[Agreed], Cancelled, true),
+            (&[Agreed, Fulfilled], Shipped, false),
+            (&[Agreed, Received], Shipped, false),
+            (&[Agreed, Shipped], Shipped, true),
+            (&[Agreed], Declined, false),
+            (&[], Declined, true),
+        ];
+        for (history, next, allowed) in cases {
+            let accept = accept(&p);
+            let (mut chain, _) = Chain::start(&accept, &p.offer).unwrap();
+            let items = p.offer.open::<Offer>().unwrap().items;
+            let ordered = order(&chain, &p, items);
+            let (_, _, state) = chain.check(&ordered).unwrap();
+            chain.push(&ordered, state);
+            for status in *history {
+                let e = update(&chain, *status, by(*status));
+                let (_, _, state) = chain.check(&e).unwrap();
+                chain.push(&e, state);
+            }
+            let result = chain.check(&update(&chain, *next, by(*next)));
+            match allowed {
+                true => assert!(result.is_ok(), "{next:?} after {history:?}: {result:?}"),
+                false => assert_eq!(
+                    result.unwrap_err().code,
+                    "not-now",
+                    "{next:?} after {history:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn an_acknowledgement_names_the_relationship_the_place_and_the_entry() {
+        let p = parties();
+        let accept = accept(&p);
+        let (chain, _) = Chain::start(&accept, &p.offer).unwrap();
+        let id = accept.id();
+        assert!(
+            chain
+                .check_ack(&ack_of(&chain, 0, &accept, &p.vendor), 0, &id)
+                .is_ok()
+        );
+        let other_place = ack_of(&chain, 1, &accept, &p.vendor);
+        assert_eq!(
+            chain.check_ack(&other_place, 0, &id).unwrap_err().code,
+            "bad-ack"
+        );
+        let other_entry = ack_of(&chain, 0, &p.offer, &p.vendor);
+        assert_eq!(
+            chain.check_ack(&other_entry, 0, &id).unwrap_err().code,
+            "bad-ack"
+        );
+        let mut elsewhere = chain.clone();
+        elsewhere.rel = [4; 32];
+        let other_rel = ack_of(&elsewhere, 0, &accept, &p.vendor);
+        assert_eq!(
+            chain.check_ack(&other_rel, 0, &id).unwrap_err().code,
+            "bad-ack"
+        );
+    }
 }
