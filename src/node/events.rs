@@ -59,6 +59,13 @@ pub enum NodeEvent {
         status: Option<String>,
         from: crate::proto::relationship::Side,
     },
+    /// One side acknowledged the other's entry `seq` (on the person's side, this also
+    /// places the person's pending entries up to it).
+    RelationshipAcknowledged {
+        relationship: String,
+        seq: u32,
+        by: crate::proto::relationship::Side,
+    },
     /// One of the person's pending entries no longer stands: a vendor entry took its place
     /// first and the rules do not allow it after that (a cancel after a shipment).
     RelationshipEntryVoid {

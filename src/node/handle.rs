@@ -405,13 +405,13 @@ impl NodeHandle {
         Ok(seq)
     }
 
-    /// Every relationship, newest first.
+    /// Every relationship, the most recently active first.
     pub fn relationships(&self) -> Result<Vec<RelationshipView>, NodeError> {
         let mut all = Vec::new();
         for record in self.store.relationships()? {
             all.push(relationships::detail(&self.store, &record)?.summary);
         }
-        all.sort_by_key(|r| std::cmp::Reverse(r.started));
+        all.sort_by_key(|r| std::cmp::Reverse((r.updated, r.started)));
         Ok(all)
     }
 

@@ -785,7 +785,12 @@ fn take_ack(store: &Store, envelope: &Envelope, now: u64) -> Result<Taken, Store
         "relationship {}: entry {seq} acknowledged",
         hex::encode(rel)
     );
-    Ok(Taken::stored(Vec::new(), Vec::new()))
+    let event = NodeEvent::RelationshipAcknowledged {
+        relationship: hex::encode(rel),
+        seq,
+        by: signer,
+    };
+    Ok(Taken::stored(Vec::new(), vec![event]))
 }
 
 /// What the person's queue of a relationship received (opened): a vendor entry or an

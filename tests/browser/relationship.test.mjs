@@ -10,9 +10,20 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
-const fail = async (message) => { console.error("FAIL: " + message); await browser.close(); process.exit(1); };
+let page = null;
+const fail = async (message) => {
+  // What the person saw: the page's error line and its relationships.
+  const seen = page ? await page.evaluate(() => ({
+    error: document.getElementById("error").textContent,
+    relationships: document.getElementById("relationships").innerText,
+    intents: document.getElementById("intents").innerText,
+  })).catch(() => null) : null;
+  console.error("FAIL: " + message + "\npage: " + JSON.stringify(seen));
+  await browser.close();
+  process.exit(1);
+};
 try {
-  const page = await browser.newPage();
+  page = await browser.newPage();
   await page.goto(loginUrl);
   await page.waitForSelector("#app", { state: "visible", timeout: 10000 });
   await page.waitForSelector("#category option[value=electronics]", { state: "attached", timeout: 10000 });

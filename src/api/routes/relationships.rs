@@ -92,7 +92,7 @@ pub(in crate::api) async fn accept_offer(
     Ok(Json(s.node.relationship(&rel)?.summary))
 }
 
-/// Every relationship (both sides), newest first.
+/// Every relationship (both sides), the most recently active first.
 #[utoipa::path(get, path = "/api/v1/relationships", responses((status = 200, body = [Object])))]
 pub(in crate::api) async fn list_relationships(
     State(s): State<AppState>,
