@@ -412,16 +412,21 @@ fn an_offer_that_meets_a_full_disk_stays_in_the_mailbox_and_arrives_later() {
         std::fs::write(&filler, vec![0u8; 64 << 20]).is_err(),
         "the disk is full"
     );
-    // Once a write has failed, the store stays closed until the disk has room.
-    let casts = (0..200).take_while(|_| cast_cli(&person_dir).status.success());
-    assert!(casts.count() < 200, "the disk is full");
+    // Once a write has failed, the store stays closed until the disk has room. (A cast or
+    // two may still fit in what sled's files hold already; they are acknowledged, durable,
+    // and answered like the first.)
+    let casts = (0..200)
+        .take_while(|_| cast_cli(&person_dir).status.success())
+        .count() as u64;
+    assert!(casts < 200, "the disk is full");
+    let offers = 1 + casts;
     let mailbox_items = |n: u64| move |json: &serde_json::Value| json["mailbox"]["items"] == n;
-    // The vendor is the person's service node: the offer waits in the mailbox it keeps.
+    // The vendor is the person's service node: the offers wait in the mailbox it keeps.
     poll_json(
         &vendor_dir,
         &["status", "--json"],
-        "the offer waits in the mailbox",
-        mailbox_items(1),
+        "the offers wait in the mailbox",
+        mailbox_items(offers),
     );
     let all_offers = |state: &'static str| {
         move |json: &serde_json::Value| {
@@ -442,8 +447,8 @@ fn an_offer_that_meets_a_full_disk_stays_in_the_mailbox_and_arrives_later() {
     poll_json(
         &vendor_dir,
         &["status", "--json"],
-        "the offer still waits",
-        mailbox_items(1),
+        "the offers still wait",
+        mailbox_items(offers),
     );
 
     std::fs::remove_file(&filler).unwrap();
