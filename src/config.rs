@@ -43,6 +43,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// The mailbox a service node keeps for others.
     pub mailbox: MailboxConfig,
+    /// The person's standing terms.
+    pub person: PersonConfig,
     /// Present on vendor nodes.
     pub vendor: Option<VendorConfig>,
 }
@@ -197,6 +199,25 @@ impl MailboxConfig {
     }
 }
 
+/// `[person]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersonConfig {
+    /// Standing terms (ids from `proto/terms.json`) proffered with every intent and every
+    /// grant.
+    pub terms: Vec<String>,
+}
+
+impl Default for PersonConfig {
+    fn default() -> Self {
+        PersonConfig {
+            terms: ["no-tracking", "no-resale", "delete-on-revoke"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
 /// `[api]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -327,6 +348,11 @@ cache_mb = 64
 # Seconds an intent and its offers are kept after the intent expired (7 days); then
 # they are removed, so the store stays bounded.
 keep_expired_secs = 604800
+
+[person]
+# Your standing terms (ids from proto/terms.json), proffered with every intent you cast and
+# every grant of your data: what a vendor may do with it.
+terms = ["no-tracking", "no-resale", "delete-on-revoke"]
 "#,
         );
         if let Some(v) = vendor {

@@ -55,6 +55,7 @@ pub fn prepare(
             categories: vec![c.into()],
             ..VendorConfig::default()
         }),
+        standing_terms: Vec::new(),
         heartbeat: Duration::from_millis(500),
         profile_interval: Duration::from_secs(600),
         target_peers: 48,

@@ -31,6 +31,10 @@ impl ApiError {
     pub(super) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad-request", message)
     }
+
+    pub(super) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", message)
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -57,6 +61,7 @@ impl From<NodeError> for ApiError {
             NodeError::NotOwn(_) | NodeError::AlreadyWithdrawn(_) | NodeError::Relationship(_) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
+            NodeError::Vault(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad-field", message),
             NodeError::Catalog(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad-catalog", message)
             }

@@ -31,7 +31,7 @@ use axum::{Json, Router};
 use utoipa::OpenApi;
 // The handlers by their bare names: utoipa tags an operation named by a module path after
 // that module, which would change the document.
-use routes::{intents::*, node::*, relationships::*, vendor::*};
+use routes::{data::*, intents::*, node::*, relationships::*, vendor::*};
 use views::*;
 
 use crate::node::NodeHandle;
@@ -78,7 +78,13 @@ struct AppState {
         send_message,
         end_relationship,
         read_relationship,
-        export_relationship
+        export_relationship,
+        show_vault,
+        set_vault_field,
+        remove_vault_field,
+        grant,
+        revoke,
+        holdings
     ),
     components(schemas(
         StatusView,
@@ -101,7 +107,10 @@ struct AppState {
         TextBody,
         StatusBody,
         PlacedView,
-        ExportView
+        ExportView,
+        ValueBody,
+        VaultChangedView,
+        GrantBody
     ))
 )]
 struct ApiDoc;
@@ -132,6 +141,14 @@ pub fn router(node: NodeHandle, token: String) -> Router {
         .route("/relationships/{id}/end", post(end_relationship))
         .route("/relationships/{id}/read", post(read_relationship))
         .route("/relationships/{id}/export", get(export_relationship))
+        .route("/relationships/{id}/grants", post(grant))
+        .route("/relationships/{id}/grants/{grant}/revoke", post(revoke))
+        .route("/vault", get(show_vault))
+        .route(
+            "/vault/{field}",
+            axum::routing::put(set_vault_field).delete(remove_vault_field),
+        )
+        .route("/holdings", get(holdings))
         .route("/vendor/intents", get(vendor_intents))
         .route("/vendor/offers", get(vendor_offers))
         .route("/vendor/reload", post(vendor_reload))

@@ -207,6 +207,9 @@ impl EventLoop {
                     let now = unix_now();
                     let mut actions = self.handlers.outbox.poll(&self.store, now, &Trigger::Timer);
                     actions.extend(self.handlers.expiry.tick(&self.store, now));
+                    if let Some(inbox) = &mut self.handlers.inbox {
+                        actions.extend(inbox.sweep(&self.store, now));
+                    }
                     actions.extend(self.renew_subscriptions());
                     self.execute(actions);
                     let profile = self.handlers.profile.as_ref();

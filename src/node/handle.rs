@@ -3,6 +3,7 @@
 //! store's typed operations, then handed to the event loop in one command; what needs the
 //! swarm goes to the loop with a oneshot reply; reads are the store's read models.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use libp2p::{Multiaddr, PeerId};
@@ -18,7 +19,10 @@ use rand::seq::IndexedRandom;
 use crate::clock::unix_now;
 use crate::config::Role;
 use crate::identity::Identity;
+use crate::proto::limits::MAX_TEXT_BYTES;
 use crate::proto::relationship::Side;
+use crate::proto::is_field_name;
+use crate::store::vault::{MAX_VAULT_FIELDS, VaultWrite};
 use crate::proto::service::LightPushRequest;
 use crate::proto::validate::check_intent;
 use crate::proto::{
@@ -61,6 +65,9 @@ pub enum NodeError {
     /// The catalog could not be (re)loaded.
     #[error("catalog refused: {0}")]
     Catalog(String),
+    /// A vault field or value is refused.
+    #[error("{0}")]
+    Vault(String),
     /// A relationship operation was refused.
     #[error("{0}")]
     Relationship(String),
@@ -179,6 +186,8 @@ pub struct NodeHandle {
     pub(super) identity: Arc<Identity>,
     pub(super) stats: Arc<Stats>,
     pub(super) vendor_name: Option<String>,
+    /// The person's standing terms.
+    pub(super) standing_terms: Vec<String>,
     /// The vendor role's inbox, on vendor nodes.
     pub(super) vendor: Option<mpsc::Sender<AnswerInput>>,
     /// The addresses the node listens on, kept current by the event loop.
@@ -242,9 +251,19 @@ impl NodeHandle {
 
     /// Signs an intent with a fresh persona, stores it and queues it for publishing. Returns
     /// its id once it is on disk; it goes out as soon as a peer on its topic is reachable.
-    pub async fn cast(&self, request: CastRequest) -> Result<IntentId, NodeError> {
+    pub async fn cast(&self, mut request: CastRequest) -> Result<IntentId, NodeError> {
         if self.commands.is_closed() {
             return Err(NodeError::Stopped);
+        }
+        // The standing terms go with every intent, as proffered (not required) unless the
+        // request names them itself.
+        for term in &self.standing_terms {
+            if !request.terms.iter().any(|t| t.id == *term) {
+                request.terms.push(Term {
+                    id: term.clone(),
+                    required: false,
+                });
+            }
         }
         let now = unix_now();
         let id: IntentId = rand::random::<[u8; 16]>().into();
@@ -393,16 +412,81 @@ impl NodeHandle {
             Ok(written)
         })
         .await?;
-        let (seq, queued, event) = written.map_err(NodeError::from)?;
-        let _ = self.events.send(event);
-        let _ = self
-            .commands
-            .send(Command::Relationship {
-                queued: vec![queued],
-                watch: None,
-            })
-            .await;
+        let (seq, queued, events) = written.map_err(NodeError::from)?;
+        self.tell(queued, events).await;
         Ok(seq)
+    }
+
+    /// Hands deliveries to the event loop and tells events (after they are on disk).
+    async fn tell(&self, queued: Vec<Outgoing>, events: Vec<NodeEvent>) {
+        for event in events {
+            let _ = self.events.send(event);
+        }
+        if !queued.is_empty() {
+            let command = Command::Relationship {
+                queued,
+                watch: None,
+            };
+            let _ = self.commands.send(command).await;
+        }
+    }
+
+    /// The person's standing terms, proffered with every intent and grant.
+    pub fn standing_terms(&self) -> &[String] {
+        &self.standing_terms
+    }
+
+    /// The person's vault: every field, by name.
+    pub fn vault(&self) -> Result<BTreeMap<String, String>, NodeError> {
+        Ok(self.store.vault()?)
+    }
+
+    /// Sets vault field `name` to `value`, durably; every vendor holding the field under a
+    /// live grant gets the new value (a grant that replaces its old one). Returns how many
+    /// grants were renewed.
+    pub async fn vault_set(&self, name: &str, value: &str) -> Result<usize, NodeError> {
+        if !is_field_name(name) {
+            return Err(NodeError::Vault(format!(
+                "{name:?} is not a field name: 1 to 32 of a-z, 0-9, - and _, starting with a letter or digit"
+            )));
+        }
+        if value.trim().is_empty() || value.len() > MAX_TEXT_BYTES {
+            return Err(NodeError::Vault(format!(
+                "a value holds 1 to {MAX_TEXT_BYTES} bytes, not only white space"
+            )));
+        }
+        if self.store.vault().map(|v| v.get(name).map(String::as_str) == Some(value))? {
+            return Ok(0);
+        }
+        if self.store.vault_set(name, value)? == VaultWrite::Full {
+            return Err(NodeError::Vault(format!(
+                "the vault holds {MAX_VAULT_FIELDS} fields: remove one first"
+            )));
+        }
+        let (identity, field) = (self.identity.clone(), name.to_owned());
+        let written = super::durably(&self.store, move |store| {
+            let written = super::data::refresh(store, &identity, &field, unix_now());
+            store.flush()?;
+            Ok(written)
+        })
+        .await?
+        .map_err(NodeError::from)?;
+        let renewed = written.len();
+        for (_, queued, events) in written {
+            self.tell(queued, events).await;
+        }
+        Ok(renewed)
+    }
+
+    /// Removes vault field `name`; whether it was there. (Vendors holding it keep it until
+    /// their grant ends: revoke the grant to have it deleted.)
+    pub fn vault_remove(&self, name: &str) -> Result<bool, NodeError> {
+        Ok(self.store.vault_remove(name)?)
+    }
+
+    /// Every vendor the person granted data to, with each grant and where it stands.
+    pub fn holdings(&self) -> Result<Vec<super::data::Holding>, NodeError> {
+        Ok(super::data::holdings(&self.store, unix_now())?)
     }
 
     /// Every relationship, the most recently active first.

@@ -22,6 +22,7 @@ pub mod answering;
 pub mod bans;
 pub mod catch_up;
 pub mod crm;
+pub mod data;
 pub mod discovery;
 pub mod event_loop;
 pub mod events;
@@ -104,6 +105,8 @@ pub struct NodeConfig {
     pub mailbox: MailboxConfig,
     /// The vendor role, if this node has one.
     pub vendor: Option<VendorConfig>,
+    /// The person's standing terms, proffered with every intent and grant.
+    pub standing_terms: Vec<String>,
     /// Gossipsub heartbeat.
     pub heartbeat: Duration,
     /// How often a vendor re-publishes its profile.
@@ -124,6 +127,14 @@ impl NodeConfig {
                 "[network] shards: {shard} is no shard (they are 0 to {})",
                 SHARDS - 1
             );
+        }
+        if let Some(term) = config
+            .person
+            .terms
+            .iter()
+            .find(|t| !crate::proto::taxonomy::is_known_term(t))
+        {
+            anyhow::bail!("[person] terms: {term:?} is not a term of proto/terms.json");
         }
         // A light node needs no inbound connection: by default it listens nowhere, unless
         // AutoNAT is to find out whether it could serve.
@@ -156,6 +167,7 @@ impl NodeConfig {
             keep_expired: Duration::from_secs(config.store.keep_expired_secs),
             mailbox: config.mailbox.clone(),
             vendor: config.vendor.clone(),
+            standing_terms: config.person.terms.clone(),
             heartbeat: Duration::from_millis(500),
             profile_interval: Duration::from_secs(600),
             metrics: None,
@@ -256,7 +268,11 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         catch_up: catch_up::CatchUp::new(&scope),
         peer_exchange: peer_exchange::PeerExchange::default(),
         inbox: config.vendor.as_ref().and_then(|v| {
-            relationships::RelationshipInbox::new(identity.clone(), !v.confirm_by_hand)
+            let policy = relationships::VendorPolicy {
+                auto_confirm: !v.confirm_by_hand,
+                accepted_terms: v.accepted_terms.clone(),
+            };
+            relationships::RelationshipInbox::new(identity.clone(), policy)
         }),
     };
     let carried = shards.clone();
@@ -345,6 +361,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         identity,
         stats,
         vendor_name: config.vendor.as_ref().map(|v| v.name.clone()),
+        standing_terms: config.standing_terms.clone(),
         vendor: vendor_tx.map(|inbox| inbox.sender()),
         listen: listen_rx,
         services: services_rx,

@@ -24,6 +24,7 @@ use serde_bytes::ByteBuf;
 use tracing::{debug, info, warn};
 
 use super::action::Action;
+use super::data;
 use super::events::{NodeEvent, Stats};
 use std::sync::Arc;
 
@@ -33,8 +34,9 @@ use crate::proto::relationship::{Chain, Entry, LOG_FORMAT, LogFile, LogRecord, R
 use crate::proto::sealed::{RELATIONSHIP_INFO, ReplyKey};
 use crate::proto::service::{MailboxRequest, MailboxResponse, RATE_LIMITED, UNAVAILABLE};
 use crate::proto::{
-    Accept, EntryAck, Envelope, IntentId, Kind, Message, MessageId, Offer, OfferItem, Order,
-    OrderUpdate, RelationshipEnd, ReplyTo, Status, link_input,
+    Accept, Agreement, EntryAck, Envelope, Grant, GrantDelivery, IntentId, Kind, Message,
+    MessageId, Offer, OfferItem, Order, OrderUpdate, Receipt, ReceiptStatus, RelationshipEnd,
+    ReplyTo, Revoke, Status, link_input,
 };
 use crate::ratelimit::RateLimiter;
 use crate::store::relationships::{MAX_PENDING, Relationship, RelationshipWrite};
@@ -54,6 +56,29 @@ pub enum Draft {
     Message(String),
     /// The end of the relationship.
     End(String),
+    /// Vendor: agrees to these of the person's terms.
+    Agreement(Vec<String>),
+    /// Person: grants vault fields.
+    Grant(GrantDraft),
+    /// Person: withdraws a grant.
+    Revoke([u8; 32]),
+    /// Vendor: answers a grant (restating it), with why.
+    Receipt([u8; 32], ReceiptStatus, String),
+}
+
+/// What a person grants: vault fields, for a purpose, until a time, under terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantDraft {
+    /// Vault field names.
+    pub fields: Vec<String>,
+    /// A purpose id (`proto/purposes.json`).
+    pub purpose: String,
+    /// When it ends (unix seconds).
+    pub expires: u64,
+    /// The person's terms it is shared under.
+    pub terms: Vec<String>,
+    /// The grant it replaces (new values of its fields).
+    pub replaces: Option<[u8; 32]>,
 }
 
 impl Draft {
@@ -64,6 +89,16 @@ impl Draft {
             Entry::Update(u, status) => Draft::Update(*status, u.text.clone()),
             Entry::Message(m) => Draft::Message(m.text.clone()),
             Entry::End(e) => Draft::End(e.text.clone()),
+            Entry::Agreement(a) => Draft::Agreement(a.terms.clone()),
+            Entry::Grant(g) => Draft::Grant(GrantDraft {
+                fields: g.fields.clone(),
+                purpose: g.purpose.clone(),
+                expires: g.expires,
+                terms: g.terms.clone(),
+                replaces: g.replaces.as_ref().map(|r| **r),
+            }),
+            Entry::Revoke(r) => Draft::Revoke(*r.grant),
+            Entry::Receipt(r, status) => Draft::Receipt(*r.of, *status, r.text.clone()),
         }
     }
 }
@@ -185,7 +220,7 @@ pub fn vendor_inbox(identity: &Identity, listen: &[Multiaddr]) -> Option<ReplyTo
     ))
 }
 
-fn outgoing(record: &Relationship, envelope: &Envelope, now: u64) -> Outgoing {
+pub(super) fn outgoing(record: &Relationship, envelope: &Envelope, now: u64) -> Outgoing {
     let route = match &record.via {
         Some(via) => Route::Forward {
             via: via.mailbox.clone(),
@@ -204,7 +239,7 @@ fn outgoing(record: &Relationship, envelope: &Envelope, now: u64) -> Outgoing {
     }
 }
 
-fn signing_key(
+pub(super) fn signing_key(
     identity: &Identity,
     record: &Relationship,
 ) -> Result<SigningKey, RelationshipError> {
@@ -289,7 +324,114 @@ fn seal(
             },
             key,
         ),
+        Draft::Agreement(terms) => Envelope::seal(
+            &Agreement {
+                rel,
+                seq,
+                prev,
+                terms: terms.clone(),
+                created: now,
+            },
+            key,
+        ),
+        Draft::Grant(grant) => Envelope::seal(
+            &Grant {
+                rel,
+                seq,
+                prev,
+                fields: grant.fields.clone(),
+                purpose: grant.purpose.clone(),
+                expires: grant.expires,
+                terms: grant.terms.clone(),
+                replaces: grant.replaces.map(Into::into),
+                created: now,
+            },
+            key,
+        ),
+        Draft::Revoke(grant) => Envelope::seal(
+            &Revoke {
+                rel,
+                seq,
+                prev,
+                grant: (*grant).into(),
+                created: now,
+            },
+            key,
+        ),
+        Draft::Receipt(of, status, text) => {
+            let Some(grant) = record.chain.grants.iter().find(|g| g.id == *of) else {
+                return refused("no such grant in this relationship");
+            };
+            let terms = match status {
+                ReceiptStatus::Refused => Vec::new(),
+                _ => grant.terms.clone(),
+            };
+            Envelope::seal(
+                &Receipt {
+                    rel,
+                    seq,
+                    prev,
+                    of: (*of).into(),
+                    status: status.as_str().to_owned(),
+                    fields: grant.fields.clone(),
+                    purpose: grant.purpose.clone(),
+                    expires: grant.expires,
+                    delete_by: grant.expires,
+                    terms,
+                    text: text.clone(),
+                    created: now,
+                },
+                key,
+            )
+        }
     })
+}
+
+/// The vendor's node writes `drafts` after the last entry of `record`'s log, each where
+/// the rules allow it (one that does not is left out, with a warning). Returns the
+/// envelopes placed, in order.
+pub(super) fn follow_up(
+    record: &mut Relationship,
+    drafts: &[Draft],
+    now: u64,
+    key: &SigningKey,
+) -> Vec<Envelope> {
+    let mut placed = Vec::new();
+    for draft in drafts {
+        let sealed = seal(draft, record, record.chain.len, record.chain.last, now, key);
+        match sealed.and_then(|e| Ok((record.chain.check(&e)?.2, e))) {
+            Ok((state, envelope)) => {
+                record.chain.push(&envelope, state);
+                placed.push(envelope);
+            }
+            Err(e) => warn!(
+                "relationship {}: {draft:?} not written: {e}",
+                hex::encode(record.chain.rel)
+            ),
+        }
+    }
+    placed
+}
+
+/// What carries `envelope` to the other side: its bytes, or for the person's grant, a
+/// delivery with the vault's values of its fields (refused if the vault lacks one).
+fn payload(store: &Store, envelope: &Envelope) -> Result<Vec<u8>, RelationshipError> {
+    let Ok(Entry::Grant(grant)) = Entry::open(envelope) else {
+        return Ok(envelope.as_bytes().to_vec());
+    };
+    let mut vault = store.vault()?;
+    let mut values = std::collections::BTreeMap::new();
+    for field in &grant.fields {
+        match vault.remove(field) {
+            Some(value) => values.insert(field.clone(), value),
+            None => return refused(format!("the vault has no field {field:?}")),
+        };
+    }
+    Ok(GrantDelivery {
+        grant: envelope.as_bytes().to_vec().into(),
+        values,
+    }
+    .to_bytes())
 }
 
 fn ack(record: &Relationship, seq: u32, entry: &MessageId, now: u64, key: &SigningKey) -> Envelope {
@@ -304,7 +446,12 @@ fn ack(record: &Relationship, seq: u32, entry: &MessageId, now: u64, key: &Signi
     )
 }
 
-fn entry_event(record: &Relationship, seq: u32, envelope: &Envelope, side: Side) -> NodeEvent {
+pub(super) fn entry_event(
+    record: &Relationship,
+    seq: u32,
+    envelope: &Envelope,
+    side: Side,
+) -> NodeEvent {
     let status = Entry::open(envelope).ok().and_then(|e| match e {
         Entry::Update(_, status) => Some(status.as_str().to_owned()),
         _ => None,
@@ -320,7 +467,7 @@ fn entry_event(record: &Relationship, seq: u32, envelope: &Envelope, side: Side)
 
 /// The chain with the person's pending entries placed after it, as the person's node sees
 /// its own log (and each pending envelope).
-fn with_pending(record: &Relationship) -> Result<(Chain, Vec<Envelope>), RelationshipError> {
+pub(super) fn with_pending(record: &Relationship) -> Result<(Chain, Vec<Envelope>), RelationshipError> {
     let mut chain = record.chain.clone();
     let mut pending = Vec::new();
     for bytes in &record.pending {
@@ -401,7 +548,7 @@ pub fn accept(
     let write = RelationshipWrite {
         entries: vec![(0, &envelope)],
         acks: Vec::new(),
-        queued: vec![(&queued, &envelope)],
+        queued: vec![(&queued, envelope.as_bytes())],
     };
     if !store.write_relationship(&record, write)? {
         return refused("this node keeps as many relationships as it may, or the offer is taken");
@@ -409,44 +556,115 @@ pub fn accept(
     Ok((record, queued))
 }
 
+/// What a write made: the place of the entry asked for, the deliveries and the events
+/// (the vendor's node may write entries with it: its agreement before its order, receipts
+/// of deletion after its end).
+pub type Written = (u32, Vec<Outgoing>, Vec<NodeEvent>);
+
 /// This node's side writes `draft` into relationship `rel`. The vendor's node places it at
-/// once; the person's keeps it pending until the vendor's node has. Staged; returns the
-/// entry's place and its delivery.
+/// once; the person's keeps it pending until the vendor's node has. Staged.
 pub fn write(
     store: &Store,
     identity: &Identity,
     rel: &[u8; 32],
     draft: &Draft,
     now: u64,
-) -> Result<(u32, Outgoing, NodeEvent), RelationshipError> {
+) -> Result<Written, RelationshipError> {
     let _one_writer = store.relationship_lock();
+    write_locked(store, identity, rel, draft, now)
+}
+
+/// [`write`], by a caller that holds the relationship lock.
+pub(super) fn write_locked(
+    store: &Store,
+    identity: &Identity,
+    rel: &[u8; 32],
+    draft: &Draft,
+    now: u64,
+) -> Result<Written, RelationshipError> {
     let Some(mut record) = store.relationship(rel)? else {
         return refused(format!("no relationship {}", hex::encode(rel)));
     };
     let key = signing_key(identity, &record)?;
+    record.updated = now;
+    if record.side == Side::Vendor {
+        return vendor_write(store, record, draft, now, &key);
+    }
     let (chain, _) = with_pending(&record)?;
     if record.pending.len() >= MAX_PENDING {
         return refused("too many entries wait for the vendor's node: try again once it answers");
     }
     let envelope = seal(draft, &record, chain.len, chain.last, now, &key)?;
-    let (_, side, state) = chain.check(&envelope)?;
+    let (_, side, _) = chain.check(&envelope)?;
     let seq = chain.len;
+    let carried = payload(store, &envelope)?;
     let queued = outgoing(&record, &envelope, now);
-    record.updated = now;
-    let mut write = RelationshipWrite {
-        queued: vec![(&queued, &envelope)],
+    record.pending.push(envelope.as_bytes().to_vec().into());
+    let write = RelationshipWrite {
+        queued: vec![(&queued, &carried)],
         ..Default::default()
     };
-    match record.side {
-        Side::Vendor => {
-            record.chain.push(&envelope, state);
-            write.entries.push((seq, &envelope));
-        }
-        Side::Person => record.pending.push(envelope.as_bytes().to_vec().into()),
-    }
     store.write_relationship(&record, write)?;
     let event = entry_event(&record, seq, &envelope, side);
-    Ok((seq, queued, event))
+    Ok((seq, vec![queued], vec![event]))
+}
+
+/// The vendor's node writes `draft`, with what goes with it: its agreement to the terms
+/// before its order, and at its end, the deletion of every grant it holds.
+fn vendor_write(
+    store: &Store,
+    mut record: Relationship,
+    draft: &Draft,
+    now: u64,
+    key: &SigningKey,
+) -> Result<Written, RelationshipError> {
+    let first = record.chain.len;
+    let mut placed = match draft {
+        Draft::Order => {
+            let drafts = data::before_order(&record);
+            follow_up(&mut record, &drafts, now, key)
+        }
+        _ => Vec::new(),
+    };
+    let envelope = seal(draft, &record, record.chain.len, record.chain.last, now, key)?;
+    let (_, _, state) = record.chain.check(&envelope)?;
+    let seq = record.chain.len;
+    record.chain.push(&envelope, state);
+    placed.push(envelope);
+    if matches!(draft, Draft::End(_)) {
+        let deletions = data::release_all(store, &record)?;
+        placed.extend(follow_up(&mut record, &deletions, now, key));
+    }
+    let none = RelationshipWrite::default();
+    let (queued, events) = place(store, &record, none, first, &placed, now)?;
+    Ok((seq, queued, events))
+}
+
+/// Writes `record` with `base` and the vendor's entries `placed` (the first at place
+/// `first`), in one write: each entry delivered, each an event.
+pub(super) fn place(
+    store: &Store,
+    record: &Relationship,
+    base: RelationshipWrite<'_>,
+    first: u32,
+    placed: &[Envelope],
+    now: u64,
+) -> Result<(Vec<Outgoing>, Vec<NodeEvent>), StoreError> {
+    let queued: Vec<Outgoing> = placed.iter().map(|e| outgoing(record, e, now)).collect();
+    let mut events = Vec::new();
+    let mut write = RelationshipWrite {
+        entries: base.entries,
+        acks: base.acks,
+        queued: base.queued,
+    };
+    for (n, (envelope, out)) in placed.iter().zip(&queued).enumerate() {
+        let seq = first + n as u32;
+        write.entries.push((seq, envelope));
+        write.queued.push((out, envelope.as_bytes()));
+        events.push(entry_event(record, seq, envelope, Side::Vendor));
+    }
+    store.write_relationship(record, write)?;
+    Ok((queued, events))
 }
 
 /// The vendor node's inbox: deposits for its queue are opened and taken here, whatever the
@@ -455,7 +673,8 @@ pub struct RelationshipInbox {
     identity: Arc<Identity>,
     queue: [u8; 16],
     key: ReplyKey,
-    auto_confirm: bool,
+    policy: VendorPolicy,
+    sweep: data::GrantSweep,
     /// Deposits per depositor (a forwarding mailbox, or a person's node).
     depositors: RateLimiter<PeerId>,
 }
@@ -465,18 +684,24 @@ const INBOX_RATE: f64 = 50.0;
 const INBOX_BURST: u32 = 200;
 
 impl RelationshipInbox {
-    /// The inbox of a vendor node (`None` without a vendor key). `auto_confirm`: accepts
-    /// are answered with an order at once.
-    pub fn new(identity: Arc<Identity>, auto_confirm: bool) -> Option<RelationshipInbox> {
+    /// The inbox of a vendor node (`None` without a vendor key).
+    pub fn new(identity: Arc<Identity>, policy: VendorPolicy) -> Option<RelationshipInbox> {
         identity.vendor_key()?;
         let inbox = identity.vendor_inbox();
         Some(RelationshipInbox {
             queue: inbox.queue(),
             key: inbox.key,
             identity,
-            auto_confirm,
+            policy,
+            sweep: data::GrantSweep::default(),
             depositors: RateLimiter::new(INBOX_RATE, INBOX_BURST),
         })
+    }
+
+    /// Deletes the data of grants that expired (at the first call, of every grant due),
+    /// with their receipts.
+    pub fn sweep(&mut self, store: &Store, now: u64) -> Vec<Action> {
+        self.sweep.tick(store, &self.identity, now)
     }
 
     /// Whether `request` is a deposit for this inbox.
@@ -505,7 +730,7 @@ impl RelationshipInbox {
             stats.bump("inbox-item-unreadable");
             return (refused("does-not-open"), Vec::new());
         };
-        match vendor_took(store, &self.identity, &bytes, self.auto_confirm, now) {
+        match vendor_took(store, &self.identity, &bytes, &self.policy, now) {
             Ok(taken) => {
                 let response = match taken.code {
                     None => MailboxResponse::Deposited,
@@ -525,27 +750,41 @@ impl RelationshipInbox {
     }
 }
 
-/// What the vendor's inbox received (opened): an accept, a person's entry or an
-/// acknowledgement. Staged.
+/// How a vendor's node answers on its own.
+#[derive(Debug, Clone, Default)]
+pub struct VendorPolicy {
+    /// Accepts are answered with an order at once.
+    pub auto_confirm: bool,
+    /// The person's terms the vendor accepts: a grant under others is refused.
+    pub accepted_terms: Vec<String>,
+}
+
+/// What the vendor's inbox received (opened): an accept, a person's entry (a grant with
+/// its values beside it) or an acknowledgement. Staged.
 pub fn vendor_took(
     store: &Store,
     identity: &Identity,
     bytes: &[u8],
-    auto_confirm: bool,
+    policy: &VendorPolicy,
     now: u64,
 ) -> Result<Taken, StoreError> {
     let _one_writer = store.relationship_lock();
-    let envelope = match Envelope::decode(bytes) {
-        Ok(envelope) => envelope,
-        Err(e) => {
-            info!("a relationship item in the inbox is refused: {e}");
-            return Ok(Taken::refused(e.code()));
-        }
+    let (envelope, values) = match Envelope::decode(bytes) {
+        Ok(envelope) => (envelope, None),
+        Err(e) => match GrantDelivery::decode(bytes).map(|d| (Envelope::decode(&d.grant), d)) {
+            Some((Ok(grant), delivery)) if grant.kind() == Kind::Grant => {
+                (grant, Some(delivery.values))
+            }
+            _ => {
+                info!("a relationship item in the inbox is refused: {e}");
+                return Ok(Taken::refused(e.code()));
+            }
+        },
     };
     match envelope.kind() {
-        Kind::Accept => vendor_accept(store, identity, &envelope, auto_confirm, now),
+        Kind::Accept => vendor_accept(store, identity, &envelope, policy, now),
         Kind::EntryAck => take_ack(store, &envelope, now),
-        _ => vendor_entry(store, identity, &envelope, now),
+        _ => vendor_entry(store, identity, &envelope, values, policy, now),
     }
 }
 
@@ -553,7 +792,7 @@ fn vendor_accept(
     store: &Store,
     identity: &Identity,
     envelope: &Envelope,
-    auto_confirm: bool,
+    policy: &VendorPolicy,
     now: u64,
 ) -> Result<Taken, StoreError> {
     let Ok(body) = envelope.open::<Accept>() else {
@@ -602,38 +841,24 @@ fn vendor_accept(
     let ack_out = outgoing(&record, &acked, now);
     let mut events = vec![entry_event(&record, 0, envelope, Side::Person)];
     let mut queued = vec![ack_out.clone()];
-    let order = if auto_confirm {
-        let order = seal(
-            &Draft::Order,
-            &record,
-            1,
-            record.chain.last,
-            now,
-            vendor_key,
-        )
-        .ok()
-        .and_then(|o| record.chain.check(&o).ok().map(|(_, _, s)| (o, s)));
-        order.map(|(o, state)| {
-            record.chain.push(&o, state);
-            o
-        })
-    } else {
-        None
-    };
-    let order_out = order.as_ref().map(|o| outgoing(&record, o, now));
-    let mut write = RelationshipWrite {
+    // The new record is written first, alone: it claims the offer and counts against the
+    // bound; the vendor's own entries follow.
+    let write = RelationshipWrite {
         entries: vec![(0, envelope)],
         acks: vec![(0, &acked)],
-        queued: vec![(&ack_out, &acked)],
+        queued: vec![(&ack_out, acked.as_bytes())],
     };
-    if let (Some(order), Some(out)) = (&order, &order_out) {
-        write.entries.push((1, order));
-        write.queued.push((out, order));
-        events.push(entry_event(&record, 1, order, Side::Vendor));
-        queued.push(out.clone());
-    }
     if !store.write_relationship(&record, write)? {
         return Ok(Taken::refused("too-many-relationships"));
+    }
+    if policy.auto_confirm {
+        let mut drafts = data::before_order(&record);
+        drafts.push(Draft::Order);
+        let placed = follow_up(&mut record, &drafts, now, vendor_key);
+        let none = RelationshipWrite::default();
+        let (more, told) = place(store, &record, none, 1, &placed, now)?;
+        queued.extend(more);
+        events.extend(told);
     }
     info!(
         "relationship {} started on offer {}",
@@ -677,6 +902,8 @@ fn vendor_entry(
     store: &Store,
     identity: &Identity,
     envelope: &Envelope,
+    values: Option<std::collections::BTreeMap<String, String>>,
+    policy: &VendorPolicy,
     now: u64,
 ) -> Result<Taken, StoreError> {
     let Some((rel, seq)) = named(envelope) else {
@@ -697,8 +924,8 @@ fn vendor_entry(
     if seq > record.chain.len {
         return Ok(Taken::refused("out-of-order"));
     }
-    let state = match record.chain.check(envelope) {
-        Ok((_, _, state)) => state,
+    let (entry, state) = match record.chain.check(envelope) {
+        Ok((entry, _, state)) => (entry, state),
         Err(e) => {
             info!("a relationship entry is refused: {e}");
             return Ok(Taken::refused(e.code));
@@ -711,14 +938,19 @@ fn vendor_entry(
     record.updated = now;
     let acked = ack(&record, seq, &envelope.id(), now, vendor_key);
     let out = outgoing(&record, &acked, now);
+    let answers = data::answer(store, &record, &entry, envelope, values.as_ref(), policy, now)?;
+    let placed = follow_up(&mut record, &answers, now, vendor_key);
     let write = RelationshipWrite {
         entries: vec![(seq, envelope)],
         acks: vec![(seq, &acked)],
-        queued: vec![(&out, &acked)],
+        queued: vec![(&out, acked.as_bytes())],
     };
-    store.write_relationship(&record, write)?;
-    let event = entry_event(&record, seq, envelope, Side::Person);
-    Ok(Taken::stored(vec![out], vec![event]))
+    let (more, told) = place(store, &record, write, seq + 1, &placed, now)?;
+    let mut events = vec![entry_event(&record, seq, envelope, Side::Person)];
+    events.extend(told);
+    let mut queued = vec![out];
+    queued.extend(more);
+    Ok(Taken::stored(queued, events))
 }
 
 /// An acknowledgement from the other side: stored beside the entry it names. On the
@@ -916,9 +1148,11 @@ pub fn person_took(
         .map(|e| ByteBuf::from(e.as_bytes().to_vec()))
         .collect();
     let acked = ack(&record, seq, &envelope.id(), now, &key);
-    let mut outs = vec![(outgoing(&record, &acked, now), acked)];
-    for new in rewritten {
-        outs.push((outgoing(&record, &new, now), new));
+    let mut outs = vec![(outgoing(&record, &acked, now), acked.as_bytes().to_vec())];
+    for new in &rewritten {
+        // A grant whose field left the vault since goes without it: the vendor refuses it.
+        let carried = payload(store, new).unwrap_or_else(|_| new.as_bytes().to_vec());
+        outs.push((outgoing(&record, new, now), carried));
     }
     let write = RelationshipWrite {
         entries: placed
@@ -926,8 +1160,8 @@ pub fn person_took(
             .enumerate()
             .map(|(n, e)| (first + n as u32, e))
             .collect(),
-        acks: vec![(seq, &outs[0].1)],
-        queued: outs.iter().map(|(o, e)| (o, e)).collect(),
+        acks: vec![(seq, &acked)],
+        queued: outs.iter().map(|(o, p)| (o, p.as_slice())).collect(),
     };
     store.write_relationship(&record, write)?;
     for id in &dropped {
@@ -1003,6 +1237,12 @@ pub struct RelationshipDetail {
     pub summary: RelationshipView,
     /// The log, then the pending entries.
     pub log: Vec<EntryView>,
+    /// The terms the vendor agreed to in the log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agreed_terms: Option<Vec<String>>,
+    /// The person's grants and where each stands (with the values, on the vendor's node
+    /// while it holds them).
+    pub grants: Vec<data::GrantView>,
 }
 
 fn entry_view(
@@ -1020,6 +1260,7 @@ fn entry_view(
             let entry = Entry::open(&envelope).ok()?;
             let status = match &entry {
                 Entry::Update(_, s) => Some(s.as_str().to_owned()),
+                Entry::Receipt(_, s) => Some(s.as_str().to_owned()),
                 _ => None,
             };
             (status, entry.text().to_owned(), entry.created())
@@ -1054,7 +1295,13 @@ pub fn detail(store: &Store, record: &Relationship) -> Result<RelationshipDetail
         log.extend(entry_view(seq, pending, false, true, &record.chain));
     }
     let summary = summary(record, &log);
-    Ok(RelationshipDetail { summary, log })
+    let chain = with_pending(record).map_or_else(|_| record.chain.clone(), |(c, _)| c);
+    Ok(RelationshipDetail {
+        summary,
+        log,
+        agreed_terms: chain.agreed_terms.clone(),
+        grants: data::grant_views(store, record, &chain, crate::clock::unix_now()),
+    })
 }
 
 /// A relationship's summary (`log`: its entries, for the unread count).

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod cbor_scan;
 pub mod envelope;
 pub mod error;
+pub mod grants;
 pub mod json;
 pub mod kinds;
 pub mod limits;

@@ -11,8 +11,10 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+use super::grants::{self, GrantState};
 use super::kinds::{
-    Accept, EntryAck, Kind, Message, Offer, Order, OrderUpdate, RelationshipEnd, Status, link_input,
+    Accept, Agreement, EntryAck, Grant, Kind, Message, Offer, Order, OrderUpdate, Receipt,
+    ReceiptStatus, RelationshipEnd, Revoke, Status, link_input,
 };
 use super::limits::MAX_TEXT_BYTES;
 use super::{DecodeError, Envelope, MessageId};
@@ -80,13 +82,14 @@ pub struct OrderState {
 #[error("{reason} ({code})")]
 pub struct RuleError {
     /// Stable code: `bad-entry`, `broken-chain`, `wrong-signer`, `not-now`, `ended`,
-    /// `order-mismatch`, `log-full`, `bad-link`, `bad-offer`, `bad-ack`.
+    /// `order-mismatch`, `log-full`, `bad-link`, `bad-offer`, `bad-ack`, and for the
+    /// person's data `bad-terms`, `bad-grant`, `bad-receipt`.
     pub code: &'static str,
     /// What is wrong.
     pub reason: String,
 }
 
-fn rule(code: &'static str, reason: impl Into<String>) -> RuleError {
+pub(crate) fn rule(code: &'static str, reason: impl Into<String>) -> RuleError {
     RuleError {
         code,
         reason: reason.into(),
@@ -110,6 +113,14 @@ pub enum Entry {
     Message(Message),
     /// The end.
     End(RelationshipEnd),
+    /// The vendor agrees to the person's terms.
+    Agreement(Agreement),
+    /// The person grants data.
+    Grant(Grant),
+    /// The person withdraws a grant.
+    Revoke(Revoke),
+    /// The vendor's receipt of a grant.
+    Receipt(Receipt, ReceiptStatus),
 }
 
 impl Entry {
@@ -126,6 +137,19 @@ impl Entry {
             }
             Kind::Message => Entry::Message(envelope.open()?),
             Kind::RelationshipEnd => Entry::End(envelope.open()?),
+            Kind::Agreement => Entry::Agreement(envelope.open()?),
+            Kind::Grant => Entry::Grant(envelope.open()?),
+            Kind::Revoke => Entry::Revoke(envelope.open()?),
+            Kind::Receipt => {
+                let receipt: Receipt = envelope.open()?;
+                let status = ReceiptStatus::from_wire(&receipt.status).ok_or_else(|| {
+                    rule(
+                        "bad-entry",
+                        format!("unknown receipt status {:?}", receipt.status),
+                    )
+                })?;
+                Entry::Receipt(receipt, status)
+            }
             other => return Err(rule("bad-entry", format!("a {other} is not a log entry"))),
         })
     }
@@ -137,6 +161,10 @@ impl Entry {
             Entry::Update(e, _) => (&e.rel, e.seq, &e.prev),
             Entry::Message(e) => (&e.rel, e.seq, &e.prev),
             Entry::End(e) => (&e.rel, e.seq, &e.prev),
+            Entry::Agreement(e) => (&e.rel, e.seq, &e.prev),
+            Entry::Grant(e) => (&e.rel, e.seq, &e.prev),
+            Entry::Revoke(e) => (&e.rel, e.seq, &e.prev),
+            Entry::Receipt(e, _) => (&e.rel, e.seq, &e.prev),
         };
         (**rel, seq, **prev)
     }
@@ -148,6 +176,8 @@ impl Entry {
             Entry::Update(e, _) => &e.text,
             Entry::Message(e) => &e.text,
             Entry::End(e) => &e.text,
+            Entry::Receipt(e, _) => &e.text,
+            Entry::Agreement(_) | Entry::Grant(_) | Entry::Revoke(_) => "",
         }
     }
 
@@ -158,6 +188,10 @@ impl Entry {
             Entry::Update(e, _) => e.created,
             Entry::Message(e) => e.created,
             Entry::End(e) => e.created,
+            Entry::Agreement(e) => e.created,
+            Entry::Grant(e) => e.created,
+            Entry::Revoke(e) => e.created,
+            Entry::Receipt(e, _) => e.created,
         }
     }
 }
@@ -181,6 +215,15 @@ pub struct Chain {
     pub last: [u8; 32],
     /// The offer's items, CBOR: an order must restate them exactly.
     items: ByteBuf,
+    /// The terms the offer accepted: the ones an agreement may name.
+    #[serde(default)]
+    pub offered_terms: Vec<String>,
+    /// The terms the vendor agreed to in the log, once it did.
+    #[serde(default)]
+    pub agreed_terms: Option<Vec<String>>,
+    /// Every grant of the log, in order, with where it stands.
+    #[serde(default)]
+    pub grants: Vec<GrantState>,
 }
 
 impl Chain {
@@ -235,6 +278,9 @@ impl Chain {
             len: 1,
             last: accept.id().0,
             items: items.into(),
+            offered_terms: terms.accepted_terms,
+            agreed_terms: None,
+            grants: Vec::new(),
         };
         Ok((chain, body))
     }
@@ -295,11 +341,15 @@ impl Chain {
             .side_of(envelope)
             .ok_or_else(|| rule("wrong-signer", "signed by neither side"))?;
         let state = self.next_state(&entry, side)?;
+        grants::check(self, &entry, side)?;
         Ok((entry, side, state))
     }
 
     /// Adds an entry [`Chain::check`] passed, with the state it gave.
     pub fn push(&mut self, envelope: &Envelope, state: OrderState) {
+        if let Ok(entry) = Entry::open(envelope) {
+            grants::apply(self, &entry, envelope.id().0);
+        }
         self.state = state;
         self.len += 1;
         self.last = envelope.id().0;
@@ -307,7 +357,8 @@ impl Chain {
 
     fn next_state(&self, entry: &Entry, side: Side) -> Result<OrderState, RuleError> {
         let mut state = self.state;
-        if let Some(by) = state.ended_by {
+        let deletion = matches!(entry, Entry::Receipt(_, ReceiptStatus::Deleted));
+        if let Some(by) = state.ended_by.filter(|_| !deletion) {
             return Err(rule(
                 "ended",
                 format!("the {by:?} side ended the relationship"),
@@ -320,6 +371,7 @@ impl Chain {
             ))
         };
         match entry {
+            Entry::Agreement(_) | Entry::Grant(_) | Entry::Revoke(_) | Entry::Receipt(..) => {}
             Entry::Message(message) => {
                 if message.text.trim().is_empty() {
                     return Err(rule("bad-entry", "an empty message"));

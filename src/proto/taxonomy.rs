@@ -1,4 +1,5 @@
-//! The category taxonomy (`proto/categories.json`) and the term list (`proto/terms.json`).
+//! The category taxonomy (`proto/categories.json`), the term list (`proto/terms.json`) and
+//! the purposes data may be granted for (`proto/purposes.json`).
 //!
 //! Both files are part of the protocol and compiled into the binary, so every node of one
 //! version agrees on them. Intents are gossiped on the topic of their category's shard
@@ -28,7 +29,7 @@ pub struct Category {
     pub subcategories: Vec<Subcategory>,
 }
 
-/// One term a person can proffer.
+/// One term a person can proffer (or one purpose data may be granted for).
 #[derive(Debug, Clone, Deserialize)]
 pub struct TermDef {
     /// Wire id.
@@ -47,6 +48,11 @@ struct TermsFile {
     terms: Vec<TermDef>,
 }
 
+#[derive(Deserialize)]
+struct PurposesFile {
+    purposes: Vec<TermDef>,
+}
+
 static CATEGORIES: LazyLock<Vec<Category>> = LazyLock::new(|| {
     let file: CategoriesFile = serde_json::from_str(include_str!("../../proto/categories.json"))
         .expect("proto/categories.json is valid (checked by tests)");
@@ -57,6 +63,12 @@ static TERMS: LazyLock<Vec<TermDef>> = LazyLock::new(|| {
     let file: TermsFile = serde_json::from_str(include_str!("../../proto/terms.json"))
         .expect("proto/terms.json is valid (checked by tests)");
     file.terms
+});
+
+static PURPOSES: LazyLock<Vec<TermDef>> = LazyLock::new(|| {
+    let file: PurposesFile = serde_json::from_str(include_str!("../../proto/purposes.json"))
+        .expect("proto/purposes.json is valid (checked by tests)");
+    file.purposes
 });
 
 /// All top-level categories.
@@ -77,6 +89,16 @@ pub fn terms() -> &'static [TermDef] {
 /// True if the protocol defines this term id.
 pub fn is_known_term(id: &str) -> bool {
     TERMS.iter().any(|t| t.id == id)
+}
+
+/// All purposes data may be granted for.
+pub fn purposes() -> &'static [TermDef] {
+    &PURPOSES
+}
+
+/// True if the protocol defines this purpose id.
+pub fn is_known_purpose(id: &str) -> bool {
+    PURPOSES.iter().any(|p| p.id == id)
 }
 
 #[cfg(test)]
@@ -123,5 +145,16 @@ mod tests {
         }
         assert!(is_known_term("no-tracking"));
         assert!(!is_known_term("sell-my-soul"));
+    }
+
+    #[test]
+    fn purposes_are_unique_and_well_formed() {
+        let mut seen = HashSet::new();
+        for purpose in purposes() {
+            assert!(valid_id(&purpose.id), "{}", purpose.id);
+            assert!(seen.insert(&purpose.id));
+        }
+        assert!(is_known_purpose("delivery"));
+        assert!(!is_known_purpose("resale"));
     }
 }

@@ -17,6 +17,7 @@
 //! | `carried`      | message id (32)                        | shard, arrival, envelope |
 //! | `carried_by_arrival` | shard (1) ‖ arrival (8, BE) ‖ message id | forget-after, u64 BE |
 //! | `relationships`, `rel_entries`, `rel_acks`, `rel_by_offer` | see `relationships` | |
+//! | `vault`        | field name                             | the person's value, UTF-8 |
 //! | `meta`         | name                                   | e.g. schema version     |
 //!
 //! The rest of the node never sees a tree or a record: it calls typed operations named after
@@ -42,6 +43,7 @@
 
 mod carried;
 mod early;
+pub mod granted;
 mod intents;
 pub mod mailbox;
 pub mod models;
@@ -53,6 +55,7 @@ mod records;
 pub mod relationships;
 mod repair;
 mod seen;
+pub mod vault;
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
@@ -77,7 +80,7 @@ pub use outbox::Outgoing;
 pub use seen::MAX_SEEN;
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 /// Why the store failed.
@@ -277,6 +280,8 @@ struct Trees {
     rel_entries: sled::Tree,
     rel_acks: sled::Tree,
     rel_by_offer: sled::Tree,
+    /// The person's own records.
+    vault: sled::Tree,
     meta: sled::Tree,
     /// sled's log file, for `fdatasync` after its flush.
     log: File,
@@ -320,6 +325,7 @@ impl Trees {
             rel_entries: db.open_tree("rel_entries")?,
             rel_acks: db.open_tree("rel_acks")?,
             rel_by_offer: db.open_tree("rel_by_offer")?,
+            vault: db.open_tree("vault")?,
             meta: db.open_tree("meta")?,
             db,
             log: open_log(dir)?,
@@ -355,7 +361,7 @@ impl Trees {
     }
 
     /// Every tree, with the schema version it first appeared in.
-    fn named(&self) -> [(&'static str, &sled::Tree, u32); 18] {
+    fn named(&self) -> [(&'static str, &sled::Tree, u32); 19] {
         [
             ("intents", &self.intents, 1),
             ("offers", &self.offers, 1),
@@ -375,6 +381,7 @@ impl Trees {
             ("rel_entries", &self.rel_entries, 8),
             ("rel_acks", &self.rel_acks, 8),
             ("rel_by_offer", &self.rel_by_offer, 8),
+            ("vault", &self.vault, 9),
         ]
     }
 
@@ -604,7 +611,8 @@ impl Store {
         if found.is_some_and(|v| v <= 6) {
             self.key_received_by_signer_v6()?;
         }
-        // Version 8 added relationships: new trees, nothing to convert.
+        // Version 8 added relationships, version 9 the vault: new trees, nothing to convert
+        // (granted data lives in files beside the database).
         let t = self.trees()?;
         t.meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
         t.durable()

@@ -23,8 +23,13 @@ pub struct Outgoing {
 
 impl Outgoing {
     pub(super) fn record(&self, envelope: &Envelope) -> OutboxRecord {
+        self.record_of(envelope.as_bytes())
+    }
+
+    /// The record of what carries it (its envelope, or a grant's delivery).
+    pub(super) fn record_of(&self, payload: &[u8]) -> OutboxRecord {
         OutboxRecord {
-            envelope: envelope.as_bytes().to_vec().into(),
+            envelope: payload.to_vec().into(),
             subject: self.subject,
             route: self.route.clone(),
             expires: self.expires,

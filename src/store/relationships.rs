@@ -67,8 +67,9 @@ pub struct RelationshipWrite<'a> {
     pub entries: Vec<(u32, &'a Envelope)>,
     /// Acknowledgements stored, by the place of the entry they acknowledge.
     pub acks: Vec<(u32, &'a Envelope)>,
-    /// Outbox entries queued, with their envelopes.
-    pub queued: Vec<(&'a Outgoing, &'a Envelope)>,
+    /// Outbox entries queued, with what carries each: its envelope's bytes, or for a
+    /// person's grant, the grant's delivery.
+    pub queued: Vec<(&'a Outgoing, &'a [u8])>,
 }
 
 fn place_key(rel: &[u8; 32], seq: u32) -> [u8; 36] {
@@ -118,9 +119,9 @@ impl Store {
         for (seq, ack) in write.acks {
             t.rel_acks.insert(place_key(&rel, seq), ack.as_bytes())?;
         }
-        for (queued, envelope) in write.queued {
+        for (queued, payload) in write.queued {
             t.outbox
-                .insert(queued.id.0, encode(&queued.record(envelope)))?;
+                .insert(queued.id.0, encode(&queued.record_of(payload)))?;
         }
         t.relationships.insert(rel, encode(record))?;
         Ok(true)
@@ -193,7 +194,8 @@ impl Store {
             let Some(bytes) = self.outgoing_envelope(&queued.id)? else {
                 continue;
             };
-            if !self.relationship_holds(&rel, &bytes)? {
+            let envelope = crate::proto::GrantDelivery::envelope_of(&bytes);
+            if !self.relationship_holds(&rel, &envelope)? {
                 self.outbox_remove(&queued.id)?;
                 dropped += 1;
             }
@@ -291,7 +293,7 @@ mod tests {
             assert!(store.write_relationship(&record, first).unwrap());
             record.pending.push(held.as_bytes().to_vec().into());
             let second = RelationshipWrite {
-                queued: vec![(&held_out, &held)],
+                queued: vec![(&held_out, held.as_bytes())],
                 ..Default::default()
             };
             store.write_relationship(&record, second).unwrap();

@@ -312,6 +312,7 @@ impl Net {
             cache_bytes: 8 << 20,
             keep_expired: Duration::from_secs(7 * 86_400),
             vendor: vendor.clone(),
+            standing_terms: Vec::new(),
             heartbeat: Duration::from_millis(200),
             profile_interval: Duration::from_secs(60),
             target_peers,

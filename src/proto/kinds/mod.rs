@@ -12,11 +12,16 @@
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_bytes::{ByteArray, ByteBuf};
 
+mod data;
 mod intent;
 mod offer;
 mod profile;
 mod relationship;
 
+pub use data::{
+    Agreement, Grant, GrantDelivery, MAX_GRANT_FIELDS, MAX_GRANT_SECS, Receipt, ReceiptStatus,
+    Revoke, is_field_name,
+};
 pub use intent::{Constraints, DateRange, Intent, IntentWithdraw};
 pub use offer::{Offer, OfferItem};
 pub use profile::VendorProfile;
@@ -30,8 +35,8 @@ pub type IntentId = ByteArray<16>;
 /// A 32-byte Ed25519 public key as carried in bodies.
 pub type KeyBytes = ByteArray<32>;
 
-/// Every kind the protocol defines. The relationship kinds (from `Accept` to `EntryAck`)
-/// travel sealed through mailboxes, never on gossip; the last four are specified in
+/// Every kind the protocol defines. The relationship kinds (from `Accept` to `Receipt`)
+/// travel sealed through mailboxes, never on gossip; `Review` is specified in
 /// `proto/vrm.cddl` but not yet handled by this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -55,19 +60,21 @@ pub enum Kind {
     RelationshipEnd,
     /// One side holds the other's relationship entry.
     EntryAck,
+    /// The vendor agrees to the person's terms.
+    Agreement,
+    /// The person grants vault fields for a purpose and a period.
+    Grant,
+    /// The person withdraws a grant.
+    Revoke,
+    /// The vendor's signed word on a grant: held, refused or deleted.
+    Receipt,
     /// A review backed by a vendor-signed order.
     Review,
-    /// Personal data shared under terms.
-    Grant,
-    /// Withdrawal of a grant.
-    Revoke,
-    /// The vendor's signed receipt for a grant or a revocation.
-    Receipt,
 }
 
 impl Kind {
     /// All kinds, in the order of the CDDL.
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Intent,
         Kind::IntentWithdraw,
         Kind::Offer,
@@ -78,10 +85,11 @@ impl Kind {
         Kind::Message,
         Kind::RelationshipEnd,
         Kind::EntryAck,
-        Kind::Review,
+        Kind::Agreement,
         Kind::Grant,
         Kind::Revoke,
         Kind::Receipt,
+        Kind::Review,
     ];
 
     /// The kind's name on the wire.
@@ -97,6 +105,7 @@ impl Kind {
             Kind::Message => "message",
             Kind::RelationshipEnd => "relationship-end",
             Kind::EntryAck => "entry-ack",
+            Kind::Agreement => "agreement",
             Kind::Review => "review",
             Kind::Grant => "grant",
             Kind::Revoke => "revoke",
