@@ -1,0 +1,219 @@
+//! The person's data on their terms, end to end between real nodes in one process: the
+//! vault, a grant the vendor holds, a new value that reaches it, a revocation answered by a
+//! deletion receipt with the data gone from the vendor's disk, and a grant that expires
+//! while the vendor's node is down.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::*;
+use vrm::node::data::GrantView;
+use vrm::node::relationships::{Draft, GrantDraft, RelationshipDetail};
+use vrm::proto::ReceiptStatus;
+use vrm::proto::relationship::verify_file;
+
+fn detail(node: &TestNode, rel: &str) -> Option<RelationshipDetail> {
+    node.handle.relationship(rel).ok()
+}
+
+/// Waits until both sides hold `entries` entries, all acknowledged, and returns the
+/// person's view.
+async fn settled(p: &TestNode, v: &TestNode, rel: &str, entries: u32) -> RelationshipDetail {
+    eventually(
+        &format!("both sides hold {entries} acknowledged entries"),
+        || async {
+            let (dp, dv) = (detail(p, rel)?, detail(v, rel)?);
+            let done = |d: &RelationshipDetail| {
+                d.summary.entries == entries && d.log.iter().all(|e| e.acknowledged && !e.pending)
+            };
+            (done(&dp) && done(&dv)).then_some(dp)
+        },
+    )
+    .await
+}
+
+async fn agreed(net: &mut Net) -> (TestNode, TestNode, TestNode, String) {
+    let [s, v] = net
+        .line([person("s"), vendor("v", "electronics", "350.00")])
+        .await;
+    let p = net.add(person("p").light(), &[&s]).await;
+    let id = cast(&p, "electronics", "A used ThinkPad", "400").await;
+    offers_arrive(&p, &id, 1).await;
+    let offer = offers(&p, &id)[0].0.id();
+    let rel = p.handle.accept(&offer, false, true).await.unwrap();
+    settled(&p, &v, &rel, 3).await;
+    (s, v, p, rel)
+}
+
+fn grant(fields: &[&str], secs: u64, terms: &[&str]) -> Draft {
+    Draft::Grant(GrantDraft {
+        fields: fields.iter().map(|f| f.to_string()).collect(),
+        purpose: "delivery".into(),
+        expires: vrm::clock::unix_now() + secs,
+        terms: terms.iter().map(|t| t.to_string()).collect(),
+        replaces: None,
+    })
+}
+
+/// Whether any file under `dir` holds `needle`.
+fn on_disk(dir: &Path, needle: &str) -> bool {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+fn values(grant: &GrantView) -> BTreeMap<&str, &str> {
+    let values = grant.values.as_ref().expect("the vendor holds the values");
+    values
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_is_held_renewed_revoked_and_deleted_from_the_vendors_disk() {
+    let mut net = Net::new();
+    let (_s, v, p, rel) = agreed(&mut net).await;
+    p.handle.vault_set("email", "pat@example.org").await.unwrap();
+    p.handle
+        .vault_set("postal-address", "1 Elm Street, Springfield")
+        .await
+        .unwrap();
+    p.handle.vault_set("phone", "+1 555 0100").await.unwrap();
+
+    // A field the vault lacks is refused at once; so is a purpose nobody defined.
+    let missing = p
+        .handle
+        .relationship_write(&rel, grant(&["shoe-size"], 3600, &[]))
+        .await
+        .unwrap_err();
+    assert!(missing.to_string().contains("shoe-size"), "{missing}");
+
+    let seq = p
+        .handle
+        .relationship_write(
+            &rel,
+            grant(&["email", "postal-address"], 30 * 86_400, &["no-tracking"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(seq, 3);
+    let held = settled(&p, &v, &rel, 5).await;
+    assert_eq!(held.grants[0].state, "held", "{:?}", held.grants);
+    assert_eq!(held.log[4].kind, "receipt");
+    assert!(held.grants[0].values.is_none(), "the person's view holds no copy");
+    let vendor_side = detail(&v, &rel).unwrap();
+    assert_eq!(
+        values(&vendor_side.grants[0]),
+        BTreeMap::from([
+            ("email", "pat@example.org"),
+            ("postal-address", "1 Elm Street, Springfield")
+        ]),
+        "the vendor sees exactly the granted fields"
+    );
+    assert!(on_disk(&v.dir, "pat@example.org"));
+    assert!(
+        !on_disk(&v.dir, "+1 555 0100"),
+        "a field not granted never reaches the vendor"
+    );
+
+    // A new address reaches the vendor: a grant that replaces the old one.
+    let renewed = p
+        .handle
+        .vault_set("postal-address", "2 Oak Avenue, Shelbyville")
+        .await
+        .unwrap();
+    assert_eq!(renewed, 1);
+    settled(&p, &v, &rel, 8).await;
+    let vendor_side = detail(&v, &rel).unwrap();
+    assert_eq!(vendor_side.grants[0].state, "deleted", "the old grant's data is deleted");
+    assert_eq!(
+        values(&vendor_side.grants[1])["postal-address"],
+        "2 Oak Avenue, Shelbyville"
+    );
+    assert!(!on_disk(&v.dir, "1 Elm Street"), "the old address is gone");
+
+    // Revoked: the vendor deletes and signs a deletion receipt.
+    let live = hex_id(&vendor_side.grants[1].id);
+    p.handle
+        .relationship_write(&rel, Draft::Revoke(live))
+        .await
+        .unwrap();
+    let done = settled(&p, &v, &rel, 10).await;
+    assert_eq!(done.log[9].status.as_deref(), Some("deleted"));
+    assert!(done.grants.iter().all(|g| g.state == "deleted"), "{:?}", done.grants);
+    let vendor_side = detail(&v, &rel).unwrap();
+    assert!(vendor_side.grants.iter().all(|g| g.values.is_none()));
+    for gone in ["pat@example.org", "2 Oak Avenue", "1 Elm Street"] {
+        assert!(!on_disk(&v.dir, gone), "{gone} is still on the vendor's disk");
+    }
+
+    // Who holds what: the vendor, both grants, the history.
+    let holdings = p.handle.holdings().unwrap();
+    assert_eq!(holdings.len(), 1);
+    let grants = &holdings[0].grants;
+    assert_eq!(grants.len(), 2);
+    assert_eq!(grants[0].receipt.map(|r| r.0), Some(ReceiptStatus::Deleted));
+    assert_eq!(grants[1].replaced_by.as_deref(), Some(grants[0].id.as_str()));
+
+    let file = v.handle.relationship_export(&rel).unwrap();
+    assert_eq!(file, p.handle.relationship_export(&rel).unwrap());
+    let verified = verify_file(&file).expect("the log with its grants verifies");
+    assert_eq!(verified.chain.grants.len(), 2);
+    assert!(
+        !String::from_utf8_lossy(&file).contains("pat@example.org"),
+        "the joint log names the fields, never their values"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_under_terms_the_vendor_does_not_accept_is_refused_and_not_kept() {
+    let mut net = Net::new();
+    let (_s, v, p, rel) = agreed(&mut net).await;
+    p.handle.vault_set("email", "kim@example.org").await.unwrap();
+    p.handle
+        .relationship_write(&rel, grant(&["email"], 86_400, &["no-resale"]))
+        .await
+        .unwrap();
+    let answered = settled(&p, &v, &rel, 5).await;
+    assert_eq!(answered.grants[0].state, "refused");
+    assert!(answered.log[4].text.contains("no-resale"), "{:?}", answered.log[4]);
+    assert!(!on_disk(&v.dir, "kim@example.org"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_that_expires_while_the_vendor_is_down_is_deleted_when_it_comes_back() {
+    let mut net = Net::new();
+    let (s, v, p, rel) = agreed(&mut net).await;
+    p.handle.vault_set("email", "lee@example.org").await.unwrap();
+    p.handle
+        .relationship_write(&rel, grant(&["email"], 4, &[]))
+        .await
+        .unwrap();
+    settled(&p, &v, &rel, 5).await;
+    v.handle.shutdown().await;
+    assert!(on_disk(&v.dir, "lee@example.org"));
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let v = net.restart(v, &[&s]).await;
+    let done = settled(&p, &v, &rel, 6).await;
+    assert_eq!(done.log[5].status.as_deref(), Some("deleted"));
+    assert_eq!(done.grants[0].state, "deleted");
+    assert!(!on_disk(&v.dir, "lee@example.org"));
+}
+
+fn hex_id(id: &str) -> [u8; 32] {
+    hex::decode(id).unwrap().try_into().unwrap()
+}
