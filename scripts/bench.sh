@@ -15,6 +15,7 @@
 #   VRM_BENCH_SIM=1                           # also the 250- and 1,000-node simulation
 #                                             # (benches/sim.rs, about 10 more minutes)
 #   VRM_BENCH_RECORDS=100000                  # footprint: records in the full node's store
+umask 077 # data directories are their owner's alone (vrm refuses others)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench --quiet --bench core 2>/dev/null

@@ -55,6 +55,7 @@
 #           otherwise). At the end: within 60 s, V holds none of them open (V either saw the
 #           withdrawal or never got the intent, whose unsent publication a withdrawal drops);
 #           "vendor_open": those V still holds open.
+umask 077 # data directories are their owner's alone (vrm refuses others)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 which_path=${1:-all}

@@ -12,6 +12,7 @@
 # input is then in fuzz/artifacts/<target>/ and `cargo fuzz run -O -a <target> <file>`
 # replays it. Needs cargo-fuzz (`cargo install cargo-fuzz`) and python3; RUSTC_BOOTSTRAP=1
 # lets the stable toolchain build with the sanitizer flags cargo-fuzz sets.
+umask 077 # data directories are their owner's alone (vrm refuses others)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

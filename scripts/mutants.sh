@@ -10,6 +10,7 @@
 #   scripts/mutants.sh --list           what would be tried
 # Results: mutants.out/ (caught.txt, missed.txt, timeout.txt, unviable.txt, outcomes.json).
 # Extra arguments go to cargo-mutants; VRM_MUTANTS_TARGET is its build folder.
+umask 077 # data directories are their owner's alone (vrm refuses others)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-mutants > /dev/null || cargo install --locked cargo-mutants

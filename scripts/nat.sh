@@ -15,6 +15,7 @@
 # line; exits 1 if anything failed.
 #
 #   scripts/nat.sh            VRM_BIN=target/debug/vrm (default)
+umask 077 # data directories are their owner's alone (vrm refuses others)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "nat.sh: needs root (network namespaces)" >&2; exit 2; }

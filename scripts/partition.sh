@@ -15,6 +15,7 @@
 # failed.
 #
 #   scripts/partition.sh      VRM_BIN=target/debug/vrm (default), CUT_S=75, INTENTS=5
+umask 077 # data directories are their owner's alone (vrm refuses others)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "partition.sh: needs root (network namespaces)" >&2; exit 2; }

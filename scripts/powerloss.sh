@@ -10,6 +10,7 @@
 #   VRM_LAZYFS=/path/to/lazyfs         a built LazyFS; otherwise built with VRM_LAZYFS_SRC/build-lazyfs.sh
 #   VRM_LAZYFS_SRC=../shared/tools/lazyfs
 # Needs root (or a user allowed to mount FUSE) and /dev/fuse.
+umask 077 # data directories are their owner's alone (vrm refuses others)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cycles=${1:-10}

@@ -35,6 +35,7 @@
 #   VRM_SOAK_LIFETIME=120     intent lifetime in seconds
 #   VRM_SOAK_KEEP_EXPIRED=60  [store] keep_expired_secs of every node ("" leaves the default)
 #   VRM_SOAK_VENDORS=4  VRM_SOAK_NODES=20  VRM_SOAK_GRACE=60
+umask 077 # data directories are their owner's alone (vrm refuses others)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 minutes=${1:-30}

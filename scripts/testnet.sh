@@ -13,6 +13,7 @@
 #
 # VRM_BIN picks the binary (default target/release/vrm, else target/debug/vrm);
 # VRM_TESTNET_DIR the folder (default ./testnet).
+umask 077 # data directories are their owner's alone (vrm refuses others)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -79,6 +79,10 @@ impl Identity {
                 return Err(IdentityError::AlreadyExists(path));
             }
         }
+        crate::data_dir::restrict(dir).map_err(|source| IdentityError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
         let node = write_new_key(&dir.join(NODE_KEY_FILE))?;
         let root = write_new_key(&dir.join(SELF_KEY_FILE))?;
         let vendor = vendor

@@ -49,6 +49,7 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod data_dir;
 pub mod identity;
 pub mod node;
 pub mod proto;

@@ -177,6 +177,7 @@ pub fn data_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
+    crate::data_dir::owner_only();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

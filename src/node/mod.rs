@@ -202,6 +202,8 @@ pub fn parse_addrs(addrs: &[String]) -> anyhow::Result<Vec<Multiaddr>> {
 /// role's, on vendor nodes), and returns the handle. The node runs until
 /// [`NodeHandle::shutdown`].
 pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
+    crate::data_dir::owner_only();
+    crate::data_dir::check(&config.data_dir)?;
     let identity = Arc::new(Identity::load(&config.data_dir)?);
     let store = Arc::new(Store::open(
         &config.data_dir.join("store"),
