@@ -110,6 +110,22 @@ impl Client {
         self.finish(self.post_to(path).send_json(body))
     }
 
+    /// PUT `body` as JSON to an API path and read the answer as `T`.
+    pub fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        let request = self.agent.put(self.url(path));
+        self.finish(request.header(AUTHORIZATION, self.bearer()).send_json(body))
+    }
+
+    /// DELETE an API path and read the answer as `T`.
+    pub fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let request = self.agent.delete(self.url(path));
+        self.finish(request.header(AUTHORIZATION, self.bearer()).call())
+    }
+
     /// POST with no body to an API path (an action such as a withdrawal) and read the answer
     /// as `T`.
     pub fn post_empty<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {

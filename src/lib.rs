@@ -50,6 +50,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod data_dir;
+pub mod export;
 pub mod identity;
 pub mod node;
 pub mod proto;

@@ -87,7 +87,10 @@ fn values(grant: &GrantView) -> BTreeMap<&str, &str> {
 async fn a_grant_is_held_renewed_revoked_and_deleted_from_the_vendors_disk() {
     let mut net = Net::new();
     let (_s, v, p, rel) = agreed(&mut net).await;
-    p.handle.vault_set("email", "pat@example.org").await.unwrap();
+    p.handle
+        .vault_set("email", "pat@example.org")
+        .await
+        .unwrap();
     p.handle
         .vault_set("postal-address", "1 Elm Street, Springfield")
         .await
@@ -114,7 +117,10 @@ async fn a_grant_is_held_renewed_revoked_and_deleted_from_the_vendors_disk() {
     let held = settled(&p, &v, &rel, 5).await;
     assert_eq!(held.grants[0].state, "held", "{:?}", held.grants);
     assert_eq!(held.log[4].kind, "receipt");
-    assert!(held.grants[0].values.is_none(), "the person's view holds no copy");
+    assert!(
+        held.grants[0].values.is_none(),
+        "the person's view holds no copy"
+    );
     let vendor_side = detail(&v, &rel).unwrap();
     assert_eq!(
         values(&vendor_side.grants[0]),
@@ -139,7 +145,10 @@ async fn a_grant_is_held_renewed_revoked_and_deleted_from_the_vendors_disk() {
     assert_eq!(renewed, 1);
     settled(&p, &v, &rel, 8).await;
     let vendor_side = detail(&v, &rel).unwrap();
-    assert_eq!(vendor_side.grants[0].state, "deleted", "the old grant's data is deleted");
+    assert_eq!(
+        vendor_side.grants[0].state, "deleted",
+        "the old grant's data is deleted"
+    );
     assert_eq!(
         values(&vendor_side.grants[1])["postal-address"],
         "2 Oak Avenue, Shelbyville"
@@ -154,11 +163,18 @@ async fn a_grant_is_held_renewed_revoked_and_deleted_from_the_vendors_disk() {
         .unwrap();
     let done = settled(&p, &v, &rel, 10).await;
     assert_eq!(done.log[9].status.as_deref(), Some("deleted"));
-    assert!(done.grants.iter().all(|g| g.state == "deleted"), "{:?}", done.grants);
+    assert!(
+        done.grants.iter().all(|g| g.state == "deleted"),
+        "{:?}",
+        done.grants
+    );
     let vendor_side = detail(&v, &rel).unwrap();
     assert!(vendor_side.grants.iter().all(|g| g.values.is_none()));
     for gone in ["pat@example.org", "2 Oak Avenue", "1 Elm Street"] {
-        assert!(!on_disk(&v.dir, gone), "{gone} is still on the vendor's disk");
+        assert!(
+            !on_disk(&v.dir, gone),
+            "{gone} is still on the vendor's disk"
+        );
     }
 
     // Who holds what: the vendor, both grants, the history.
@@ -167,7 +183,10 @@ async fn a_grant_is_held_renewed_revoked_and_deleted_from_the_vendors_disk() {
     let grants = &holdings[0].grants;
     assert_eq!(grants.len(), 2);
     assert_eq!(grants[0].receipt.map(|r| r.0), Some(ReceiptStatus::Deleted));
-    assert_eq!(grants[1].replaced_by.as_deref(), Some(grants[0].id.as_str()));
+    assert_eq!(
+        grants[1].replaced_by.as_deref(),
+        Some(grants[0].id.as_str())
+    );
 
     let file = v.handle.relationship_export(&rel).unwrap();
     assert_eq!(file, p.handle.relationship_export(&rel).unwrap());
@@ -183,14 +202,21 @@ async fn a_grant_is_held_renewed_revoked_and_deleted_from_the_vendors_disk() {
 async fn a_grant_under_terms_the_vendor_does_not_accept_is_refused_and_not_kept() {
     let mut net = Net::new();
     let (_s, v, p, rel) = agreed(&mut net).await;
-    p.handle.vault_set("email", "kim@example.org").await.unwrap();
+    p.handle
+        .vault_set("email", "kim@example.org")
+        .await
+        .unwrap();
     p.handle
         .relationship_write(&rel, grant(&["email"], 86_400, &["no-resale"]))
         .await
         .unwrap();
     let answered = settled(&p, &v, &rel, 5).await;
     assert_eq!(answered.grants[0].state, "refused");
-    assert!(answered.log[4].text.contains("no-resale"), "{:?}", answered.log[4]);
+    assert!(
+        answered.log[4].text.contains("no-resale"),
+        "{:?}",
+        answered.log[4]
+    );
     assert!(!on_disk(&v.dir, "kim@example.org"));
 }
 
@@ -198,7 +224,10 @@ async fn a_grant_under_terms_the_vendor_does_not_accept_is_refused_and_not_kept(
 async fn a_grant_that_expires_while_the_vendor_is_down_is_deleted_when_it_comes_back() {
     let mut net = Net::new();
     let (s, v, p, rel) = agreed(&mut net).await;
-    p.handle.vault_set("email", "lee@example.org").await.unwrap();
+    p.handle
+        .vault_set("email", "lee@example.org")
+        .await
+        .unwrap();
     p.handle
         .relationship_write(&rel, grant(&["email"], 4, &[]))
         .await
@@ -216,4 +245,75 @@ async fn a_grant_that_expires_while_the_vendor_is_down_is_deleted_when_it_comes_
 
 fn hex_id(id: &str) -> [u8; 32] {
     hex::decode(id).unwrap().try_into().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_exported_and_imported_elsewhere_goes_on_where_it_stopped() {
+    let mut net = Net::new();
+    let (s, v, p, rel) = agreed(&mut net).await;
+    p.handle
+        .vault_set("email", "ana@example.org")
+        .await
+        .unwrap();
+    // The vendor is away: the person's message waits in the outbox.
+    v.handle.shutdown().await;
+    p.handle
+        .relationship_write(&rel, Draft::Message("Still there?".into()))
+        .await
+        .unwrap();
+    let intents: Vec<_> = p
+        .handle
+        .intents()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.envelope.as_bytes().to_vec())
+        .collect();
+    let log = p.handle.relationship_export(&rel).unwrap();
+    let mut p = net.stop(p).await;
+
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("node.vrmx");
+    let pass = "correct horse battery";
+    vrm::export::export(&p.dir, &file, Some(pass)).unwrap();
+
+    // A changed byte or a cut file is refused, and nothing is written.
+    let bytes = std::fs::read(&file).unwrap();
+    let (changed, cut) = (root.path().join("changed"), root.path().join("cut"));
+    let mut flipped = bytes.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x01;
+    std::fs::write(&changed, flipped).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    let target = root.path().join("moved");
+    for (bad, why) in [(&changed, "digest"), (&cut, "truncated")] {
+        let refused = vrm::export::import(bad, &target, Some(pass)).unwrap_err();
+        assert!(refused.to_string().contains(why), "{refused:#}");
+        assert!(!target.exists(), "nothing is half imported");
+    }
+    let wrong = vrm::export::import(&file, &target, Some("wrong passphrase")).unwrap_err();
+    assert!(wrong.to_string().contains("passphrase"), "{wrong:#}");
+    assert!(!target.exists());
+
+    vrm::export::import(&file, &target, Some(pass)).unwrap();
+    p.dir = target;
+    let p = net.resume(p, &[&s]).await;
+    let v = net.restart(v, &[&s]).await;
+    assert_eq!(
+        p.handle
+            .intents()
+            .unwrap()
+            .into_iter()
+            .map(|i| i.envelope.as_bytes().to_vec())
+            .collect::<Vec<_>>(),
+        intents
+    );
+    assert_eq!(p.handle.vault().unwrap()["email"], "ana@example.org");
+    assert_eq!(
+        p.handle.relationship_export(&rel).unwrap(),
+        log,
+        "the log is the same, byte for byte"
+    );
+    // The pending message goes out from the new machine.
+    let delivered = settled(&p, &v, &rel, 4).await;
+    assert_eq!(delivered.log[3].text, "Still there?");
 }

@@ -2,6 +2,7 @@
 //! and `demo` run here; every other verb is a client of the running daemon's API
 //! ([`verbs`]).
 
+pub mod data;
 pub mod demo;
 pub mod relationship;
 pub mod verbs;
@@ -102,6 +103,54 @@ pub enum Command {
         relationship: String,
         /// What to say.
         text: String,
+    },
+    /// Your own records (name, email, addresses, sizes…), shared only by a grant.
+    #[command(subcommand)]
+    Vault(data::VaultCommand),
+    /// Grant vault fields to a relationship's vendor for a purpose and a period.
+    Grant {
+        /// Relationship id (or a unique prefix).
+        relationship: String,
+        /// A vault field to grant (repeat).
+        #[arg(long = "field", required = true, value_name = "NAME")]
+        fields: Vec<String>,
+        /// What for: delivery, billing, support, warranty, account, marketing.
+        #[arg(long)]
+        purpose: String,
+        /// For how many days (1 to 366).
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+        /// A term it is shared under (repeat; default your standing terms).
+        #[arg(long = "term", value_name = "ID")]
+        terms: Vec<String>,
+    },
+    /// Revoke a grant: the vendor deletes the data and signs a deletion receipt.
+    Revoke {
+        /// Relationship id (or a unique prefix).
+        relationship: String,
+        /// Grant id (or a unique prefix).
+        grant: String,
+    },
+    /// Who holds what: every vendor holding your data, each grant and where it stands.
+    Holdings,
+    /// Write the whole node to one file (stop the daemon first).
+    Export {
+        /// The file to write.
+        file: PathBuf,
+        /// Include the keys, sealed with a passphrase.
+        #[arg(long)]
+        with_keys: bool,
+        /// The keys' passphrase.
+        #[command(flatten)]
+        passphrase: data::Passphrase,
+    },
+    /// Restore an export into a new data directory (--data-dir).
+    Import {
+        /// The export file.
+        file: PathBuf,
+        /// The keys' passphrase.
+        #[command(flatten)]
+        passphrase: data::Passphrase,
     },
     /// Vendor views: intents seen, offers sent, catalog reload, orders.
     #[command(subcommand)]
@@ -221,6 +270,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             relationship::message(&dir, json, &relationship, &text)
         }
         Command::Open => verbs::open(&dir),
+        Command::Vault(command) => data::vault(&dir, json, command),
+        Command::Grant {
+            relationship,
+            fields,
+            purpose,
+            days,
+            terms,
+        } => data::grant(&dir, json, &relationship, fields, &purpose, days, terms),
+        Command::Revoke {
+            relationship,
+            grant,
+        } => data::revoke(&dir, json, &relationship, &grant),
+        Command::Holdings => data::holdings(&dir, json),
+        Command::Export {
+            file,
+            with_keys,
+            passphrase,
+        } => data::export(&dir, &file, with_keys, &passphrase),
+        Command::Import { file, passphrase } => data::import(&dir, &file, &passphrase),
     }
 }
 

@@ -129,11 +129,11 @@ fn resolve(list: &Value, prefix: &str, what: &str) -> anyhow::Result<String> {
     }
 }
 
-fn relationship_id(client: &Client, prefix: &str) -> anyhow::Result<String> {
+pub(super) fn relationship_id(client: &Client, prefix: &str) -> anyhow::Result<String> {
     resolve(&client.get("/relationships")?, prefix, "relationship")
 }
 
-fn print(json: bool, value: &Value, text: impl FnOnce(&Value) -> String) {
+pub(super) fn print(json: bool, value: &Value, text: impl FnOnce(&Value) -> String) {
     if json {
         println!(
             "{}",

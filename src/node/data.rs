@@ -66,7 +66,10 @@ fn refusal(
     let Some(values) = values else {
         return Some("the values of the granted fields did not come with the grant".into());
     };
-    if !values.keys().eq(grant.fields.iter().collect::<BTreeSet<_>>()) {
+    if !values
+        .keys()
+        .eq(grant.fields.iter().collect::<BTreeSet<_>>())
+    {
         return Some("the values that came are not those of the granted fields".into());
     }
     if values.values().any(|v| v.len() > MAX_TEXT_BYTES) {
@@ -179,7 +182,12 @@ pub fn release_all(store: &Store, record: &Relationship) -> Result<Vec<Draft>, S
 }
 
 /// Why a held grant must go now, if it must.
-fn due(record: &Relationship, grant: &GrantState, has_file: bool, now: u64) -> Option<&'static str> {
+fn due(
+    record: &Relationship,
+    grant: &GrantState,
+    has_file: bool,
+    now: u64,
+) -> Option<&'static str> {
     if !grant.held() {
         return None;
     }
@@ -246,7 +254,8 @@ impl GrantSweep {
                 .collect()
         } else {
             let vendor = store.relationships()?.into_iter();
-            let held = vendor.filter(|r| r.side == Side::Vendor && r.chain.grants.iter().any(GrantState::held));
+            let held = vendor
+                .filter(|r| r.side == Side::Vendor && r.chain.grants.iter().any(GrantState::held));
             held.map(|r| r.chain.rel)
                 .chain(files.iter().map(|f| f.rel))
                 .collect()
@@ -280,7 +289,10 @@ impl GrantSweep {
             // Files no held grant names: a crash between keeping the data and placing
             // the grant.
             for orphan in files.iter().filter(|f| !kept.contains(*f)) {
-                warn!("deleting granted data no held grant names ({})", hex::encode(orphan.grant));
+                warn!(
+                    "deleting granted data no held grant names ({})",
+                    hex::encode(orphan.grant)
+                );
                 store.delete_granted(orphan)?;
             }
             self.repaired = true;
@@ -302,7 +314,14 @@ fn write_receipts(
     let first = record.chain.len;
     record.updated = now;
     let placed = follow_up(record, drafts, now, key);
-    place(store, record, RelationshipWrite::default(), first, &placed, now)
+    place(
+        store,
+        record,
+        RelationshipWrite::default(),
+        first,
+        &placed,
+        now,
+    )
 }
 
 /// Person: a vault field changed; every vendor holding it under a live grant gets a grant
@@ -383,7 +402,13 @@ pub struct GrantView {
 }
 
 /// Where a grant stands at `now` (`placed`: the vendor's node placed it in the log).
-fn state_of(chain_grants: &[GrantState], g: &GrantState, ended_at: Option<u64>, placed: bool, now: u64) -> &'static str {
+fn state_of(
+    chain_grants: &[GrantState],
+    g: &GrantState,
+    ended_at: Option<u64>,
+    placed: bool,
+    now: u64,
+) -> &'static str {
     if g.deleted.is_some() {
         return "deleted";
     }
@@ -392,11 +417,14 @@ fn state_of(chain_grants: &[GrantState], g: &GrantState, ended_at: Option<u64>, 
         None if !placed => return "sent",
         _ => {}
     }
-    let replaced_at = g.replaced_by.and_then(|new| {
-        chain_grants.iter().find(|n| n.id == new).map(|n| n.created)
-    });
+    let replaced_at = g
+        .replaced_by
+        .and_then(|new| chain_grants.iter().find(|n| n.id == new).map(|n| n.created));
     let expired = (g.expires <= now).then_some(g.expires);
-    let due = [g.revoked, replaced_at, ended_at, expired].into_iter().flatten().min();
+    let due = [g.revoked, replaced_at, ended_at, expired]
+        .into_iter()
+        .flatten()
+        .min();
     match (due, g.answer) {
         (Some(since), _) if now > since + DELETION_GRACE_SECS => "overdue",
         (Some(_), _) => "deleting",

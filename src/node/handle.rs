@@ -19,10 +19,9 @@ use rand::seq::IndexedRandom;
 use crate::clock::unix_now;
 use crate::config::Role;
 use crate::identity::Identity;
+use crate::proto::is_field_name;
 use crate::proto::limits::MAX_TEXT_BYTES;
 use crate::proto::relationship::Side;
-use crate::proto::is_field_name;
-use crate::store::vault::{MAX_VAULT_FIELDS, VaultWrite};
 use crate::proto::service::LightPushRequest;
 use crate::proto::validate::check_intent;
 use crate::proto::{
@@ -30,6 +29,7 @@ use crate::proto::{
     ValidationError, limits,
 };
 use crate::store::relationships::Relationship;
+use crate::store::vault::{MAX_VAULT_FIELDS, VaultWrite};
 use crate::store::{
     Counts, IntentKey, Origin, Outgoing, Store, StoreError, StoredIntent, StoredOffer,
     StoredProfile, WithdrawOwn,
@@ -455,7 +455,11 @@ impl NodeHandle {
                 "a value holds 1 to {MAX_TEXT_BYTES} bytes, not only white space"
             )));
         }
-        if self.store.vault().map(|v| v.get(name).map(String::as_str) == Some(value))? {
+        if self
+            .store
+            .vault()
+            .map(|v| v.get(name).map(String::as_str) == Some(value))?
+        {
             return Ok(0);
         }
         if self.store.vault_set(name, value)? == VaultWrite::Full {

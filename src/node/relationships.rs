@@ -467,7 +467,9 @@ pub(super) fn entry_event(
 
 /// The chain with the person's pending entries placed after it, as the person's node sees
 /// its own log (and each pending envelope).
-pub(super) fn with_pending(record: &Relationship) -> Result<(Chain, Vec<Envelope>), RelationshipError> {
+pub(super) fn with_pending(
+    record: &Relationship,
+) -> Result<(Chain, Vec<Envelope>), RelationshipError> {
     let mut chain = record.chain.clone();
     let mut pending = Vec::new();
     for bytes in &record.pending {
@@ -626,7 +628,14 @@ fn vendor_write(
         }
         _ => Vec::new(),
     };
-    let envelope = seal(draft, &record, record.chain.len, record.chain.last, now, key)?;
+    let envelope = seal(
+        draft,
+        &record,
+        record.chain.len,
+        record.chain.last,
+        now,
+        key,
+    )?;
     let (_, _, state) = record.chain.check(&envelope)?;
     let seq = record.chain.len;
     record.chain.push(&envelope, state);
@@ -938,7 +947,15 @@ fn vendor_entry(
     record.updated = now;
     let acked = ack(&record, seq, &envelope.id(), now, vendor_key);
     let out = outgoing(&record, &acked, now);
-    let answers = data::answer(store, &record, &entry, envelope, values.as_ref(), policy, now)?;
+    let answers = data::answer(
+        store,
+        &record,
+        &entry,
+        envelope,
+        values.as_ref(),
+        policy,
+        now,
+    )?;
     let placed = follow_up(&mut record, &answers, now, vendor_key);
     let write = RelationshipWrite {
         entries: vec![(seq, envelope)],

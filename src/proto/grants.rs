@@ -122,10 +122,7 @@ pub fn check(chain: &Chain, entry: &Entry, side: Side) -> Result<(), RuleError> 
         Entry::Grant(grant) => {
             only(side, Side::Person, "a grant")?;
             if chain.grants.len() >= MAX_GRANTS {
-                return Err(rule(
-                    "log-full",
-                    format!("a log holds {MAX_GRANTS} grants"),
-                ));
+                return Err(rule("log-full", format!("a log holds {MAX_GRANTS} grants")));
             }
             let mut seen = HashSet::new();
             if grant.fields.is_empty()
@@ -146,9 +143,7 @@ pub fn check(chain: &Chain, entry: &Entry, side: Side) -> Result<(), RuleError> 
                     format!("unknown purpose {:?}", grant.purpose),
                 ));
             }
-            if grant.expires <= grant.created
-                || grant.expires - grant.created > MAX_GRANT_SECS
-            {
+            if grant.expires <= grant.created || grant.expires - grant.created > MAX_GRANT_SECS {
                 return Err(rule(
                     "bad-entry",
                     "a grant expires after it is made, within a year",
@@ -196,10 +191,7 @@ pub fn check(chain: &Chain, entry: &Entry, side: Side) -> Result<(), RuleError> 
                 }
                 ReceiptStatus::Deleted => {
                     if !grant.held() {
-                        return Err(rule(
-                            "not-now",
-                            "only data the vendor holds can be deleted",
-                        ));
+                        return Err(rule("not-now", "only data the vendor holds can be deleted"));
                     }
                 }
             }

@@ -89,12 +89,14 @@ impl Store {
     ) -> Result<Option<BTreeMap<String, String>>, StoreError> {
         let path = self.granted_dir().join(held.file_name());
         match std::fs::read(&path) {
-            Ok(bytes) => ciborium::from_reader(&bytes[..])
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt {
-                    tree: "granted",
-                    reason: e.to_string(),
-                }),
+            Ok(bytes) => {
+                ciborium::from_reader(&bytes[..])
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt {
+                        tree: "granted",
+                        reason: e.to_string(),
+                    })
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io(path)(e)),
         }
@@ -118,6 +120,35 @@ impl Store {
             .and_then(|d| d.sync_all())
             .map_err(io)?;
         Ok(true)
+    }
+
+    /// Every held grant's file: name → bytes (for a node export).
+    pub fn granted_files(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let dir = self.granted_dir();
+        let mut files = Vec::new();
+        for held in self.held_grants()? {
+            let path = dir.join(held.file_name());
+            files.push((
+                held.file_name(),
+                std::fs::read(&path).map_err(self.io(path))?,
+            ));
+        }
+        Ok(files)
+    }
+
+    /// Puts back a held grant's file from a node export (its name must be a held grant's).
+    pub(super) fn restore_granted(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let Some(held) = HeldGrant::parse(name) else {
+            return Err(StoreError::Corrupt {
+                tree: "granted",
+                reason: format!("{name:?} is not a held grant's file"),
+            });
+        };
+        let values = ciborium::from_reader(bytes).map_err(|e| StoreError::Corrupt {
+            tree: "granted",
+            reason: e.to_string(),
+        })?;
+        self.hold_granted(&held, &values).map(|_| ())
     }
 
     /// Every held grant, soonest expiry first. Files that are not a held grant's (a

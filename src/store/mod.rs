@@ -79,6 +79,9 @@ pub use models::{
 pub use outbox::Outgoing;
 pub use seen::MAX_SEEN;
 
+/// A tree's keys and values, in order.
+pub type TreePairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: u32 = 9;
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -621,6 +624,49 @@ impl Store {
     /// The schema version on disk, if any.
     pub fn schema_version(&self) -> Result<Option<u32>, StoreError> {
         schema_version(&self.trees()?.meta)
+    }
+
+    /// Every tree, with all its keys and values (for a node export).
+    pub fn export_trees(&self) -> Result<Vec<(&'static str, TreePairs)>, StoreError> {
+        let t = self.trees()?;
+        let mut all = Vec::new();
+        for (name, tree, _) in t.named() {
+            let pairs = tree
+                .iter()
+                .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
+                .collect::<Result<_, _>>()?;
+            all.push((name, pairs));
+        }
+        Ok(all)
+    }
+
+    /// A new store in `dir` holding what a node export holds (its trees as they were, its
+    /// schema version with them: the next open upgrades an older one), durably.
+    pub fn create_from(
+        dir: &Path,
+        contents: &crate::export::Contents,
+    ) -> Result<Store, StoreError> {
+        let store = Store::open(dir, 16 << 20)?;
+        {
+            let t = store.trees()?;
+            for (name, pairs) in &contents.trees {
+                let Some((_, tree, _)) = t.named().into_iter().find(|(n, _, _)| n == name) else {
+                    return Err(StoreError::Corrupt {
+                        tree: "export",
+                        reason: format!("the export names a tree {name:?} this vrm does not know"),
+                    });
+                };
+                tree.clear()?;
+                for (k, v) in pairs {
+                    tree.insert(k.as_slice(), v.as_slice())?;
+                }
+            }
+            for (name, bytes) in &contents.granted {
+                store.restore_granted(name, bytes)?;
+            }
+            t.durable()?;
+        }
+        Ok(store)
     }
 
     /// Number of flushes actually made (grouped writers share one) since the store opened.

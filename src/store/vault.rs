@@ -65,8 +65,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path(), 1 << 20).unwrap();
-            assert_eq!(store.vault_set("email", "a@b.c").unwrap(), VaultWrite::Stored);
-            assert_eq!(store.vault_set("email", "x@y.z").unwrap(), VaultWrite::Stored);
+            assert_eq!(
+                store.vault_set("email", "a@b.c").unwrap(),
+                VaultWrite::Stored
+            );
+            assert_eq!(
+                store.vault_set("email", "x@y.z").unwrap(),
+                VaultWrite::Stored
+            );
             for n in 1..MAX_VAULT_FIELDS {
                 assert_eq!(
                     store.vault_set(&format!("f{n}"), "v").unwrap(),

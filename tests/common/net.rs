@@ -53,6 +53,16 @@ pub struct TestNode {
     pub kademlia: bool,
 }
 
+/// A node [`Net::stop`] stopped: where it lived and how it ran.
+pub struct Stopped {
+    pub name: String,
+    /// Its data directory: change it to start the node from a copy.
+    pub dir: PathBuf,
+    addr: Multiaddr,
+    vendor: Option<VendorConfig>,
+    settings: (Role, bool, Vec<u8>, u32, bool),
+}
+
 /// Something done to a data directory before its node starts.
 type Prepare = Box<dyn FnOnce(&Path) + Send>;
 
@@ -206,6 +216,12 @@ impl Net {
 
     /// [`Net::restart`] without waiting for the edges (others may dial it as well).
     pub async fn restart_unsettled(&mut self, node: TestNode, dial: &[&TestNode]) -> TestNode {
+        let stopped = self.stop(node).await;
+        self.resume(stopped, dial).await
+    }
+
+    /// Stops `node` and lets go of it, so its store can be opened by others.
+    pub async fn stop(&mut self, node: TestNode) -> Stopped {
         let TestNode {
             name,
             handle,
@@ -222,12 +238,24 @@ impl Net {
         self.started.retain(|h| h.peer_id() != handle.peer_id());
         drop(handle);
         addr.pop(); // the /p2p/ part
-        self.launch(
-            &name,
-            &dir,
-            vendor,
-            (role, auto_role, shards, target_peers, kademlia),
+        Stopped {
+            name,
+            dir,
             addr,
+            vendor,
+            settings: (role, auto_role, shards, target_peers, kademlia),
+        }
+    }
+
+    /// Starts a stopped node again from its data directory (which may have moved) on its
+    /// address, dialing `dial`, without waiting for the edges.
+    pub async fn resume(&mut self, node: Stopped, dial: &[&TestNode]) -> TestNode {
+        self.launch(
+            &node.name,
+            &node.dir,
+            node.vendor,
+            node.settings,
+            node.addr,
             addrs(dial),
         )
         .await

@@ -97,7 +97,9 @@ pub(in crate::api) async fn grant(
         fields: body.fields,
         purpose: body.purpose,
         expires: unix_now() + body.days * 24 * 3600,
-        terms: body.terms.unwrap_or_else(|| s.node.standing_terms().to_vec()),
+        terms: body
+            .terms
+            .unwrap_or_else(|| s.node.standing_terms().to_vec()),
         replaces: None,
     });
     Ok(Json(PlacedView {
