@@ -273,7 +273,7 @@ until_json() {
 # Every relationship's log must end byte-identical on both sides and verify offline.
 cmd_relationships() {
   local timeout_s=${VRM_SCENARIO_TIMEOUT:-30} failed=0 results=$NET/relationship-results
-  local settled8="d['entries'] == 8 and all(e['acknowledged'] for e in d['log'])"
+  local settled="d['state']['received'] and all(e['acknowledged'] and not e['pending'] for e in d['log'])"
   : >"$results"
   for p in $(persons); do
     local offer rel v="" start agreed_ms
@@ -281,7 +281,7 @@ cmd_relationships() {
     if [ -z "$offer" ]; then echo "$p: no offer to accept"; failed=1; continue; fi
     start=$(now_ms)
     rel=$(vrm "$p" accept "$offer" --keep-intent --json | json_field "d['id']")
-    if ! until_json "$p" "d['state']['stage'] == 'agreed' and d['entries'] == 3" "$timeout_s" relationship show "$rel"; then
+    if ! until_json "$p" "d['state']['stage'] == 'agreed' and all(e['acknowledged'] for e in d['log'])" "$timeout_s" relationship show "$rel"; then
       echo "$p: relationship $rel never agreed"; failed=1; continue
     fi
     agreed_ms=$(( $(now_ms) - start ))
@@ -289,15 +289,15 @@ cmd_relationships() {
       if vrm "$vendor" relationship show "$rel" >/dev/null 2>&1; then v=$vendor; fi
     done
     vrm "$p" message "$rel" "Hello from $p: can it come on Tuesday?" >/dev/null
-    until_json "$v" "d['entries'] >= 4" "$timeout_s" relationship show "$rel" || true
+    until_json "$v" "any(e['kind'] == 'message' for e in d['log'])" "$timeout_s" relationship show "$rel" || true
     vrm "$v" vendor message "$rel" "Tuesday it is." >/dev/null
     vrm "$v" vendor ship "$rel" --tracking "T-$p" >/dev/null
     vrm "$v" vendor fulfil "$rel" >/dev/null
     until_json "$p" "d['state']['fulfilled']" "$timeout_s" relationship show "$rel" || true
     vrm "$p" order received "$rel" >/dev/null
     local same=no valid=no
-    if until_json "$p" "$settled8" "$timeout_s" relationship show "$rel" \
-      && until_json "$v" "$settled8" "$timeout_s" relationship show "$rel"; then
+    if until_json "$p" "$settled" "$timeout_s" relationship show "$rel" \
+      && until_json "$v" "$settled" "$timeout_s" relationship show "$rel"; then
       vrm "$p" relationship export "$rel" -o "$NET/$p/$rel.log" >/dev/null
       vrm "$v" relationship export "$rel" -o "$NET/$v/$rel.log" >/dev/null
       cmp -s "$NET/$p/$rel.log" "$NET/$v/$rel.log" && same=yes

@@ -249,6 +249,24 @@ fn until(
     }
 }
 
+/// Whether any file under the data directory `dir` holds `needle`.
+fn on_disk(dir: &std::path::Path, needle: &str) -> bool {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 fn settled(log: &Value, entries: u64) -> bool {
     log["entries"] == entries
         && log["log"]
@@ -306,20 +324,73 @@ fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
     let accepted = json(&vrm(&p, &["accept", &offer, "--as-new", "--json"]));
     let rel = accepted["id"].as_str().unwrap().to_owned();
     let show = ["relationship", "show", &rel, "--json"];
-    until(&p, &show, "the countersigned order", |l| settled(l, 3));
-    until(&v, &show, "the vendor's copy", |l| settled(l, 3));
+    // The vendor agrees to the person's standing terms its offer accepted, then orders.
+    let ordered = until(&p, &show, "the countersigned order", |l| settled(l, 4));
+    assert_eq!(ordered["log"][1]["kind"], "agreement");
+    assert_eq!(
+        ordered["agreed_terms"],
+        serde_json::json!(["no-tracking", "no-resale"])
+    );
+    until(&v, &show, "the vendor's copy", |l| settled(l, 4));
     let intent = json(&vrm(&p, &["intent", "show", &id, "--json"]));
     assert_eq!(
         intent["intent"]["status"], "withdrawn",
         "the accept withdrew it"
     );
 
+    // The person grants two vault fields for delivery; the vendor holds exactly those.
+    for (name, value) in [
+        ("email", "pat@example.org"),
+        ("postal-address", "1 Elm Street"),
+        ("phone", "+1 555 0100"),
+    ] {
+        assert!(vrm(&p, &["vault", "set", name, value]).status.success());
+    }
+    let grant = [
+        "grant",
+        &rel,
+        "--field",
+        "email",
+        "--field",
+        "postal-address",
+        "--purpose",
+        "delivery",
+        "--days",
+        "30",
+        "--term",
+        "no-tracking",
+    ];
+    assert!(
+        vrm(&p, &grant).status.success(),
+        "{}",
+        stdout(&vrm(&p, &grant))
+    );
+    let held = until(&v, &show, "the vendor's receipt", |l| settled(l, 6));
+    assert_eq!(
+        held["grants"][0]["values"],
+        serde_json::json!({"email": "pat@example.org", "postal-address": "1 Elm Street"})
+    );
+    assert!(on_disk(&v, "pat@example.org") && !on_disk(&v, "+1 555 0100"));
+    let grant_id = held["grants"][0]["id"].as_str().unwrap().to_owned();
+    assert!(vrm(&p, &["revoke", &rel, &grant_id[..10]]).status.success());
+    let deleted = until(&p, &show, "the deletion receipt", |l| settled(l, 8));
+    assert_eq!(deleted["log"][7]["status"], "deleted");
+    let vendor_view = until(&v, &show, "the vendor's copy", |l| settled(l, 8));
+    assert!(vendor_view["grants"][0].get("values").is_none());
+    assert!(
+        !on_disk(&v, "pat@example.org") && !on_disk(&v, "1 Elm Street"),
+        "the data is gone from the vendor's disk"
+    );
+    let holdings = json(&vrm(&p, &["holdings", "--json"]));
+    assert_eq!(holdings[0]["grants"][0]["state"], "deleted");
+    assert_eq!(holdings[0]["grants"][0]["receipt"][0], "deleted");
+
     assert!(
         vrm(&p, &["message", &rel, "Is it really signed?"])
             .status
             .success()
     );
-    until(&v, &show, "the person's message", |l| settled(l, 4));
+    until(&v, &show, "the person's message", |l| settled(l, 9));
     assert!(
         vrm(&v, &["vendor", "message", &rel, "Yes, on the title page."])
             .status
@@ -332,16 +403,16 @@ fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
     );
     assert!(vrm(&v, &["vendor", "fulfil", &rel]).status.success());
     until(&p, &show, "the vendor's reply and shipment", |l| {
-        settled(l, 7)
+        settled(l, 12)
     });
     assert!(vrm(&p, &["order", "received", &rel]).status.success());
-    let done = until(&v, &show, "received", |l| settled(l, 8));
+    let done = until(&v, &show, "received", |l| settled(l, 13));
     assert_eq!(done["state"]["received"], true);
     let (pf, vf) = (root.path().join("p.log"), root.path().join("v.log"));
-    until(&p, &show, "the person's copy complete", |l| settled(l, 8));
+    until(&p, &show, "the person's copy complete", |l| settled(l, 13));
     let table = stdout(&vrm(&p, &["relationships"]));
     assert!(
-        table.contains("agreed, shipped, fulfilled, received  8 entries  1 unread"),
+        table.contains("agreed, shipped, fulfilled, received  13 entries  1 unread"),
         "{table}"
     );
     for (d, f) in [(&p, &pf), (&v, &vf)] {
@@ -364,7 +435,7 @@ fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
             verified["entries"].clone(),
             verified["acknowledged"].clone()
         ),
-        (8.into(), 8.into())
+        (13.into(), 13.into())
     );
     let mut tampered = pb.clone();
     let at = tampered.len() / 2;

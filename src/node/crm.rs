@@ -180,6 +180,7 @@ async fn entry(
         "state": detail.summary.state,
         "items": detail.summary.items,
         "persona": detail.summary.persona,
+        "grants": detail.grants,
     });
     write_line(stdin, &line).await
 }
