@@ -53,6 +53,14 @@
 //! the same two hops (a deposit at the middle one, its push to the third) with a message of
 //! about the same size.
 //!
+//! **Grants** (`grant_to_held_receipt`, `revoke_to_deleted_receipt`, `VRM_BENCH_GRANTS`,
+//! 60, at most the 64 grants a log holds; 0 skips it): the same three nodes; the person,
+//! 100 ms apart, writes a message, grants two vault fields, revokes the grant, each timed
+//! from the person's call until the vendor's answer is stored at the person's node: the
+//! vendor's acknowledgement of the message (the baseline: the same hops both ways), its
+//! `held` receipt (the values kept in a file of their own, synced), its `deleted` receipt
+//! (the file overwritten, synced, unlinked). Only p50, p90 and max: 60 samples hold no p99.
+//!
 //! Run: `scripts/bench.sh` (or `cargo bench --bench network`). `VRM_BENCH_DIR` chooses where
 //! the nodes' data directories go (default: the system's temporary directory).
 
@@ -72,7 +80,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::sync::broadcast::Receiver;
 use vrm::config::Role;
-use vrm::node::relationships::Draft;
+use vrm::node::relationships::{Draft, GrantDraft};
 use vrm::node::{CastRequest, NodeEvent, NodeHandle};
 use vrm::proto::{Constraints, IntentId, Price, shard_of};
 
@@ -669,22 +677,142 @@ async fn main() {
     if messages > 0 {
         message_latency(messages).await;
     }
+    let grants: usize = env_or("VRM_BENCH_GRANTS", 60);
+    if grants > 0 {
+        grant_round_trips(grants.min(vrm::proto::grants::MAX_GRANTS)).await;
+    }
 }
 
-/// The message bench (see the top of this file).
-async fn message_latency(messages: usize) {
+/// Times from the person's call until the vendor's answer is stored at the person's node.
+async fn round_trip(
+    person: &NodeHandle,
+    events: &mut Receiver<NodeEvent>,
+    rel: &str,
+    draft: Draft,
+    answer: impl Fn(&NodeEvent, u32) -> bool,
+) -> Option<f64> {
+    let started = Instant::now();
+    let seq = person.relationship_write(rel, draft).await.expect("write");
+    wait_for(events, |e| answer(e, seq).then_some(()))
+        .await
+        .map(|()| started.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// The grant bench (see the top of this file).
+async fn grant_round_trips(rounds: usize) {
     let root = bench_root();
-    let service = node(root.path(), 0, None, Vec::new(), Role::Service).await;
+    let ([service, vendor, person], mut events, rel) = relationship_network(root.path()).await;
+    person
+        .vault_set("email", "reader@example.org")
+        .await
+        .expect("vault");
+    person
+        .vault_set("postal-address", "1 Library Lane, Springfield")
+        .await
+        .expect("vault");
+    let receipt = |status: &'static str| {
+        move |e: &NodeEvent, _: u32| {
+            matches!(e, NodeEvent::RelationshipEntry { kind, status: Some(s), .. }
+                if kind == "receipt" && s == status)
+        }
+    };
+    let acked = |e: &NodeEvent, seq: u32| matches!(e, NodeEvent::RelationshipAcknowledged { seq: s, .. } if *s == seq);
+    let (mut messages, mut grants, mut revokes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut missed = [0usize; 3];
+    let pace = Duration::from_millis(100);
+    for k in 0..rounds {
+        tokio::time::sleep(pace).await;
+        let text = Draft::Message(format!("Question {k} about my order."));
+        match round_trip(&person, &mut events, &rel, text, acked).await {
+            Some(ms) => messages.push(ms),
+            None => missed[0] += 1,
+        }
+        tokio::time::sleep(pace).await;
+        let grant = Draft::Grant(GrantDraft {
+            fields: vec!["email".into(), "postal-address".into()],
+            purpose: "delivery".into(),
+            expires: vrm::clock::unix_now() + 30 * 86_400,
+            terms: Vec::new(),
+            replaces: None,
+        });
+        match round_trip(&person, &mut events, &rel, grant, receipt("held")).await {
+            Some(ms) => grants.push(ms),
+            None => missed[1] += 1,
+        }
+        let detail = person.relationship(&rel).expect("relationship");
+        let Some(id) = detail.grants.last().map(|g| g.id.clone()) else {
+            continue;
+        };
+        let id: [u8; 32] = hex::decode(id)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .expect("id");
+        tokio::time::sleep(pace).await;
+        match round_trip(
+            &person,
+            &mut events,
+            &rel,
+            Draft::Revoke(id),
+            receipt("deleted"),
+        )
+        .await
+        {
+            Some(ms) => revokes.push(ms),
+            None => missed[2] += 1,
+        }
+    }
+    let fs = file_system::of(root.path());
+    for handle in [&person, &vendor, &service] {
+        handle.shutdown().await;
+    }
+    for times in [&mut messages, &mut grants, &mut revokes] {
+        times.sort_by(f64::total_cmp);
+    }
+    let p50 = |times: &[f64], missed: usize| percentile(times, missed, 0.5);
+    let ratio =
+        |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| (a / b * 100.0).round() / 100.0);
+    let base_missed = missed[0];
+    for (bench, times, missed) in [
+        ("grant_to_held_receipt", &grants, missed[1]),
+        ("revoke_to_deleted_receipt", &revokes, missed[2]),
+    ] {
+        println!(
+            "{}",
+            json!({
+                "bench": bench,
+                "value": p50(times, missed),
+                "unit": "ms (p50)",
+                "p90": percentile(times, missed, 0.9),
+                "max": times.last().copied().filter(|_| missed == 0),
+                "baseline": "message_to_vendor_ack_p50",
+                "baseline_value": p50(&messages, base_missed),
+                "baseline_p90": percentile(&messages, base_missed, 0.9),
+                "ratio": ratio(p50(times, missed), p50(&messages, base_missed)),
+                "rounds": times.len() + missed,
+                "missed": missed,
+                "baseline_missed": base_missed,
+                "data_dir_fs": fs,
+            })
+        );
+    }
+}
+
+/// A service node, a vendor of books and a light person's node on the service node, with
+/// a relationship from the person's accepted offer; the person's events.
+async fn relationship_network(
+    root: &std::path::Path,
+) -> ([NodeHandle; 3], Receiver<NodeEvent>, String) {
+    let service = node(root, 0, None, Vec::new(), Role::Service).await;
     let service_addr = addr(&service).await;
     let vendor = node(
-        root.path(),
+        root,
         1,
         Some("books"),
         vec![service_addr.clone()],
         Role::Service,
     )
     .await;
-    let person = node(root.path(), 2, None, vec![service_addr], Role::Light).await;
+    let person = node(root, 2, None, vec![service_addr], Role::Light).await;
     while person.service_nodes().is_empty() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -710,6 +838,13 @@ async fn message_latency(messages: usize) {
     })
     .await
     .expect("the order within 10 s");
+    ([service, vendor, person], events, rel)
+}
+
+/// The message bench (see the top of this file).
+async fn message_latency(messages: usize) {
+    let root = bench_root();
+    let ([service, vendor, person], mut events, rel) = relationship_network(root.path()).await;
     let mut times = Vec::new();
     let mut missed = 0;
     for k in 0..messages {

@@ -478,6 +478,94 @@ impl Log {
         })
     }
 
+    fn agreement(&mut self, terms: &[&str]) -> &mut Log {
+        let terms: Vec<String> = terms.iter().map(|t| t.to_string()).collect();
+        self.add(move |rel, seq, prev| {
+            Envelope::seal(
+                &Agreement {
+                    rel,
+                    seq,
+                    prev,
+                    terms: terms.clone(),
+                    created: CREATED + 140,
+                },
+                &vendor(),
+            )
+        })
+    }
+
+    /// A grant of email and postal address for delivery for 30 days, under no-tracking.
+    fn grant(&mut self, key: &SigningKey) -> &mut Log {
+        let key2 = key.clone();
+        self.add(move |rel, seq, prev| {
+            Envelope::seal(
+                &Grant {
+                    rel,
+                    seq,
+                    prev,
+                    fields: vec!["email".into(), "postal-address".into()],
+                    purpose: "delivery".into(),
+                    expires: CREATED + 30 * 86_400,
+                    terms: vec!["no-tracking".into()],
+                    replaces: None,
+                    created: CREATED + 250,
+                },
+                &key2,
+            )
+        })
+    }
+
+    /// The id of the last entry.
+    fn last(&self) -> [u8; 32] {
+        self.entries.last().expect("an accept at least").id().0
+    }
+
+    /// The vendor's receipt of grant `of`, restating it, then changed by `edit`.
+    fn receipt(
+        &mut self,
+        of: [u8; 32],
+        status: ReceiptStatus,
+        edit: impl Fn(&mut Receipt),
+    ) -> &mut Log {
+        let grant = self.chain.grants.iter().find(|g| g.id == of).cloned();
+        self.add(move |rel, seq, prev| {
+            let mut body = Receipt {
+                rel,
+                seq,
+                prev,
+                of: of.into(),
+                status: status.as_str().into(),
+                fields: grant.as_ref().map(|g| g.fields.clone()).unwrap_or_default(),
+                purpose: grant
+                    .as_ref()
+                    .map(|g| g.purpose.clone())
+                    .unwrap_or_default(),
+                expires: grant.as_ref().map_or(0, |g| g.expires),
+                delete_by: grant.as_ref().map_or(0, |g| g.expires),
+                terms: grant.as_ref().map(|g| g.terms.clone()).unwrap_or_default(),
+                text: String::new(),
+                created: CREATED + 260 + u64::from(seq),
+            };
+            edit(&mut body);
+            Envelope::seal(&body, &vendor())
+        })
+    }
+
+    fn revoke(&mut self, grant: [u8; 32]) -> &mut Log {
+        self.add(move |rel, seq, prev| {
+            Envelope::seal(
+                &Revoke {
+                    rel,
+                    seq,
+                    prev,
+                    grant: grant.into(),
+                    created: CREATED + 280,
+                },
+                &rel_persona(),
+            )
+        })
+    }
+
     /// The file, each entry acknowledged by the side that did not sign it (or by
     /// `ack_by` for all of them).
     fn file(&self, ack_by: Option<&SigningKey>) -> Vec<u8> {
@@ -570,6 +658,42 @@ fn relationship_vectors() {
     after.message("One more thing", &rel_persona());
     cases.push(json!({"description": "A message after the end.", "log_hex": hex::encode(after.file(None))}));
     cases.push(json!({"description": "Every entry acknowledged by the vendor, its own too.", "log_hex": hex::encode(whole().file(Some(&vendor())))}));
+    let data = || {
+        let mut log = Log::accept(vendor_key);
+        log.agreement(&["no-tracking"])
+            .order(items.clone())
+            .update(Status::Agreed, "", &rel_persona())
+            .grant(&rel_persona());
+        log
+    };
+    let mut whole_data = data();
+    let granted = whole_data.last();
+    whole_data
+        .receipt(granted, ReceiptStatus::Held, |_| {})
+        .revoke(granted)
+        .receipt(granted, ReceiptStatus::Deleted, |r| {
+            r.text = "revoked".into()
+        });
+    cases.push(json!({"description": "Data on the person's terms: the vendor's agreement, the order, agreed, a grant of email and postal address for delivery, the vendor's held receipt, the revocation, the deleted receipt.", "log_hex": hex::encode(whole_data.file(None))}));
+    let mut vendor_grant = data();
+    vendor_grant.grant(&vendor());
+    cases.push(json!({"description": "A grant signed by the vendor.", "log_hex": hex::encode(vendor_grant.file(None))}));
+    let mut short = data();
+    let granted = short.last();
+    short.receipt(granted, ReceiptStatus::Held, |r| {
+        r.fields.pop();
+    });
+    cases.push(json!({"description": "A held receipt that leaves out one of the granted fields.", "log_hex": hex::encode(short.file(None))}));
+    let mut untermed = data();
+    let granted = untermed.last();
+    untermed.receipt(granted, ReceiptStatus::Held, |r| r.terms.clear());
+    cases.push(json!({"description": "A held receipt without the grant's term.", "log_hex": hex::encode(untermed.file(None))}));
+    let mut stranger = data();
+    stranger.revoke([0x77; 32]);
+    cases.push(json!({"description": "A revocation of a grant the log does not hold.", "log_hex": hex::encode(stranger.file(None))}));
+    let mut overreach = Log::accept(vendor_key);
+    overreach.agreement(&["no-resale"]);
+    cases.push(json!({"description": "An agreement to a term the offer did not accept.", "log_hex": hex::encode(overreach.file(None))}));
     let linked_elsewhere = Log::accept([0x55; 32]);
     cases.push(json!({"description": "An accept whose link the intent persona signed for another vendor.", "log_hex": hex::encode(linked_elsewhere.file(None))}));
     for case in &mut cases {

@@ -20,7 +20,7 @@ ROOT=$(pwd)
 SECS=${1:-60}
 shift || true
 ALL=(envelope_decode signed_body body_intent body_withdraw body_offer body_profile
-     service_protocol api_json verify_batch)
+     service_protocol api_json verify_batch relationship node_export)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
 export RUSTC_BOOTSTRAP=1
 

@@ -125,7 +125,19 @@ fn open_keys(keys: &SealedKeys, passphrase: &str) -> anyhow::Result<BTreeMap<Str
 /// Writes the node in `dir` (stopped: its store must not be in use) to `file`; with its
 /// keys, sealed with `passphrase`, if one is given. Returns what it holds.
 pub fn export(dir: &Path, file: &Path, passphrase: Option<&str>) -> anyhow::Result<Contents> {
-    let store = Store::open(&dir.join("store"), 16 << 20)?;
+    crate::data_dir::owner_only();
+    anyhow::ensure!(
+        crate::identity::Identity::exists(dir),
+        "{} holds no vrm node",
+        dir.display()
+    );
+    let store = Store::open(&dir.join("store"), 16 << 20).map_err(|e| match e {
+        crate::store::StoreError::Locked(_) => anyhow::anyhow!(
+            "the node in {} is running: stop its daemon first (an export reads the store as it stands)",
+            dir.display()
+        ),
+        other => other.into(),
+    })?;
     let schema = store.schema_version()?.unwrap_or(SCHEMA_VERSION);
     let trees = store
         .export_trees()?
@@ -183,8 +195,12 @@ pub fn read(file: &Path) -> anyhow::Result<Contents> {
         "{} is {size} bytes, more than an export may hold",
         file.display()
     );
-    let bytes = std::fs::read(file)?;
-    let outer: Outer = ciborium::from_reader(bytes.as_slice())
+    decode(&std::fs::read(file)?)
+}
+
+/// Checks the bytes of an export file: its format, its digest, its schema.
+pub fn decode(bytes: &[u8]) -> anyhow::Result<Contents> {
+    let outer: Outer = ciborium::from_reader(bytes)
         .map_err(|e| anyhow::anyhow!("not a whole vrm export (truncated or another file): {e}"))?;
     ensure!(
         outer.format == EXPORT_FORMAT,
@@ -210,6 +226,7 @@ pub fn read(file: &Path) -> anyhow::Result<Contents> {
 /// keys too (an export without keys gives a node with new keys, which cannot go on with the
 /// old one's relationships). All or nothing.
 pub fn import(file: &Path, dir: &Path, passphrase: Option<&str>) -> anyhow::Result<Contents> {
+    crate::data_dir::owner_only();
     let contents = read(file)?;
     if dir.exists() {
         let empty = std::fs::read_dir(dir)?.next().is_none();
@@ -265,7 +282,7 @@ fn build(
                 || contents
                     .files
                     .get("config.toml")
-                    .is_some_and(|c| c.contains("\n[vendor]"));
+                    .is_some_and(|c| c.lines().any(|l| l.trim() == "[vendor]"));
             crate::identity::Identity::create(staging, vendor)?;
         }
     }
@@ -279,4 +296,136 @@ fn build(
     let store = Store::create_from(&staging.join("store"), contents)?;
     drop(store);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stopped node with keys, a config, a vault field and a held grant's data.
+    fn node(root: &Path) -> PathBuf {
+        let dir = root.join("old");
+        std::fs::create_dir_all(&dir).unwrap();
+        crate::identity::Identity::create(&dir, true).unwrap();
+        std::fs::write(dir.join("config.toml"), "[vendor]\nname = \"Shop\"\n").unwrap();
+        let store = Store::open(&dir.join("store"), 1 << 20).unwrap();
+        store.vault_set("email", "old@example.org").unwrap();
+        let held = crate::store::granted::HeldGrant {
+            expires: 2_000_000_000,
+            rel: [1; 32],
+            grant: [2; 32],
+        };
+        let values = BTreeMap::from([("email".to_owned(), "kept@example.org".to_owned())]);
+        assert!(store.hold_granted(&held, &values).unwrap());
+        dir
+    }
+
+    #[test]
+    fn an_export_restores_store_keys_files_and_granted_data_whole() {
+        let root = tempfile::tempdir().unwrap();
+        let old = node(root.path());
+        let file = root.path().join("node.vrmx");
+        let written = export(&old, &file, Some("a good passphrase")).unwrap();
+        assert_eq!(written.schema, SCHEMA_VERSION);
+        assert_eq!(written.granted.len(), 1);
+        let new = root.path().join("new");
+        let read = import(&file, &new, Some("a good passphrase")).unwrap();
+        assert_eq!(read.trees, written.trees);
+        for key in [NODE_KEY_FILE, SELF_KEY_FILE, VENDOR_KEY_FILE] {
+            assert_eq!(
+                std::fs::read(old.join(key)).unwrap(),
+                std::fs::read(new.join(key)).unwrap(),
+                "{key}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(new.join("config.toml")).unwrap(),
+            "[vendor]\nname = \"Shop\"\n"
+        );
+        crate::data_dir::check(&new).expect("the new directory is its owner's alone");
+        let store = Store::open(&new.join("store"), 1 << 20).unwrap();
+        assert_eq!(store.vault().unwrap()["email"], "old@example.org");
+        let held = store.held_grants().unwrap();
+        assert_eq!(held.len(), 1);
+        let values = store.granted_values(&held[0]).unwrap().unwrap();
+        assert_eq!(values["email"], "kept@example.org");
+    }
+
+    #[test]
+    fn a_changed_cut_or_foreign_file_and_a_wrong_passphrase_are_refused_before_any_write() {
+        let root = tempfile::tempdir().unwrap();
+        let old = node(root.path());
+        let file = root.path().join("node.vrmx");
+        export(&old, &file, Some("a good passphrase")).unwrap();
+        let bytes = std::fs::read(&file).unwrap();
+        let new = root.path().join("new");
+        let mut changed = bytes.clone();
+        let middle = changed.len() / 2;
+        changed[middle] ^= 1;
+        let cases: [(Vec<u8>, &str); 3] = [
+            (changed, "digest"),
+            (bytes[..bytes.len() - 1].to_vec(), "truncated"),
+            (b"not an export".to_vec(), "not a whole vrm export"),
+        ];
+        for (bad, why) in cases {
+            let path = root.path().join("bad");
+            std::fs::write(&path, bad).unwrap();
+            let refused = import(&path, &new, Some("a good passphrase")).unwrap_err();
+            assert!(refused.to_string().contains(why), "{refused:#}");
+            assert!(!new.exists());
+        }
+        let wrong = import(&file, &new, Some("another passphrase")).unwrap_err();
+        assert!(wrong.to_string().contains("passphrase"), "{wrong:#}");
+        let none = import(&file, &new, None).unwrap_err();
+        assert!(none.to_string().contains("give the passphrase"), "{none:#}");
+        assert!(!new.exists(), "nothing half imported");
+        let leftovers = std::fs::read_dir(root.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains("import")
+            })
+            .count();
+        assert_eq!(leftovers, 0, "no staging directory is left behind");
+        std::fs::create_dir(&new).unwrap();
+        std::fs::write(new.join("something"), "x").unwrap();
+        let occupied = import(&file, &new, Some("a good passphrase")).unwrap_err();
+        assert!(occupied.to_string().contains("not empty"), "{occupied:#}");
+        let short = export(&old, &root.path().join("x"), Some("short")).unwrap_err();
+        assert!(short.to_string().contains("8 characters"), "{short:#}");
+    }
+
+    #[test]
+    fn an_export_of_a_newer_schema_is_refused_and_one_without_keys_gets_new_keys() {
+        let root = tempfile::tempdir().unwrap();
+        let old = node(root.path());
+        let file = root.path().join("node.vrmx");
+        let mut contents = export(&old, &file, None).unwrap();
+        assert!(contents.keys.is_none());
+        let new = root.path().join("new");
+        import(&file, &new, None).unwrap();
+        assert_ne!(
+            std::fs::read(old.join(SELF_KEY_FILE)).unwrap(),
+            std::fs::read(new.join(SELF_KEY_FILE)).unwrap()
+        );
+        assert!(
+            new.join(VENDOR_KEY_FILE).exists(),
+            "a vendor's node stays a vendor's"
+        );
+        contents.schema = SCHEMA_VERSION + 1;
+        let mut body = Vec::new();
+        ciborium::into_writer(&contents, &mut body).unwrap();
+        let outer = Outer {
+            format: EXPORT_FORMAT.into(),
+            sha256: Sha256::digest(&body).to_vec().into(),
+            body: body.into(),
+        };
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&outer, &mut bytes).unwrap();
+        let refused = decode(&bytes).unwrap_err();
+        assert!(refused.to_string().contains("newer"), "{refused:#}");
+    }
 }

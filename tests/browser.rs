@@ -119,3 +119,27 @@ async fn accept_an_offer_and_talk_with_the_vendor_in_chromium() {
     assert_eq!(rels.len(), 1, "one relationship started from the page");
     assert_eq!(rels[0].unread, 0, "read on the page, read in the store");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fill_the_vault_share_and_revoke_in_chromium() {
+    if !browser_or_skip() {
+        return;
+    }
+    let mut net = Net::new();
+    let [s, v] = net
+        .line([person("s"), vendor("v", "electronics", "350.00")])
+        .await;
+    let p = net.add(person("p").light(), &[&s]).await;
+    run_page_script("data.test.mjs", &p, "data.png").await;
+    let holdings = p.handle.holdings().unwrap();
+    assert_eq!(holdings.len(), 1, "one vendor held data");
+    assert_eq!(holdings[0].grants[0].state, "deleted");
+    let rel = &holdings[0].relationship;
+    let at_vendor = v.handle.relationship(rel).unwrap();
+    assert_eq!(at_vendor.grants[0].fields, ["email", "postal-address"]);
+    assert!(
+        at_vendor.grants[0].values.is_none(),
+        "the vendor holds nothing"
+    );
+    assert_eq!(p.handle.vault().unwrap()["postal-address"], "2 Oak Avenue");
+}

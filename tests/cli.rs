@@ -285,6 +285,17 @@ fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
         &["init", "--vendor", "Bookshop", "--category", "books"],
     );
     assert!(init.status.success());
+    // The vendor's CRM program: it keeps every line the node gives it.
+    let crm_log = root.path().join("crm.log");
+    let config = dir("vendor").join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[vendor]\n",
+        &format!(
+            "[vendor]\ncrm = [\"sh\", \"-c\", \"cat >> {}\"]\n",
+            crm_log.display()
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
     let mut vendor = Daemon::start(&dir("vendor"), &["--no-mdns", "--bootstrap", &service_addr]);
     vendor.connected_to(&service.peer_id());
     let mut person = Daemon::start(
@@ -371,6 +382,18 @@ fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
         serde_json::json!({"email": "pat@example.org", "postal-address": "1 Elm Street"})
     );
     assert!(on_disk(&v, "pat@example.org") && !on_disk(&v, "+1 555 0100"));
+    // The vendor's program sees exactly the granted fields, through the grant.
+    let crm_saw =
+        |needle: &str| std::fs::read_to_string(&crm_log).is_ok_and(|log| log.contains(needle));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !crm_saw("1 Elm Street") {
+        assert!(
+            Instant::now() < deadline,
+            "the CRM program never got the grant"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(crm_saw("pat@example.org") && !crm_saw("+1 555 0100"));
     let grant_id = held["grants"][0]["id"].as_str().unwrap().to_owned();
     assert!(vrm(&p, &["revoke", &rel, &grant_id[..10]]).status.success());
     let deleted = until(&p, &show, "the deletion receipt", |l| settled(l, 8));
@@ -381,6 +404,23 @@ fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
         !on_disk(&v, "pat@example.org") && !on_disk(&v, "1 Elm Street"),
         "the data is gone from the vendor's disk"
     );
+    // The program's last word on the grant carries no values.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let last_grant_line = || {
+        let log = std::fs::read_to_string(&crm_log).unwrap_or_default();
+        log.lines()
+            .rfind(|l| l.contains(&grant_id))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    while !last_grant_line().contains("\"deleted\"") {
+        assert!(
+            Instant::now() < deadline,
+            "the CRM program never got the deletion"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!last_grant_line().contains("pat@example.org"));
     let holdings = json(&vrm(&p, &["holdings", "--json"]));
     assert_eq!(holdings[0]["grants"][0]["state"], "deleted");
     assert_eq!(holdings[0]["grants"][0]["receipt"][0], "deleted");
@@ -481,4 +521,59 @@ fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
     for d in [person, vendor, service] {
         d.terminate();
     }
+}
+
+/// Runs `vrm daemon` on `dir` expecting it to refuse to start: its stderr. Fails the test if
+/// it is still running after 20 s (it started).
+fn refused_start(dir: &std::path::Path) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vrm"))
+        .args(["--data-dir", dir.to_str().unwrap()])
+        .args(["daemon", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args(["--api", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the daemon started on {}", dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_data_directory_other_users_can_read_is_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("node");
+    assert!(vrm(&dir, &["init"]).status.success());
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode(&dir),
+        0o700,
+        "vrm creates the folder its owner's alone"
+    );
+    for file in ["config.toml", "self.key", "node.key"] {
+        assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+    }
+    let chmod = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    chmod(&dir, 0o755);
+    let refused = refused_start(&dir);
+    assert!(
+        refused.contains("can be read by other users") && refused.contains("chmod -R go-rwx"),
+        "{refused}"
+    );
+    chmod(&dir, 0o700);
+    chmod(&dir.join("config.toml"), 0o644);
+    let refused = refused_start(&dir);
+    assert!(refused.contains("config.toml"), "{refused}");
 }

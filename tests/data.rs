@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::*;
+use vrm::config::VendorConfig;
 use vrm::node::data::GrantView;
 use vrm::node::relationships::{Draft, GrantDraft, RelationshipDetail};
 use vrm::proto::ReceiptStatus;
@@ -316,4 +317,40 @@ async fn a_node_exported_and_imported_elsewhere_goes_on_where_it_stopped() {
     // The pending message goes out from the new machine.
     let delivered = settled(&p, &v, &rel, 4).await;
     assert_eq!(delivered.log[3].text, "Still there?");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_granted_under_delete_after_fulfilment_goes_when_the_vendor_fulfils() {
+    let mut net = Net::new();
+    let config = VendorConfig {
+        accepted_terms: vec!["no-tracking".into(), "delete-after-fulfilment".into()],
+        ..vendor_config("v", "electronics")
+    };
+    let item = catalog("electronics", "A used ThinkPad", "350.00");
+    let [s, v] = net
+        .line([person("s"), vendor_with("v", &item, config)])
+        .await;
+    let p = net.add(person("p").light(), &[&s]).await;
+    let id = cast(&p, "electronics", "A used ThinkPad", "400").await;
+    offers_arrive(&p, &id, 1).await;
+    let offer = offers(&p, &id)[0].0.id();
+    let rel = p.handle.accept(&offer, false, true).await.unwrap();
+    settled(&p, &v, &rel, 3).await;
+    p.handle
+        .vault_set("postal-address", "9 Pine Road")
+        .await
+        .unwrap();
+    let terms = ["no-tracking", "delete-after-fulfilment"];
+    p.handle
+        .relationship_write(&rel, grant(&["postal-address"], 30 * 86_400, &terms))
+        .await
+        .unwrap();
+    settled(&p, &v, &rel, 5).await;
+    assert!(on_disk(&v.dir, "9 Pine Road"));
+    let fulfilled = Draft::Update(vrm::proto::Status::Fulfilled, String::new());
+    v.handle.relationship_write(&rel, fulfilled).await.unwrap();
+    let done = settled(&p, &v, &rel, 7).await;
+    assert_eq!(done.log[6].status.as_deref(), Some("deleted"));
+    assert_eq!(done.grants[0].state, "deleted");
+    assert!(!on_disk(&v.dir, "9 Pine Road"));
 }

@@ -1,6 +1,7 @@
-//! Arbitrary bytes as an exported relationship log (`verify_file`), and as the body of each
-//! relationship kind, signed by either side and checked as the next entry of the whole order
-//! in `proto/relationship-vectors.json` (and of its start, after the accept): the decoder,
+//! Arbitrary bytes as an exported relationship log (`verify_file`), as a grant's delivery,
+//! and as the body of each relationship kind (the person's data kinds too), signed by either
+//! side and checked as the next entry of the whole order and of the log with a grant in
+//! `proto/relationship-vectors.json` (and of its start, after the accept): the decoder,
 //! the signer rules and the rules of the order, as a node applies them to an entry that
 //! reaches it. Nothing may panic; an entry the rules take must be one its side may sign.
 #![no_main]
@@ -13,8 +14,9 @@ use vrm::proto::Envelope;
 use vrm::proto::relationship::{Chain, LogFile, verify_file};
 use vrm_fuzz::{signed, vendor};
 
-/// The whole order's chain after its accept, and after its last entry.
-static CHAINS: LazyLock<[Chain; 2]> = LazyLock::new(|| {
+/// The whole order's chain after its accept, after its last entry, and the chain of the
+/// log with a grant, held, revoked and deleted.
+static CHAINS: LazyLock<[Chain; 3]> = LazyLock::new(|| {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/relationship-vectors.json");
     let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("vectors")).expect("json");
@@ -24,7 +26,10 @@ static CHAINS: LazyLock<[Chain; 2]> = LazyLock::new(|| {
     let accept = Envelope::decode(&log.entries[0].entry).expect("the accept");
     let (start, _) = Chain::start(&accept, &offer).expect("a valid accept");
     let whole = verify_file(&bytes).expect("the whole order verifies").chain;
-    [start, whole]
+    let data = hex::decode(file["logs"][8]["log_hex"].as_str().expect("hex")).expect("hex");
+    let data = verify_file(&data).expect("the log with a grant verifies").chain;
+    assert_eq!(data.grants.len(), 1, "logs[8] is the log with a grant");
+    [start, whole, data]
 });
 
 fn persona() -> &'static SigningKey {
@@ -34,7 +39,19 @@ fn persona() -> &'static SigningKey {
 
 fuzz_target!(|data: &[u8]| {
     let _ = verify_file(data);
-    for kind in ["order", "order-update", "message", "relationship-end", "entry-ack"] {
+    let _ = vrm::proto::GrantDelivery::decode(data);
+    let kinds = [
+        "order",
+        "order-update",
+        "message",
+        "relationship-end",
+        "entry-ack",
+        "agreement",
+        "grant",
+        "revoke",
+        "receipt",
+    ];
+    for kind in kinds {
         for key in [vendor(), persona()] {
             let Ok(envelope) = Envelope::decode(&signed(kind, data, key)) else {
                 continue;

@@ -304,6 +304,8 @@ pub struct TaxonomyView {
     pub categories: Vec<CategoryView>,
     /// Term ids and their meaning.
     pub terms: Vec<(String, String)>,
+    /// Purpose ids data may be granted for, and their meaning.
+    pub purposes: Vec<(String, String)>,
 }
 
 /// What to cast.

@@ -114,17 +114,12 @@ pub fn answer(
             let Some(state) = find(&id) else {
                 return Ok(drafts);
             };
-            let why = match refusal(grant, values, policy, now) {
-                None if values.is_some_and(|v| {
-                    !store
-                        .hold_granted(&held_file(record, state), v)
-                        .unwrap_or(false)
-                }) =>
-                {
-                    Some("this vendor holds as much granted data as it may".to_owned())
-                }
-                why => why,
-            };
+            let mut why = refusal(grant, values, policy, now);
+            if let (None, Some(values)) = (&why, values)
+                && !store.hold_granted(&held_file(record, state), values)?
+            {
+                why = Some("this vendor holds as much granted data as it may".to_owned());
+            }
             match why {
                 Some(why) => {
                     info!("grant {} refused: {why}", hex::encode(id));
@@ -181,6 +176,24 @@ pub fn release_all(store: &Store, record: &Relationship) -> Result<Vec<Draft>, S
     Ok(drafts)
 }
 
+/// The term under which granted data goes once the order is fulfilled.
+pub const DELETE_AFTER_FULFILMENT: &str = "delete-after-fulfilment";
+
+/// Deletes the data of grants made under [`DELETE_AFTER_FULFILMENT`] (the vendor has just
+/// fulfilled the order).
+pub fn release_at_fulfilment(
+    store: &Store,
+    record: &Relationship,
+) -> Result<Vec<Draft>, StoreError> {
+    let mut drafts = Vec::new();
+    for grant in &record.chain.grants {
+        if grant.terms.iter().any(|t| t == DELETE_AFTER_FULFILMENT) {
+            drafts.extend(release(store, record, grant, "the order is fulfilled")?);
+        }
+    }
+    Ok(drafts)
+}
+
 /// Why a held grant must go now, if it must.
 fn due(
     record: &Relationship,
@@ -199,6 +212,10 @@ fn due(
         Some("the relationship ended")
     } else if grant.expires <= now {
         Some("the grant expired")
+    } else if record.chain.state.fulfilled
+        && grant.terms.iter().any(|t| t == DELETE_AFTER_FULFILMENT)
+    {
+        Some("the order is fulfilled")
     } else if !has_file {
         Some("the data is no longer held")
     } else {
@@ -517,4 +534,86 @@ pub fn holdings(store: &Store, now: u64) -> Result<Vec<Holding>, RelationshipErr
     }
     all.sort_by_key(|h| std::cmp::Reverse(h.grants.first().map(|g| g.since)));
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant() -> GrantState {
+        GrantState {
+            id: [1; 32],
+            fields: vec!["email".into()],
+            purpose: "delivery".into(),
+            expires: 10_000,
+            terms: Vec::new(),
+            created: 1_000,
+            replaces: None,
+            answer: None,
+            delete_by: None,
+            revoked: None,
+            replaced_by: None,
+            deleted: None,
+        }
+    }
+
+    fn state(g: &GrantState, ended_at: Option<u64>, placed: bool, now: u64) -> &'static str {
+        state_of(std::slice::from_ref(g), g, ended_at, placed, now)
+    }
+
+    #[test]
+    fn a_grant_shows_overdue_when_its_deletion_receipt_is_late() {
+        let mut g = grant();
+        assert_eq!(state(&g, None, false, 2_000), "sent");
+        assert_eq!(state(&g, None, true, 2_000), "waiting");
+        g.answer = Some((ReceiptStatus::Held, 1_010));
+        assert_eq!(state(&g, None, true, 2_000), "held");
+        let expired = g.expires;
+        assert_eq!(state(&g, None, true, expired), "deleting", "expired now");
+        assert_eq!(
+            state(&g, None, true, expired + DELETION_GRACE_SECS),
+            "deleting"
+        );
+        assert_eq!(
+            state(&g, None, true, expired + DELETION_GRACE_SECS + 1),
+            "overdue"
+        );
+        assert_eq!(
+            state(&g, Some(3_000), true, 3_000 + DELETION_GRACE_SECS + 1),
+            "overdue"
+        );
+        g.revoked = Some(4_000);
+        assert_eq!(
+            state(&g, None, true, 4_000 + DELETION_GRACE_SECS),
+            "deleting"
+        );
+        assert_eq!(
+            state(&g, None, true, 4_000 + DELETION_GRACE_SECS + 1),
+            "overdue"
+        );
+        g.deleted = Some(4_100);
+        assert_eq!(state(&g, None, true, 9_000_000), "deleted");
+        let mut refused = grant();
+        refused.answer = Some((ReceiptStatus::Refused, 1_010));
+        assert_eq!(state(&refused, None, true, 9_000_000), "refused");
+    }
+
+    #[test]
+    fn a_replaced_grant_is_due_from_the_replacing_one() {
+        let mut old = grant();
+        old.answer = Some((ReceiptStatus::Held, 1_010));
+        old.replaced_by = Some([2; 32]);
+        let mut new = grant();
+        new.id = [2; 32];
+        new.created = 5_000;
+        let both = [old.clone(), new];
+        assert_eq!(
+            state_of(&both, &old, None, true, 5_000 + DELETION_GRACE_SECS),
+            "deleting"
+        );
+        assert_eq!(
+            state_of(&both, &old, None, true, 5_001 + DELETION_GRACE_SECS),
+            "overdue"
+        );
+    }
 }

@@ -454,6 +454,7 @@ pub(super) fn entry_event(
 ) -> NodeEvent {
     let status = Entry::open(envelope).ok().and_then(|e| match e {
         Entry::Update(_, status) => Some(status.as_str().to_owned()),
+        Entry::Receipt(_, status) => Some(status.as_str().to_owned()),
         _ => None,
     });
     NodeEvent::RelationshipEntry {
@@ -612,7 +613,8 @@ pub(super) fn write_locked(
 }
 
 /// The vendor's node writes `draft`, with what goes with it: its agreement to the terms
-/// before its order, and at its end, the deletion of every grant it holds.
+/// before its order, at its end the deletion of every grant it holds, and at fulfilment the
+/// deletion of those granted under `delete-after-fulfilment`.
 fn vendor_write(
     store: &Store,
     mut record: Relationship,
@@ -640,10 +642,12 @@ fn vendor_write(
     let seq = record.chain.len;
     record.chain.push(&envelope, state);
     placed.push(envelope);
-    if matches!(draft, Draft::End(_)) {
-        let deletions = data::release_all(store, &record)?;
-        placed.extend(follow_up(&mut record, &deletions, now, key));
-    }
+    let deletions = match draft {
+        Draft::End(_) => data::release_all(store, &record)?,
+        Draft::Update(Status::Fulfilled, _) => data::release_at_fulfilment(store, &record)?,
+        _ => Vec::new(),
+    };
+    placed.extend(follow_up(&mut record, &deletions, now, key));
     let none = RelationshipWrite::default();
     let (queued, events) = place(store, &record, none, first, &placed, now)?;
     Ok((seq, queued, events))

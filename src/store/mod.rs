@@ -116,7 +116,7 @@ pub enum StoreError {
     },
     /// The store was written by a newer vrm.
     #[error(
-        "the store has schema version {found}, newer than this vrm understands ({supported}); use the newer vrm"
+        "the store has schema version {found}, newer than this vrm understands ({supported}): run the vrm that wrote it (or a newer one) on this data directory; nothing was changed. To move the node to this machine's vrm, it must understand schema {found} too (`vrm export` with the newer vrm, `vrm import` with one that reads it)"
     )]
     TooNew {
         /// Version on disk.

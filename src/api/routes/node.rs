@@ -41,7 +41,7 @@ pub(in crate::api) async fn peers(
     ))
 }
 
-/// Categories and terms.
+/// Categories, terms and the purposes data may be granted for.
 #[utoipa::path(get, path = "/api/v1/taxonomy", responses((status = 200, body = TaxonomyView)))]
 pub(in crate::api) async fn taxonomy_view() -> Json<TaxonomyView> {
     Json(TaxonomyView {
@@ -60,6 +60,10 @@ pub(in crate::api) async fn taxonomy_view() -> Json<TaxonomyView> {
         terms: taxonomy::terms()
             .iter()
             .map(|t| (t.id.clone(), t.text.clone()))
+            .collect(),
+        purposes: taxonomy::purposes()
+            .iter()
+            .map(|p| (p.id.clone(), p.text.clone()))
             .collect(),
     })
 }
