@@ -55,8 +55,9 @@ fn mode(path: &Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o7777)
 }
 
-/// Refuses `dir` if other users can enter it or read anything vrm keeps in it.
-pub fn check(dir: &Path) -> Result<(), TooOpen> {
+/// Refuses `dir` if other users can enter it or read anything vrm keeps in it. Returns
+/// the files in it others could read that vrm did not write, to warn about.
+pub fn check(dir: &Path) -> Result<Vec<PathBuf>, TooOpen> {
     let too_open = |path: &Path, mode: u32| TooOpen {
         path: path.to_owned(),
         mode,
@@ -65,8 +66,9 @@ pub fn check(dir: &Path) -> Result<(), TooOpen> {
     if let Some(m) = mode(dir).filter(|m| m & 0o077 != 0) {
         return Err(too_open(dir, m));
     }
+    let mut strays = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
+        return Ok(strays);
     };
     for entry in entries.flatten() {
         let path = entry.path();
@@ -75,15 +77,12 @@ pub fn check(dir: &Path) -> Result<(), TooOpen> {
         for path in walk(&path) {
             match mode(&path) {
                 Some(m) if m & 0o077 != 0 && own => return Err(too_open(&path, m)),
-                Some(m) if m & 0o077 != 0 => tracing::warn!(
-                    "{} can be read by other users (mode {m:04o}); vrm did not write it",
-                    path.display()
-                ),
+                Some(m) if m & 0o077 != 0 => strays.push(path),
                 _ => {}
             }
         }
     }
-    Ok(())
+    Ok(strays)
 }
 
 /// `path` and, for a folder, everything under it (symbolic links are not followed).
@@ -123,9 +122,17 @@ mod tests {
         chmod(&dir.join("store/db"), 0o700);
         check(&dir).expect("owner only");
 
+        assert_eq!(check(&dir).unwrap(), Vec::<PathBuf>::new());
         std::fs::write(dir.join("log"), "x").unwrap();
         chmod(&dir.join("log"), 0o644);
-        check(&dir).expect("a file vrm did not write is only warned about");
+        assert_eq!(
+            check(&dir).expect("a file vrm did not write is only warned about"),
+            [dir.join("log")]
+        );
+        chmod(&dir.join("log"), 0o600);
+        assert!(check(&dir).unwrap().is_empty());
+        chmod(&dir.join("log"), 0o640);
+        assert_eq!(check(&dir).unwrap().len(), 1, "readable by the group");
 
         chmod(&dir.join("store/db/db"), 0o644);
         let refused = check(&dir).unwrap_err();

@@ -399,6 +399,26 @@ mod tests {
     }
 
     #[test]
+    fn a_persons_node_moves_without_a_vendor_key_with_or_without_its_keys() {
+        let root = tempfile::tempdir().unwrap();
+        let old = root.path().join("person");
+        std::fs::create_dir_all(&old).unwrap();
+        crate::identity::Identity::create(&old, false).unwrap();
+        std::fs::write(old.join("config.toml"), "[person]\nterms = []\n").unwrap();
+        let file = root.path().join("node.vrmx");
+        for (passphrase, name) in [(Some("a good passphrase"), "with"), (None, "without")] {
+            export(&old, &file, passphrase).unwrap();
+            let new = root.path().join(name);
+            import(&file, &new, passphrase).unwrap();
+            assert!(new.join(SELF_KEY_FILE).exists() && new.join(NODE_KEY_FILE).exists());
+            assert!(!new.join(VENDOR_KEY_FILE).exists(), "{name} keys");
+            let same = std::fs::read(old.join(SELF_KEY_FILE)).unwrap()
+                == std::fs::read(new.join(SELF_KEY_FILE)).unwrap();
+            assert_eq!(same, passphrase.is_some(), "{name} keys");
+        }
+    }
+
+    #[test]
     fn an_export_of_a_newer_schema_is_refused_and_one_without_keys_gets_new_keys() {
         let root = tempfile::tempdir().unwrap();
         let old = node(root.path());

@@ -32,8 +32,19 @@ fn call(
             }
             req.call()
         }
-        (_, body) => {
-            let mut req = agent.post(&url).header("Content-Type", "application/json");
+        ("DELETE", _) => {
+            let mut req = agent.delete(&url);
+            if let Some(a) = &auth {
+                req = req.header("Authorization", a);
+            }
+            req.call()
+        }
+        (method, body) => {
+            let req = match method {
+                "PUT" => agent.put(&url),
+                _ => agent.post(&url),
+            };
+            let mut req = req.header("Content-Type", "application/json");
             if let Some(a) = &auth {
                 req = req.header("Authorization", a);
             }
@@ -75,6 +86,14 @@ const PATHS: &[(&str, &str)] = &[
     ("POST", "/api/v1/vendor/reload"),
     ("GET", "/api/v1/vendors"),
     ("GET", "/api/v1/events"),
+    ("GET", "/api/v1/vault"),
+    ("PUT", "/api/v1/vault/email"),
+    ("DELETE", "/api/v1/vault/email"),
+    ("GET", "/api/v1/holdings"),
+    (
+        "POST",
+        "/api/v1/relationships/0000000000000000000000000000000000000000000000000000000000000000/grants",
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,6 +125,10 @@ async fn every_endpoint_needs_the_token() {
         "/api/v1/intents/{id}/withdraw",
         "/api/v1/vendor/reload",
         "/api/v1/events",
+        "/api/v1/vault/{field}",
+        "/api/v1/relationships/{id}/grants",
+        "/api/v1/relationships/{id}/grants/{grant}/revoke",
+        "/api/v1/holdings",
     ] {
         assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
     }
@@ -355,4 +378,74 @@ async fn the_event_stream_reports_what_happens() {
             .is_some_and(|l| l.contains(r#""category":"books""#)),
         "{seen:?}"
     );
+}
+
+fn put(api: &TestApi, path: &str, body: &str) -> (u16, Value) {
+    tokio::task::block_in_place(|| call(api, "PUT", path, Some(body), Some(&api.token)))
+}
+
+fn delete(api: &TestApi, path: &str) -> (u16, Value) {
+    tokio::task::block_in_place(|| call(api, "DELETE", path, None, Some(&api.token)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vault_over_http_keeps_fields_and_refuses_bad_ones_with_the_reason() {
+    let mut net = Net::new();
+    let p = net.add(person("p"), &[]).await;
+    let api = TestApi::serve(&p).await;
+    let (status, set) = put(
+        &api,
+        "/api/v1/vault/email",
+        r#"{"value": "ana@example.org"}"#,
+    );
+    assert_eq!((status, set["renewed"].as_u64()), (200, Some(0)));
+    let (status, vault) = get(&api, "/api/v1/vault");
+    assert_eq!(status, 200);
+    assert_eq!(vault, serde_json::json!({"email": "ana@example.org"}));
+    for (path, body, says) in [
+        (
+            "/api/v1/vault/E-Mail",
+            r#"{"value": "x"}"#,
+            "not a field name",
+        ),
+        (
+            "/api/v1/vault/email",
+            r#"{"value": "   "}"#,
+            "not only white space",
+        ),
+        ("/api/v1/vault/email", r#"{"value": 3}"#, "value"),
+    ] {
+        let (status, refused) = put(&api, path, body);
+        assert_eq!(status, 400, "{path} {body}");
+        assert!(
+            refused["message"].as_str().unwrap().contains(says),
+            "{refused}"
+        );
+    }
+    let long = format!(r#"{{"value": "{}"}}"#, "x".repeat(2001));
+    assert_eq!(put(&api, "/api/v1/vault/email", &long).0, 400);
+    assert_eq!(
+        get(&api, "/api/v1/vault").1["email"],
+        "ana@example.org",
+        "nothing changed"
+    );
+    let (status, _) = delete(&api, "/api/v1/vault/email");
+    assert_eq!(status, 200);
+    let (status, missing) = delete(&api, "/api/v1/vault/email");
+    assert_eq!(
+        (status, missing["error"].as_str()),
+        (404, Some("not-found"))
+    );
+    let unknown = "/api/v1/relationships/00000000000000000000000000000000000000000000000000000000000000aa/grants";
+    let grant = r#"{"fields": ["email"], "purpose": "delivery", "days": 30}"#;
+    assert_eq!(post(&api, unknown, grant).0, 409);
+    let too_long = r#"{"fields": ["email"], "purpose": "delivery", "days": 367}"#;
+    let (status, refused) = post(&api, unknown, too_long);
+    assert_eq!(status, 400);
+    assert!(
+        refused["message"].as_str().unwrap().contains("366"),
+        "{refused}"
+    );
+    let (status, holdings) = get(&api, "/api/v1/holdings");
+    assert_eq!((status, holdings), (200, serde_json::json!([])));
 }

@@ -203,7 +203,12 @@ pub fn parse_addrs(addrs: &[String]) -> anyhow::Result<Vec<Multiaddr>> {
 /// [`NodeHandle::shutdown`].
 pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
     crate::data_dir::owner_only();
-    crate::data_dir::check(&config.data_dir)?;
+    for stray in crate::data_dir::check(&config.data_dir)? {
+        tracing::warn!(
+            "{} can be read by other users; vrm did not write it (chmod go-rwx it)",
+            stray.display()
+        );
+    }
     let identity = Arc::new(Identity::load(&config.data_dir)?);
     let store = Arc::new(Store::open(
         &config.data_dir.join("store"),

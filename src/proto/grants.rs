@@ -648,6 +648,33 @@ mod tests {
     }
 
     #[test]
+    fn a_revoked_grant_is_revoked_once_and_then_deleted() {
+        let (p, mut chain, id) = held();
+        let by_vendor = revoke(&chain, id, &p.vendor);
+        assert_eq!(code(&mut chain, &by_vendor), "wrong-signer");
+        let unknown = revoke(&chain, [7; 32], &p.persona);
+        assert_eq!(code(&mut chain, &unknown), "bad-grant");
+        let revoked = revoke(&chain, id, &p.persona);
+        assert_eq!(code(&mut chain, &revoked), "ok");
+        assert_eq!(chain.grants[0].revoked, Some(1_200));
+        assert!(!chain.grants[0].live() && chain.grants[0].held());
+        let again = revoke(&chain, id, &p.persona);
+        assert_eq!(code(&mut chain, &again), "not-now");
+        let gone = receipt(&chain, id, ReceiptStatus::Deleted, &p.vendor, |_| {});
+        assert_eq!(code(&mut chain, &gone), "ok");
+    }
+
+    #[test]
+    fn a_terms_list_is_short_known_and_without_repeats() {
+        let many = vec!["no-tracking".to_owned(); MAX_ITEMS + 1];
+        assert!(check_terms(&many).unwrap_err().reason.contains("more than"));
+        let at_most = vec!["no-tracking".to_owned(); MAX_ITEMS];
+        assert!(check_terms(&at_most).unwrap_err().reason.contains("twice"));
+        assert!(check_terms(&strings(&["no-tracking", "no-resale"])).is_ok());
+        assert!(check_terms(&strings(&["no-spying"])).is_err());
+    }
+
+    #[test]
     fn a_log_holds_at_most_so_many_grants() {
         let (p, mut chain) = started();
         for _ in 0..MAX_GRANTS {

@@ -201,6 +201,47 @@ mod tests {
     }
 
     #[test]
+    fn a_node_holds_at_most_so_many_grants_and_a_read_error_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let first = HeldGrant {
+            expires: 1,
+            rel: [0; 32],
+            grant: [0; 32],
+        };
+        assert!(store.hold_granted(&first, &BTreeMap::new()).unwrap());
+        // The bound itself: files named as held grants, made directly (no sync each).
+        let granted = store.granted_dir();
+        for n in 2..=MAX_HELD_GRANTS as u64 {
+            let held = HeldGrant {
+                expires: n,
+                ..first
+            };
+            std::fs::write(granted.join(held.file_name()), b"\xa0").unwrap();
+        }
+        let one_more = HeldGrant {
+            expires: u64::MAX,
+            ..first
+        };
+        assert!(!store.hold_granted(&one_more, &BTreeMap::new()).unwrap());
+        assert_eq!(store.held_grants().unwrap().len(), MAX_HELD_GRANTS);
+        assert!(
+            store.hold_granted(&first, &BTreeMap::new()).unwrap(),
+            "a held grant's file may be written again"
+        );
+        std::fs::remove_file(granted.join(one_more.file_name())).ok();
+        std::fs::create_dir(granted.join(one_more.file_name())).unwrap();
+        assert!(
+            store.granted_values(&one_more).is_err(),
+            "a folder is not data"
+        );
+        assert!(
+            store.delete_granted(&one_more).is_err(),
+            "nor is it deleted as data"
+        );
+    }
+
+    #[test]
     fn held_data_is_read_back_listed_by_expiry_and_deleted_from_the_disk() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 20).unwrap();
