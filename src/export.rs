@@ -399,6 +399,21 @@ mod tests {
     }
 
     #[test]
+    fn a_key_file_that_cannot_be_read_stops_an_export_with_keys() {
+        let root = tempfile::tempdir().unwrap();
+        let old = node(root.path());
+        std::fs::remove_file(old.join(VENDOR_KEY_FILE)).unwrap();
+        std::fs::create_dir(old.join(VENDOR_KEY_FILE)).unwrap();
+        let file = root.path().join("node.vrmx");
+        let refused = export(&old, &file, Some("a good passphrase")).unwrap_err();
+        assert!(
+            format!("{refused:#}").contains(VENDOR_KEY_FILE),
+            "{refused:#}"
+        );
+        assert!(!file.exists());
+    }
+
+    #[test]
     fn a_persons_node_moves_without_a_vendor_key_with_or_without_its_keys() {
         let root = tempfile::tempdir().unwrap();
         let old = root.path().join("person");

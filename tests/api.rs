@@ -402,21 +402,23 @@ async fn the_vault_over_http_keeps_fields_and_refuses_bad_ones_with_the_reason()
     let (status, vault) = get(&api, "/api/v1/vault");
     assert_eq!(status, 200);
     assert_eq!(vault, serde_json::json!({"email": "ana@example.org"}));
-    for (path, body, says) in [
+    for (path, body, code, says) in [
         (
             "/api/v1/vault/E-Mail",
             r#"{"value": "x"}"#,
+            400,
             "not a field name",
         ),
         (
             "/api/v1/vault/email",
             r#"{"value": "   "}"#,
+            400,
             "not only white space",
         ),
-        ("/api/v1/vault/email", r#"{"value": 3}"#, "value"),
+        ("/api/v1/vault/email", r#"{"value": 3}"#, 422, "value"),
     ] {
         let (status, refused) = put(&api, path, body);
-        assert_eq!(status, 400, "{path} {body}");
+        assert_eq!(status, code, "{path} {body}");
         assert!(
             refused["message"].as_str().unwrap().contains(says),
             "{refused}"

@@ -242,6 +242,15 @@ mod tests {
     }
 
     #[test]
+    fn a_granted_folder_that_cannot_be_listed_is_an_error_not_an_empty_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(store.held_grants().unwrap(), Vec::new(), "none yet");
+        std::fs::write(dir.path().join("granted"), "not a folder").unwrap();
+        assert!(store.held_grants().is_err());
+    }
+
+    #[test]
     fn held_data_is_read_back_listed_by_expiry_and_deleted_from_the_disk() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 20).unwrap();
