@@ -84,16 +84,22 @@ async fn cast_watch_an_offer_arrive_and_withdraw_in_chromium() {
     assert!(intent_withdrawn(&p, &cast[0]), "withdrawn in the store too");
 }
 
+/// A service node, a vendor of electronics on it, and a light person's node on it.
+async fn shop(net: &mut Net) -> (TestNode, TestNode, TestNode) {
+    let [s, v] = net
+        .line([person("s"), vendor("v", "electronics", "350.00")])
+        .await;
+    let p = net.add(person("p").light(), &[&s]).await;
+    (s, v, p)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accept_an_offer_and_talk_with_the_vendor_in_chromium() {
     if !browser_or_skip() {
         return;
     }
     let mut net = Net::new();
-    let [s, v] = net
-        .line([person("s"), vendor("v", "electronics", "350.00")])
-        .await;
-    let p = net.add(person("p").light(), &[&s]).await;
+    let (_s, v, p) = shop(&mut net).await;
     // The vendor answers the person's first message.
     let vendor = v.handle.clone();
     let answering = tokio::spawn(async move {
@@ -126,10 +132,7 @@ async fn fill_the_vault_share_and_revoke_in_chromium() {
         return;
     }
     let mut net = Net::new();
-    let [s, v] = net
-        .line([person("s"), vendor("v", "electronics", "350.00")])
-        .await;
-    let p = net.add(person("p").light(), &[&s]).await;
+    let (_s, v, p) = shop(&mut net).await;
     run_page_script("data.test.mjs", &p, "data.png").await;
     let holdings = p.handle.holdings().unwrap();
     assert_eq!(holdings.len(), 1, "one vendor held data");

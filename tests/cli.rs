@@ -6,6 +6,7 @@ mod common;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::on_disk;
 use common::process::Daemon;
 use serde_json::Value;
 
@@ -247,24 +248,6 @@ fn until(
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// Whether any file under the data directory `dir` holds `needle`.
-fn on_disk(dir: &std::path::Path, needle: &str) -> bool {
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if std::fs::read(&path)
-                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
-            {
-                return true;
-            }
-        }
-    }
-    false
 }
 
 fn settled(log: &Value, entries: u64) -> bool {

@@ -6,39 +6,22 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use common::*;
 use vrm::config::VendorConfig;
 use vrm::node::data::GrantView;
-use vrm::node::relationships::{Draft, GrantDraft, RelationshipDetail};
+use vrm::node::relationships::{Draft, GrantDraft};
 use vrm::proto::ReceiptStatus;
 use vrm::proto::relationship::verify_file;
 
-fn detail(node: &TestNode, rel: &str) -> Option<RelationshipDetail> {
-    node.handle.relationship(rel).ok()
-}
-
-/// Waits until both sides hold `entries` entries, all acknowledged, and returns the
-/// person's view.
-async fn settled(p: &TestNode, v: &TestNode, rel: &str, entries: u32) -> RelationshipDetail {
-    eventually(
-        &format!("both sides hold {entries} acknowledged entries"),
-        || async {
-            let (dp, dv) = (detail(p, rel)?, detail(v, rel)?);
-            let done = |d: &RelationshipDetail| {
-                d.summary.entries == entries && d.log.iter().all(|e| e.acknowledged && !e.pending)
-            };
-            (done(&dp) && done(&dv)).then_some(dp)
-        },
-    )
-    .await
-}
-
 async fn agreed(net: &mut Net) -> (TestNode, TestNode, TestNode, String) {
-    let [s, v] = net
-        .line([person("s"), vendor("v", "electronics", "350.00")])
-        .await;
+    agreed_with(net, vendor("v", "electronics", "350.00")).await
+}
+
+/// A service node, `vendor` (of electronics) and a light person's node, with a relationship
+/// from the person's accepted offer, agreed on both sides.
+async fn agreed_with(net: &mut Net, vendor: Spec) -> (TestNode, TestNode, TestNode, String) {
+    let [s, v] = net.line([person("s"), vendor]).await;
     let p = net.add(person("p").light(), &[&s]).await;
     let id = cast(&p, "electronics", "A used ThinkPad", "400").await;
     offers_arrive(&p, &id, 1).await;
@@ -56,24 +39,6 @@ fn grant(fields: &[&str], secs: u64, terms: &[&str]) -> Draft {
         terms: terms.iter().map(|t| t.to_string()).collect(),
         replaces: None,
     })
-}
-
-/// Whether any file under `dir` holds `needle`.
-fn on_disk(dir: &Path, needle: &str) -> bool {
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if std::fs::read(&path)
-                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
-            {
-                return true;
-            }
-        }
-    }
-    false
 }
 
 fn values(grant: &GrantView) -> BTreeMap<&str, &str> {
@@ -327,15 +292,7 @@ async fn data_granted_under_delete_after_fulfilment_goes_when_the_vendor_fulfils
         ..vendor_config("v", "electronics")
     };
     let item = catalog("electronics", "A used ThinkPad", "350.00");
-    let [s, v] = net
-        .line([person("s"), vendor_with("v", &item, config)])
-        .await;
-    let p = net.add(person("p").light(), &[&s]).await;
-    let id = cast(&p, "electronics", "A used ThinkPad", "400").await;
-    offers_arrive(&p, &id, 1).await;
-    let offer = offers(&p, &id)[0].0.id();
-    let rel = p.handle.accept(&offer, false, true).await.unwrap();
-    settled(&p, &v, &rel, 3).await;
+    let (_s, v, p, rel) = agreed_with(&mut net, vendor_with("v", &item, config)).await;
     p.handle
         .vault_set("postal-address", "9 Pine Road")
         .await

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use vrm::node::relationships::{Draft, RelationshipDetail};
+use vrm::node::relationships::Draft;
 use vrm::proto::relationship::{Side, Stage, verify_file};
 use vrm::proto::{IntentId, MessageId, Status};
 
@@ -15,25 +15,6 @@ async fn offer_for(p: &TestNode, text: &str) -> (IntentId, MessageId) {
     let id = cast(p, "electronics", text, "400").await;
     offers_arrive(p, &id, 1).await;
     (id, offers(p, &id)[0].0.id())
-}
-
-fn detail(node: &TestNode, rel: &str) -> Option<RelationshipDetail> {
-    node.handle.relationship(rel).ok()
-}
-
-/// Waits until both sides hold the same log, every entry acknowledged, and returns it.
-async fn settled(p: &TestNode, v: &TestNode, rel: &str, entries: u32) -> RelationshipDetail {
-    eventually(
-        &format!("both sides hold {entries} acknowledged entries"),
-        || async {
-            let (dp, dv) = (detail(p, rel)?, detail(v, rel)?);
-            let done = |d: &RelationshipDetail| {
-                d.summary.entries == entries && d.log.iter().all(|e| e.acknowledged && !e.pending)
-            };
-            (done(&dp) && done(&dv)).then_some(dp)
-        },
-    )
-    .await
 }
 
 fn exports_match(p: &TestNode, v: &TestNode, rel: &str) -> Vec<u8> {

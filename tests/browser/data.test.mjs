@@ -2,28 +2,11 @@
 // accept an offer, share two fields with the vendor for delivery, see the vendor's signed
 // receipt, see the vendor in "who holds your data", revoke, see the deletion receipt.
 // Usage: node data.test.mjs <login-url> <screenshot.png>
-import { chromium } from "playwright-core";
+import { browser, fail, loginUrl, reportOnFailure, run, screenshot } from "./harness.mjs";
 
-const [loginUrl, screenshot] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-let page = null;
-const fail = async (message) => {
-  const seen = page ? await page.evaluate(() => ({
-    error: document.getElementById("error").textContent,
-    vault: document.getElementById("vault").innerText,
-    holdings: document.getElementById("holdings").innerText,
-    relationships: document.getElementById("relationships").innerText,
-  })).catch(() => null) : null;
-  console.error("FAIL: " + message + "\npage: " + JSON.stringify(seen));
-  await browser.close();
-  process.exit(1);
-};
-try {
-  page = await browser.newPage();
+await run(async () => {
+  const page = await browser.newPage();
+  reportOnFailure(page, ["vault", "holdings", "relationships"]);
   await page.goto(loginUrl);
   await page.waitForSelector("#app", { state: "visible", timeout: 10000 });
   const loads = [];
@@ -63,7 +46,4 @@ try {
   if (await page.$("#holdings .revoke")) await fail("a deleted grant still offers Revoke");
   if (loads.length) await fail("the page reloaded");
   console.log("ok: vault filled and edited, shared, receipt held, revoked, deletion receipt");
-} catch (e) {
-  await fail(e.stack || String(e));
-}
-await browser.close();
+});

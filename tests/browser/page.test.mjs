@@ -1,16 +1,9 @@
 // Drives the person's web page in headless Chromium: log in with the link, cast an intent
 // through the form, see a vendor's offer appear without reloading, withdraw it.
 // Usage: node page.test.mjs <login-url> <screenshot.png>
-import { chromium } from "playwright-core";
+import { browser, fail, loginUrl, reportOnFailure, run, screenshot } from "./harness.mjs";
 
-const [loginUrl, screenshot] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const fail = async (message) => { console.error("FAIL: " + message); await browser.close(); process.exit(1); };
-try {
+await run(async () => {
   // Without the login link the page shows no data and the API refuses.
   const stranger = await browser.newPage();
   const base = loginUrl.split("#")[0];
@@ -41,7 +34,4 @@ try {
   await page.click(".intent .withdraw");
   await page.waitForSelector('.intent[data-status="withdrawn"]', { timeout: 10000 });
   console.log("ok: cast, offer shown live (" + total.trim() + "), withdrawn");
-} catch (e) {
-  await fail(e.stack || String(e));
-}
-await browser.close();
+});

@@ -2,28 +2,11 @@
 // offer, see the vendor's order confirmed without reloading, send a message, see the vendor's
 // reply arrive (the test's vendor answers it), mark it read.
 // Usage: node relationship.test.mjs <login-url> <screenshot.png>
-import { chromium } from "playwright-core";
+import { browser, fail, loginUrl, reportOnFailure, run, screenshot } from "./harness.mjs";
 
-const [loginUrl, screenshot] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-let page = null;
-const fail = async (message) => {
-  // What the person saw: the page's error line and its relationships.
-  const seen = page ? await page.evaluate(() => ({
-    error: document.getElementById("error").textContent,
-    relationships: document.getElementById("relationships").innerText,
-    intents: document.getElementById("intents").innerText,
-  })).catch(() => null) : null;
-  console.error("FAIL: " + message + "\npage: " + JSON.stringify(seen));
-  await browser.close();
-  process.exit(1);
-};
-try {
-  page = await browser.newPage();
+await run(async () => {
+  const page = await browser.newPage();
+  reportOnFailure(page, ["relationships", "intents"]);
   await page.goto(loginUrl);
   await page.waitForSelector("#app", { state: "visible", timeout: 10000 });
   await page.waitForSelector("#category option[value=electronics]", { state: "attached", timeout: 10000 });
@@ -51,7 +34,4 @@ try {
   await page.waitForSelector(".relationship .unread", { state: "detached", timeout: 10000 });
   if (loads.length) await fail("the page reloaded");
   console.log("ok: accepted, order agreed live, message sent, reply shown, read");
-} catch (e) {
-  await fail(e.stack || String(e));
-}
-await browser.close();
+});

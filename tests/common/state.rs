@@ -5,6 +5,7 @@ use vrm::proto::{Envelope, IntentId, Offer, VendorProfile};
 use vrm::store::{Decision, Delivery, IntentKey, Origin};
 
 use super::TestNode;
+use vrm::node::relationships::RelationshipDetail;
 
 /// Ids of all intents `node` holds (its own and, on a vendor node, the ones it received).
 pub fn intent_ids(node: &TestNode) -> Vec<IntentId> {
@@ -101,4 +102,43 @@ pub fn profiles(node: &TestNode) -> Vec<([u8; 32], VendorProfile)> {
         .into_iter()
         .map(|stored| (stored.envelope.signer().to_bytes(), stored.profile))
         .collect()
+}
+
+/// One relationship as `node` sees it.
+pub fn detail(node: &TestNode, rel: &str) -> Option<RelationshipDetail> {
+    node.handle.relationship(rel).ok()
+}
+
+/// Waits until both sides hold the same `entries` entries, every one acknowledged and none
+/// pending, and returns the person's (`p`) view.
+pub async fn settled(p: &TestNode, v: &TestNode, rel: &str, entries: u32) -> RelationshipDetail {
+    super::eventually(
+        &format!("both sides hold {entries} acknowledged entries"),
+        || async {
+            let (dp, dv) = (detail(p, rel)?, detail(v, rel)?);
+            let done = |d: &RelationshipDetail| {
+                d.summary.entries == entries && d.log.iter().all(|e| e.acknowledged && !e.pending)
+            };
+            (done(&dp) && done(&dv)).then_some(dp)
+        },
+    )
+    .await
+}
+
+/// Whether any file under `dir` (a data directory) holds `needle`, byte for byte.
+pub fn on_disk(dir: &std::path::Path, needle: &str) -> bool {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            {
+                return true;
+            }
+        }
+    }
+    false
 }
