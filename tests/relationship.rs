@@ -96,6 +96,15 @@ async fn an_order_runs_from_accept_to_received_and_both_logs_are_the_same() {
         (reply.from, reply.text.as_str()),
         (Side::Vendor, "Yes, a 65 W one.")
     );
+    // Read as far as a page showed (4 entries): the reply after them stays unread; reading
+    // everything clears it, and an older count never makes it unread again.
+    let unread = |p: &TestNode| detail(p, &rel).unwrap().summary.unread;
+    p.handle.relationship_read(&rel, Some(4)).await.unwrap();
+    assert_eq!(unread(&p), 1, "the reply came after what was shown");
+    p.handle.relationship_read(&rel, None).await.unwrap();
+    assert_eq!(unread(&p), 0);
+    p.handle.relationship_read(&rel, Some(2)).await.unwrap();
+    assert_eq!(unread(&p), 0, "what was read stays read");
     write(&p, &rel, Draft::Update(Status::Received, String::new())).await;
     let done = settled(&p, &v, &rel, 8).await;
     let state = done.summary.state;

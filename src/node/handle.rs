@@ -515,11 +515,15 @@ impl NodeHandle {
         Ok(relationships::export(&self.store, &record)?)
     }
 
-    /// Everything in relationship `rel` so far counts as read.
-    pub async fn relationship_read(&self, rel: &str) -> Result<(), NodeError> {
+    /// The first `through` entries of relationship `rel` (all of them if `None`) count as read.
+    pub async fn relationship_read(
+        &self,
+        rel: &str,
+        through: Option<u32>,
+    ) -> Result<(), NodeError> {
         let rel = parse_rel(rel)?;
         let found = super::durably(&self.store, move |store| {
-            let found = relationships::mark_read(store, &rel)?;
+            let found = relationships::mark_read(store, &rel, through)?;
             store.flush()?;
             Ok(found)
         })

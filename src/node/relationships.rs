@@ -1383,13 +1383,15 @@ pub fn intent_of(record: &Relationship) -> Option<IntentId> {
         .map(|o| o.intent)
 }
 
-/// The person (or the vendor) has read everything in `rel` so far.
-pub fn mark_read(store: &Store, rel: &[u8; 32]) -> Result<bool, StoreError> {
+/// The person (or the vendor) has read the first `through` entries of `rel` (all so far if
+/// `None`). What was read stays read.
+pub fn mark_read(store: &Store, rel: &[u8; 32], through: Option<u32>) -> Result<bool, StoreError> {
     let _one_writer = store.relationship_lock();
     let Some(mut record) = store.relationship(rel)? else {
         return Ok(false);
     };
-    record.read = record.chain.len;
+    let seen = through.map_or(record.chain.len, |n| n.min(record.chain.len));
+    record.read = record.read.max(seen);
     store.write_relationship(&record, RelationshipWrite::default())?;
     Ok(true)
 }

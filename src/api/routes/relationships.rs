@@ -2,7 +2,7 @@
 //! it on both sides (order, status changes, messages, the end, the log's export).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -164,14 +164,24 @@ pub(in crate::api) async fn end_relationship(
     place(&s, &id, Draft::End(body.text)).await
 }
 
-/// Mark everything in the relationship read.
-#[utoipa::path(post, path = "/api/v1/relationships/{id}/read", params(("id" = String, Path, description = "relationship id, hex")),
+/// How much of a relationship the reader has seen.
+#[derive(Deserialize)]
+pub(in crate::api) struct ReadThrough {
+    /// The number of entries the reader was shown; default all there are now.
+    through: Option<u32>,
+}
+
+/// Mark the relationship read: its first `?through=N` entries, or all of them. A page passes
+/// the count it showed, so an entry that arrives meanwhile stays unread.
+#[utoipa::path(post, path = "/api/v1/relationships/{id}/read", params(("id" = String, Path, description = "relationship id, hex"),
+    ("through" = Option<u32>, Query, description = "entries seen; default all")),
     responses((status = 200, body = Object), (status = 409, body = ErrorView)))]
 pub(in crate::api) async fn read_relationship(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    Query(seen): Query<ReadThrough>,
 ) -> Result<Json<RelationshipView>, ApiError> {
-    s.node.relationship_read(&id).await?;
+    s.node.relationship_read(&id, seen.through).await?;
     Ok(Json(s.node.relationship(&id)?.summary))
 }
 
