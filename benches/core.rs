@@ -66,6 +66,7 @@ fn intents(n: usize, now: u64) -> Vec<Envelope> {
                     [7; 16],
                     [9; 32],
                 ),
+                group: None,
             };
             Envelope::seal(&intent, &SigningKey::from_bytes(&key))
         })

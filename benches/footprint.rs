@@ -125,6 +125,7 @@ fn fill(dir: &Path, n: usize) -> u64 {
                 [7; 16],
                 [9; 32],
             ),
+            group: None,
         };
         let intent_env = Envelope::seal(&intent, &SigningKey::from_bytes(&seed));
         let offer = Offer {
@@ -145,6 +146,7 @@ fn fill(dir: &Path, n: usize) -> u64 {
             valid_until: now + 7 * 86_400,
             accepted_terms: vec![],
             inbox: None,
+            group: None,
         };
         let offer_env = Envelope::seal(&offer, &vendor_key);
         store

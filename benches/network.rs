@@ -306,6 +306,7 @@ fn signed_intent(n: u64, category: &str) -> (IntentId, Vec<u8>) {
             [7; 16],
             [9; 32],
         ),
+        group: None,
     };
     let envelope = vrm::proto::Envelope::seal(&intent, &persona);
     (id.into(), envelope.as_bytes().to_vec())
@@ -1094,6 +1095,7 @@ async fn flood(casts: usize) {
                     [7; 16],
                     [9; 32],
                 ),
+                group: None,
             };
             let honest = vrm::proto::Envelope::seal(&intent, &key)
                 .as_bytes()

@@ -62,6 +62,7 @@ fn minimal_intent() -> Intent {
         created: CREATED,
         expires: CREATED + 7 * 86_400,
         reply_to: reply_to(),
+        group: None,
     }
 }
 
@@ -96,6 +97,7 @@ fn full_intent() -> Intent {
         created: CREATED,
         expires: CREATED + 86_400,
         reply_to: reply_to(),
+        group: None,
     }
 }
 
@@ -118,6 +120,7 @@ fn offer(vendor_key: [u8; 32]) -> Offer {
         valid_until: CREATED + 86_400,
         accepted_terms: vec!["no-tracking".into()],
         inbox: None,
+        group: None,
     }
 }
 

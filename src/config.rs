@@ -287,6 +287,10 @@ pub struct VendorConfig {
     /// event as JSON lines and answers with commands (`proto/responder.md`).
     #[serde(default)]
     pub crm: Option<Vec<String>>,
+    /// Members of a collective intent who must accept the vendor's group offer before it
+    /// confirms their orders; default the size the group looks for.
+    #[serde(default)]
+    pub group_min: Option<u32>,
 }
 
 fn default_responder_timeout() -> u64 {

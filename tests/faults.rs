@@ -39,6 +39,7 @@ fn intent(n: u64) -> (Envelope, Intent) {
             [7; 16],
             [9; 32],
         ),
+        group: None,
     };
     (
         Envelope::seal(&body, &SigningKey::from_bytes(&[3; 32])),

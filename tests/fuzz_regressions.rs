@@ -72,6 +72,7 @@ fn offers_with_lists_over_the_body_limit_are_refused_before_signing() {
         valid_until: NOW + 3600,
         accepted_terms: vec!["no-tracking".into(); terms],
         inbox: None,
+        group: None,
     };
     let signer = key.verifying_key();
     for (items, terms, ok) in [(64, 64, true), (65, 1, false), (1, 65, false)] {

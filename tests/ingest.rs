@@ -30,6 +30,7 @@ fn intent(id: u8, text: &str) -> Intent {
             [7; 16],
             [9; 32],
         ),
+        group: None,
     }
 }
 
@@ -241,6 +242,7 @@ fn an_offer_is_stored_once_for_an_own_intent_and_refused_otherwise() {
         valid_until: NOW + 60,
         accepted_terms: vec![],
         inbox: None,
+        group: None,
     };
     let good = Envelope::seal(&offer(1), &vendor);
     let first = ingest::reply(&store, good.as_bytes(), NOW).unwrap();

@@ -31,6 +31,7 @@ fn intent(category: &str, sub: Option<&str>, text: &str) -> Intent {
             [7; 16],
             [9; 32],
         ),
+        group: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn intent(n: u8, lifetime: u64) -> Intent {
             [n; 16],
             reply_key(n).public(),
         ),
+        group: None,
     }
 }
 
@@ -78,6 +79,7 @@ fn offer(store: &Store, outbox: &mut Outbox, wanted: &Intent, from: &Envelope) -
         valid_until: wanted.expires,
         accepted_terms: vec![],
         inbox: None,
+        group: None,
     };
     let envelope = Envelope::seal(&body, &vendor);
     assert!(matches!(

@@ -90,6 +90,7 @@ fn intent() -> impl Strategy<Value = Intent> {
                     created,
                     expires,
                     reply_to,
+                    group: None,
                 }
             },
         )
@@ -133,6 +134,7 @@ fn offer() -> impl Strategy<Value = Offer> {
                 valid_until,
                 accepted_terms,
                 inbox: None,
+                group: None,
             },
         )
 }

@@ -45,6 +45,7 @@ fn intent() -> Intent {
             [7; 16],
             [9; 32],
         ),
+        group: None,
     }
 }
 
@@ -67,6 +68,7 @@ fn offer() -> Offer {
         valid_until: NOW + 600,
         accepted_terms: vec!["no-tracking".into()],
         inbox: None,
+        group: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn intent(id: [u8; 16]) -> Intent {
             [7; 16],
             [9; 32],
         ),
+        group: None,
     }
 }
 
@@ -71,6 +72,7 @@ fn offer_to(envelope: &Envelope, wanted: &Intent) -> Envelope {
         valid_until: 1_800_000_600,
         accepted_terms: vec![],
         inbox: None,
+        group: None,
     };
     Envelope::seal(&offer, &vendor)
 }
@@ -210,6 +212,7 @@ fn offers_scan_by_intent_and_profiles_keep_the_newest() {
                 valid_until: 1_800_000_600,
                 accepted_terms: vec![],
                 inbox: None,
+                group: None,
             };
             let env = Envelope::seal(&offer, &vendor);
             assert!(store.record_offer_received(&env, &offer, 0).unwrap());
@@ -538,6 +541,7 @@ fn expired_intents_are_purged_with_their_offers() {
             valid_until: 1_800_000_600,
             accepted_terms: vec![],
             inbox: None,
+            group: None,
         };
         let sealed_offer = Envelope::seal(&offer, &vendor);
         if id == id_of(1) {

@@ -116,5 +116,6 @@ pub fn cast_request(category: &str, n: usize) -> CastRequest {
         },
         terms: vec![],
         lifetime_secs: 600,
+        group: None,
     }
 }

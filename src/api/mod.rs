@@ -31,7 +31,7 @@ use axum::{Json, Router};
 use utoipa::OpenApi;
 // The handlers by their bare names: utoipa tags an operation named by a module path after
 // that module, which would change the document.
-use routes::{data::*, intents::*, node::*, relationships::*, vendor::*};
+use routes::{data::*, groups::*, intents::*, node::*, relationships::*, reviews::*, vendor::*};
 use views::*;
 
 use crate::node::NodeHandle;
@@ -84,7 +84,14 @@ struct AppState {
         remove_vault_field,
         grant,
         revoke,
-        holdings
+        holdings,
+        review,
+        reputation,
+        vendor_reviews,
+        list_groups,
+        start_group,
+        join_group,
+        leave_group
     ),
     components(schemas(
         StatusView,
@@ -110,7 +117,14 @@ struct AppState {
         ExportView,
         ValueBody,
         VaultChangedView,
-        GrantBody
+        GrantBody,
+        ReviewBody,
+        crate::node::reviews::ReviewView,
+        crate::node::reviews::Reputation,
+        crate::node::reviews::Yours,
+        GroupBody,
+        JoinedView,
+        crate::node::groups::GroupView
     ))
 )]
 struct ApiDoc;
@@ -149,6 +163,12 @@ pub fn router(node: NodeHandle, token: String) -> Router {
             axum::routing::put(set_vault_field).delete(remove_vault_field),
         )
         .route("/holdings", get(holdings))
+        .route("/relationships/{id}/review", post(review))
+        .route("/reputation", get(reputation))
+        .route("/vendors/{key}/reviews", get(vendor_reviews))
+        .route("/groups", get(list_groups).post(start_group))
+        .route("/groups/{id}/join", post(join_group))
+        .route("/groups/{id}/leave", post(leave_group))
         .route("/vendor/intents", get(vendor_intents))
         .route("/vendor/offers", get(vendor_offers))
         .route("/vendor/reload", post(vendor_reload))

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::ApiError;
 use super::views::{IntentView, MailboxView, OfferView, StatusView, VendorView};
+use crate::node::reviews::Reputation;
 use crate::node::{NodeError, NodeHandle};
 use crate::proto::IntentId;
 use crate::store::{Origin, StoredIntent};
@@ -75,15 +76,15 @@ pub(super) fn offers_for(node: &NodeHandle, id: &IntentId) -> Result<Vec<OfferVi
     let stored = node
         .intent(id)?
         .ok_or_else(|| NodeError::UnknownIntent(hex::encode(**id)))?;
-    received_offers(node, &stored, &vendor_names(node))
+    received_offers(node, &stored, &Vendors::of(node))
 }
 
 /// The offers received for all own intents, newest intent first.
 pub(super) fn own_offers(node: &NodeHandle) -> Result<Vec<OfferView>, ApiError> {
-    let names = vendor_names(node);
+    let vendors = Vendors::of(node);
     let mut all = Vec::new();
     for stored in stored_intents(node, Some(true))? {
-        all.extend(received_offers(node, &stored, &names)?);
+        all.extend(received_offers(node, &stored, &vendors)?);
     }
     Ok(all)
 }
@@ -91,16 +92,15 @@ pub(super) fn own_offers(node: &NodeHandle) -> Result<Vec<OfferView>, ApiError> 
 fn received_offers(
     node: &NodeHandle,
     stored: &StoredIntent,
-    names: &HashMap<String, String>,
+    vendors: &Vendors,
 ) -> Result<Vec<OfferView>, ApiError> {
     Ok(node
         .offers_for(&stored.key())?
         .iter()
         .map(|stored| {
-            let name = names
-                .get(&hex::encode(stored.envelope.signer().as_bytes()))
-                .cloned();
-            OfferView::new(stored, name)
+            let vendor = hex::encode(stored.envelope.signer().as_bytes());
+            let name = vendors.names.get(&vendor).cloned();
+            OfferView::new(stored, name, vendors.reputations.get(&vendor).cloned())
         })
         .collect())
 }
@@ -111,7 +111,7 @@ pub(super) fn sent_offers(node: &NodeHandle) -> Result<Vec<OfferView>, ApiError>
     Ok(node
         .vendor_offers()?
         .iter()
-        .map(|stored| OfferView::new(stored, name.clone()))
+        .map(|stored| OfferView::new(stored, name.clone(), None))
         .collect())
 }
 
@@ -132,10 +132,28 @@ pub(super) fn vendors(node: &NodeHandle) -> Result<Vec<VendorView>, ApiError> {
 }
 
 /// Vendor names by key (hex), for offers; without the directory, offers only lack names.
-fn vendor_names(node: &NodeHandle) -> HashMap<String, String> {
-    node.profiles()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| (hex::encode(p.envelope.signer().as_bytes()), p.profile.name))
-        .collect()
+/// What offers received show of their vendors: names from the directory, reputations as
+/// this node computes them, by vendor key (hex).
+struct Vendors {
+    names: HashMap<String, String>,
+    reputations: HashMap<String, Reputation>,
+}
+
+impl Vendors {
+    fn of(node: &NodeHandle) -> Vendors {
+        Vendors {
+            names: node
+                .profiles()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| (hex::encode(p.envelope.signer().as_bytes()), p.profile.name))
+                .collect(),
+            reputations: node
+                .reputations()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| (r.vendor.clone(), r))
+                .collect(),
+        }
+    }
 }

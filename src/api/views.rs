@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::clock::unix_now;
 use crate::node::CastRequest;
+use crate::node::reviews::Reputation;
 use crate::proto::{Constraints, DateRange, Price, Term};
 use crate::store::{Decision, Delivery, Origin, StoredIntent, StoredOffer};
 
@@ -174,11 +175,19 @@ pub struct OfferView {
     pub accepted_terms: Vec<String>,
     /// "pending", "delivered", "refused: <code>" or "expired".
     pub delivery: String,
+    /// The vendor's reputation as this node computes it (offers received), with the
+    /// person's own relationships with the vendor.
+    pub reputation: Option<Reputation>,
 }
 
 impl OfferView {
-    /// The view of a stored offer; `vendor_name` from the directory.
-    pub fn new(stored: &StoredOffer, vendor_name: Option<String>) -> Self {
+    /// The view of a stored offer; `vendor_name` from the directory, `reputation` as
+    /// computed here.
+    pub fn new(
+        stored: &StoredOffer,
+        vendor_name: Option<String>,
+        reputation: Option<Reputation>,
+    ) -> Self {
         let (record, envelope, offer) = (stored, &stored.envelope, &stored.offer);
         OfferView {
             id: envelope.id().to_hex(),
@@ -206,6 +215,7 @@ impl OfferView {
                 Delivery::Refused { code } => format!("refused: {code}"),
                 Delivery::Expired => "expired".into(),
             },
+            reputation,
         }
     }
 }
@@ -375,6 +385,7 @@ impl CastBody {
                 })
                 .collect(),
             lifetime_secs: self.expires_in_secs.unwrap_or(86_400),
+            group: None,
         })
     }
 }

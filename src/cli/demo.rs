@@ -191,6 +191,7 @@ async fn demo(root: &Path, api: SocketAddr, exit_after_offers: bool) -> anyhow::
                 required: true,
             }],
             lifetime_secs: 3600,
+            group: None,
         })
         .await?;
     println!(

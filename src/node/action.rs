@@ -279,6 +279,15 @@ fn effect_actions(effect: Effect, stats: &Stats, actions: &mut Vec<Action>) {
                 name,
             }))
         }
+        Effect::ReviewStored { vendor } => {
+            stats.bump("reviews-stored");
+            actions.push(Action::Emit(NodeEvent::ReviewStored {
+                vendor: hex::encode(vendor),
+            }))
+        }
+        Effect::GroupChanged { group } => actions.push(Action::Emit(NodeEvent::GroupChanged {
+            group: hex::encode(group),
+        })),
         Effect::OfferStored {
             intent,
             offer,

@@ -503,6 +503,7 @@ mod tests {
             created: now,
             expires: now + 600,
             reply_to: ReplyTo::nowhere(),
+            group: None,
         };
         let envelope = Envelope::seal(&intent, &SigningKey::from_bytes(&[n; 32]));
         store.receive_intent(&envelope, &intent, now).unwrap();

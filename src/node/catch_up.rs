@@ -25,7 +25,7 @@ use crate::proto::service::{
     BAD_REQUEST, CURSOR_BYTES, CatchUpRequest, CatchUpResponse, MAX_FETCHED, MAX_LISTED,
     NOT_CARRIED, RATE_LIMITED, UNAVAILABLE,
 };
-use crate::proto::{MessageId, shard_topic};
+use crate::proto::{MessageId, catch_up_topic};
 use crate::ratelimit::RateLimiter;
 use crate::store::Store;
 
@@ -149,10 +149,10 @@ struct Session {
 }
 
 impl CatchUp {
-    /// Catches up on the shards `scope` wants ([`Scope::wanted`]).
+    /// Catches up on the shards `scope` wants and the directory ([`Scope::caught_up`]).
     pub fn new(scope: &Scope) -> Self {
         CatchUp {
-            wanted: scope.wanted(),
+            wanted: scope.caught_up(),
             sessions: HashMap::new(),
             reached: HashMap::new(),
             full: HashMap::new(),
@@ -361,7 +361,7 @@ impl Session {
         if !envelopes.iter().all(|e| asked.contains(&MessageId::of(e))) {
             return Err("a message it was not asked for".into());
         }
-        let topic = shard_topic(shard);
+        let topic = catch_up_topic(shard);
         let messages: Vec<(&str, &[u8])> = envelopes
             .iter()
             .map(|e| (topic.as_str(), e.as_slice()))

@@ -67,7 +67,7 @@ use crate::proto::service::{
     LightPushRequest, LightPushResponse, MAX_EXCHANGED, MailboxItem, MailboxRequest,
     MailboxResponse, NO_PEERS, PeersRequest, PeersResponse, PushAnswer, RATE_LIMITED, UNREACHABLE,
 };
-use crate::proto::{DIRECTORY_TOPIC, MessageId, shard_of_topic};
+use crate::proto::{DIRECTORY_TOPIC, MessageId, catch_up_shard};
 use crate::store::Store;
 
 /// Most flushes of gossip batches waiting off the loop at once.
@@ -964,7 +964,7 @@ impl EventLoop {
         self.handlers.filter = FilterService::default();
         let served = self.handlers.subscriptions.served();
         let scope = Scope::of_role(role, served, &self.rebuild.settings.shards);
-        self.handlers.catch_up_service = CatchUpService::new(scope.carried.clone());
+        self.handlers.catch_up_service = CatchUpService::new(scope.kept());
         self.handlers.catch_up = CatchUp::new(&scope);
         self.handlers.light_push.scope = scope.clone();
         self.handlers.gossip.scope = scope;
@@ -1590,7 +1590,7 @@ impl EventLoop {
             gossipsub::Event::Subscribed { peer_id, topic } => {
                 debug!("{peer_id} subscribed to {topic}");
                 let mut actions = Vec::new();
-                if let Some(shard) = shard_of_topic(topic.as_str()) {
+                if let Some(shard) = catch_up_shard(topic.as_str()) {
                     let catch_up = &mut self.handlers.catch_up;
                     actions.extend(catch_up.joined(peer_id, shard, unix_now()));
                 }
@@ -1623,11 +1623,19 @@ impl EventLoop {
 }
 
 /// The connected peers that joined `shard`'s topic (service nodes that carry it).
+/// For the directory, the service nodes on it: those that joined a shard too (every peer
+/// reads the directory, only service nodes keep it).
 fn carrying_shard(gossipsub: &gossipsub::Behaviour, shard: u8) -> Vec<PeerId> {
-    let hash = gossipsub::IdentTopic::new(crate::proto::shard_topic(shard)).hash();
+    let hash = gossipsub::IdentTopic::new(crate::proto::catch_up_topic(shard)).hash();
+    let service = |topics: &[&gossipsub::TopicHash]| {
+        shard != crate::proto::DIRECTORY_SHARD
+            || topics
+                .iter()
+                .any(|t| crate::proto::is_shard_topic(t.as_str()))
+    };
     gossipsub
         .all_peers()
-        .filter(|(_, topics)| topics.contains(&&hash))
+        .filter(|(_, topics)| topics.contains(&&hash) && service(topics))
         .map(|(peer, _)| *peer)
         .collect()
 }

@@ -45,6 +45,10 @@ pub enum NodeEvent {
     OutboxExpired { message: String },
     /// A newer vendor profile was stored.
     ProfileStored { vendor: String, name: String },
+    /// A review of a vendor was stored (a vendor's reputation changed).
+    ReviewStored { vendor: String },
+    /// A collective intent gained or lost a member.
+    GroupChanged { group: String },
     /// The vendor's catalog was (re)loaded.
     CatalogReloaded { items: usize },
     /// A changed catalog file was refused; the previous catalog stays in force.

@@ -77,6 +77,12 @@ impl Expiry {
             if let Err(e) = store.mailbox_purge(now) {
                 warn!("purging expired mailbox queues: {e}");
             }
+            if let Err(e) = store.purge_reviews(now) {
+                warn!("purging reviews past their lifetime: {e}");
+            }
+            if let Err(e) = store.purge_groups(now) {
+                warn!("purging expired groups: {e}");
+            }
         }
         actions
     }
@@ -143,6 +149,7 @@ mod tests {
             created: 1_000,
             expires: 2_000,
             reply_to: ReplyTo::nowhere(),
+            group: None,
         };
         store
             .cast(&Envelope::seal(&intent, &key), &intent, 1_000)

@@ -25,7 +25,7 @@ use crate::proto::relationship::Side;
 use crate::proto::service::LightPushRequest;
 use crate::proto::validate::check_intent;
 use crate::proto::{
-    Constraints, Envelope, Intent, IntentId, IntentWithdraw, MessageId, ReplyTo, Term,
+    Constraints, Envelope, GroupTerms, Intent, IntentId, IntentWithdraw, MessageId, ReplyTo, Term,
     ValidationError, limits,
 };
 use crate::store::relationships::Relationship;
@@ -87,7 +87,7 @@ impl From<RelationshipError> for NodeError {
     }
 }
 
-fn parse_rel(rel: &str) -> Result<[u8; 32], NodeError> {
+pub(super) fn parse_rel(rel: &str) -> Result<[u8; 32], NodeError> {
     hex::decode(rel)
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
@@ -126,6 +126,8 @@ pub struct CastRequest {
     pub terms: Vec<Term>,
     /// Lifetime in seconds.
     pub lifetime_secs: u64,
+    /// A member's intent of this collective intent (started or joined), if one.
+    pub group: Option<GroupTerms>,
 }
 
 impl CastRequest {
@@ -142,6 +144,7 @@ impl CastRequest {
             created: now,
             expires: now.saturating_add(self.lifetime_secs),
             reply_to,
+            group: self.group,
         }
     }
 }
@@ -267,16 +270,30 @@ impl NodeHandle {
         }
         let now = unix_now();
         let id: IntentId = rand::random::<[u8; 16]>().into();
-        // The request's own faults are told first, before any wait for a mailbox: checked
-        // with a stand-in mailbox, then again with the real one.
-        let reply = self.identity.reply(&id);
-        let stand_in = ReplyTo::new(
+        let intent = request.into_intent(id, now, self.stand_in(&id));
+        self.publish_intent(intent, now).await
+    }
+
+    /// A reply path of the right shape for intent `id`, naming no mailbox yet: the request's
+    /// own faults are told before any wait for a mailbox.
+    pub(super) fn stand_in(&self, id: &IntentId) -> ReplyTo {
+        let reply = self.identity.reply(id);
+        ReplyTo::new(
             &self.peer_id(),
             &Multiaddr::from(std::net::Ipv4Addr::UNSPECIFIED),
             reply.queue(),
             reply.key.public(),
-        );
-        let mut intent = request.into_intent(id, now, stand_in);
+        )
+    }
+
+    /// Signs `intent` (made at `now`, with a [`Self::stand_in`] reply path) under its own
+    /// persona once it has its real reply path, stores and publishes it.
+    pub(super) async fn publish_intent(
+        &self,
+        mut intent: Intent,
+        now: u64,
+    ) -> Result<IntentId, NodeError> {
+        let id = intent.id;
         check_intent(&intent, now)?;
         intent.reply_to = self.reply_path(&id).await?;
         check_intent(&intent, now)?;
@@ -418,7 +435,7 @@ impl NodeHandle {
     }
 
     /// Hands deliveries to the event loop and tells events (after they are on disk).
-    async fn tell(&self, queued: Vec<Outgoing>, events: Vec<NodeEvent>) {
+    pub(super) async fn tell(&self, queued: Vec<Outgoing>, events: Vec<NodeEvent>) {
         for event in events {
             let _ = self.events.send(event);
         }

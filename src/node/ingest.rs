@@ -5,11 +5,19 @@
 
 use crate::proto::batch::verify_all;
 use crate::proto::validate::check_offer_for_intent;
+use crate::proto::reviews::{REVIEW_LIFETIME_SECS, check_review};
 use crate::proto::{
     DIRECTORY_TOPIC, DecodeError, Envelope, Intent, IntentId, MessageId, Offer, Payload, Rejection,
-    ValidationError, check, decode_and_check, intent_topic, is_shard_topic, limits, shard_of_topic,
+    ValidationError, catch_up_shard, check, decode_and_check, group_id, is_shard_topic, limits,
+    topic_of,
 };
+use crate::store::groups::Joined;
+use crate::store::reviews::ReviewKept;
 use crate::store::{IntentKey, Origin, ReceivedIntent, Store, StoreError};
+
+/// How long a vendor profile is kept for catch-up: vendors publish theirs every 10 minutes,
+/// so the newest is always among those kept.
+pub const PROFILE_KEPT_SECS: u64 = 3600;
 
 /// Most gossip messages a node verifies and stores as one batch: large enough that batch
 /// verification pays (its gain levels off around here), small enough to keep latency low.
@@ -37,6 +45,24 @@ impl Scope {
             crate::config::Role::Light => Vec::new(),
         };
         Scope { served, carried }
+    }
+
+    /// What this node keeps for other nodes' catch-up: the shards it carries and, on a
+    /// service node, the directory ([`crate::proto::DIRECTORY_SHARD`]).
+    pub fn kept(&self) -> Vec<u8> {
+        let mut kept = self.carried.clone();
+        if !kept.is_empty() {
+            kept.push(crate::proto::DIRECTORY_SHARD);
+        }
+        kept
+    }
+
+    /// What this node catches up on: the shards it wants and the directory, which every
+    /// node reads (profiles, reviews, groups).
+    pub fn caught_up(&self) -> Vec<u8> {
+        let mut shards = self.wanted();
+        shards.push(crate::proto::DIRECTORY_SHARD);
+        shards
     }
 
     /// The shards this node catches up on: those it carries, or on a light node those of
@@ -96,6 +122,16 @@ pub enum Effect {
         vendor: [u8; 32],
         /// The vendor's name.
         name: String,
+    },
+    /// A new review (or a newer one of the same order) was stored.
+    ReviewStored {
+        /// The vendor reviewed.
+        vendor: [u8; 32],
+    },
+    /// A collective intent gained or lost a member.
+    GroupChanged {
+        /// The group id.
+        group: [u8; 16],
     },
     /// An offer to one of the person's intents was stored.
     OfferStored {
@@ -249,7 +285,7 @@ fn gossip_rules(
     };
     match message {
         Payload::Intent(intent) => {
-            if topic != intent_topic(&intent.category) {
+            if topic != topic_of(&intent) {
                 return Ok(wrong_route("intent"));
             }
             if store.replay_memory_full()? {
@@ -258,9 +294,14 @@ fn gossip_rules(
             if !store.mark_seen(&envelope.id(), intent.expires)? {
                 return Ok(Outcome::verdict(Verdict::Ignore("replay")));
             }
+            let joined = match group_id(&intent) {
+                Some(group) => (store.join_group(&group, &envelope, &intent)? == Joined::Counted)
+                    .then_some(Effect::GroupChanged { group }),
+                None => None,
+            };
             if !scope.served.contains(&intent.category) {
                 keep(store, scope, topic, &envelope, intent.expires, now)?;
-                return Ok(Outcome::accept(None));
+                return Ok(Outcome::accept(joined));
             }
             match store.receive_intent(&envelope, &intent, now)? {
                 ReceivedIntent::Stored => {
@@ -293,7 +334,7 @@ fn gossip_rules(
             }
         }
         Payload::IntentWithdraw(withdraw) => {
-            if !is_shard_topic(topic) {
+            if !is_shard_topic(topic) && topic != DIRECTORY_TOPIC {
                 return Ok(wrong_route("intent-withdraw"));
             }
             let forget_after = withdraw
@@ -310,7 +351,11 @@ fn gossip_rules(
             let signer = envelope.signer().to_bytes();
             let key = IntentKey::received(&signer, &withdraw.intent);
             keep(store, scope, topic, &envelope, forget_after, now)?;
+            let left = store.leave_group(&signer, &withdraw.intent)?;
             if !store.record_withdrawal(&key, now)? {
+                if let Some(group) = left {
+                    return Ok(Outcome::accept(Some(Effect::GroupChanged { group })));
+                }
                 // Not held: relay it for the nodes that hold the intent, and remember it in
                 // case the intent comes after it.
                 store.remember_early_withdrawal(&withdraw.intent, &signer, forget_after)?;
@@ -326,6 +371,8 @@ fn gossip_rules(
             }
             let vendor = envelope.signer().to_bytes();
             if store.upsert_profile(&envelope, &profile, now)? {
+                let forget_after = profile.created.saturating_add(PROFILE_KEPT_SECS);
+                keep(store, scope, topic, &envelope, forget_after, now)?;
                 Ok(Outcome::accept(Some(Effect::ProfileStored {
                     vendor,
                     name: profile.name,
@@ -334,6 +381,38 @@ fn gossip_rules(
                 Ok(Outcome::verdict(Verdict::Ignore(
                     "not newer than the stored profile",
                 )))
+            }
+        }
+        Payload::Review(review) => {
+            if topic != DIRECTORY_TOPIC {
+                return Ok(wrong_route("review"));
+            }
+            let reviewed = match check_review(&review, envelope.signer(), now) {
+                Ok(reviewed) => reviewed,
+                Err(e) => return Ok(Outcome::reject(e)),
+            };
+            let forget_after = review.created.saturating_add(REVIEW_LIFETIME_SECS);
+            if forget_after <= now {
+                return Ok(Outcome::ignored("older than a review's lifetime"));
+            }
+            if store.replay_memory_full()? {
+                return Ok(Outcome::verdict(Verdict::Ignore(REPLAY_MEMORY_FULL)));
+            }
+            if !store.mark_seen(&envelope.id(), forget_after)? {
+                return Ok(Outcome::verdict(Verdict::Ignore("replay")));
+            }
+            match store.keep_review(&envelope, &reviewed, now)? {
+                ReviewKept::Stored => {
+                    keep(store, scope, topic, &envelope, forget_after, now)?;
+                    Ok(Outcome::accept(Some(Effect::ReviewStored {
+                        vendor: reviewed.vendor,
+                    })))
+                }
+                ReviewKept::NotNewer => Ok(Outcome::ignored(
+                    "a review of this order at least as new is held",
+                )),
+                // Relayed for the others, not counted here (the store logs it).
+                ReviewKept::Full => Ok(Outcome::accept(None)),
             }
         }
         Payload::Offer(_) => Ok(wrong_route("offer")),
@@ -351,7 +430,7 @@ fn keep(
     forget_after: u64,
     now: u64,
 ) -> Result<(), StoreError> {
-    if let Some(shard) = shard_of_topic(topic).filter(|s| scope.carried.contains(s)) {
+    if let Some(shard) = catch_up_shard(topic).filter(|s| scope.kept().contains(s)) {
         store.carry(
             shard,
             &envelope.id(),
@@ -408,6 +487,7 @@ fn offer_effect(envelope: &Envelope, offer: &Offer) -> Effect {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::intent_topic;
     use crate::store::fixtures::{NOW, intent, pretend_held};
 
     /// At the replay memory's bound new gossip is refused (not relayed, no one blamed); at

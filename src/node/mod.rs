@@ -29,6 +29,8 @@ pub mod events;
 pub mod expiry;
 pub mod filter;
 pub mod gossip;
+pub mod group_orders;
+pub mod groups;
 pub mod handle;
 pub mod ingest;
 pub mod ip_limit;
@@ -45,6 +47,7 @@ pub mod reachability;
 pub mod relationships;
 pub mod replies;
 pub mod requests;
+pub mod reviews;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -271,7 +274,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<NodeHandle> {
         replies: replies::Replies::load(&store, identity.clone(), unix_now())?,
         filter: filter::FilterService::default(),
         subscriptions: filter::Subscriptions::new(served.clone(), config.role == Role::Light),
-        catch_up_service: catch_up::CatchUpService::new(scope.carried.clone()),
+        catch_up_service: catch_up::CatchUpService::new(scope.kept()),
         catch_up: catch_up::CatchUp::new(&scope),
         peer_exchange: peer_exchange::PeerExchange::default(),
         inbox: config.vendor.as_ref().and_then(|v| {

@@ -472,7 +472,7 @@ fn deposit(
 ) -> Option<(PeerId, Multiaddr, MailboxRequest)> {
     let info = match subject {
         Subject::Relationship { .. } => RELATIONSHIP_INFO,
-        Subject::Offer { .. } | Subject::Intent { .. } => OFFER_INFO,
+        Subject::Offer { .. } | Subject::Intent { .. } | Subject::Review { .. } => OFFER_INFO,
     };
     let (first, first_addr, to) = match route {
         Route::Gossip { .. } => return None,

@@ -25,18 +25,21 @@ use tracing::{debug, info, warn};
 
 use super::action::Action;
 use super::data;
+use super::group_orders;
 use super::events::{NodeEvent, Stats};
 use std::sync::Arc;
 
 use crate::identity::Identity;
 use crate::proto::limits::MAX_CLOCK_SKEW_SECS;
-use crate::proto::relationship::{Chain, Entry, LOG_FORMAT, LogFile, LogRecord, RuleError, Side};
+use crate::proto::relationship::{
+    Chain, Entry, LOG_FORMAT, LogFile, LogRecord, RuleError, Side, Stage,
+};
 use crate::proto::sealed::{RELATIONSHIP_INFO, ReplyKey};
 use crate::proto::service::{MailboxRequest, MailboxResponse, RATE_LIMITED, UNAVAILABLE};
 use crate::proto::{
     Accept, Agreement, EntryAck, Envelope, Grant, GrantDelivery, IntentId, Kind, Message,
     MessageId, Offer, OfferItem, Order, OrderUpdate, Receipt, ReceiptStatus, RelationshipEnd,
-    ReplyTo, Revoke, Status, link_input,
+    ReplyTo, ReviewToken, Revoke, Status, link_input,
 };
 use crate::ratelimit::RateLimiter;
 use crate::store::relationships::{MAX_PENDING, Relationship, RelationshipWrite};
@@ -64,6 +67,8 @@ pub enum Draft {
     Revoke([u8; 32]),
     /// Vendor: answers a grant (restating it), with why.
     Receipt([u8; 32], ReceiptStatus, String),
+    /// Vendor: the token a review of the fulfilled order proves it with.
+    ReviewToken,
 }
 
 /// What a person grants: vault fields, for a purpose, until a time, under terms.
@@ -99,6 +104,7 @@ impl Draft {
             }),
             Entry::Revoke(r) => Draft::Revoke(*r.grant),
             Entry::Receipt(r, status) => Draft::Receipt(*r.of, *status, r.text.clone()),
+            Entry::ReviewToken(_) => Draft::ReviewToken,
         }
     }
 }
@@ -348,6 +354,22 @@ fn seal(
             },
             key,
         ),
+        Draft::ReviewToken => {
+            let Some(order) = record.chain.order else {
+                return refused("no order to review in this relationship");
+            };
+            Envelope::seal(
+                &ReviewToken {
+                    rel,
+                    seq,
+                    prev,
+                    persona: record.chain.persona.into(),
+                    order: order.into(),
+                    created: now,
+                },
+                key,
+            )
+        }
         Draft::Revoke(grant) => Envelope::seal(
             &Revoke {
                 rel,
@@ -411,6 +433,18 @@ pub(super) fn follow_up(
         }
     }
     placed
+}
+
+/// The review token, if the vendor's node owes one now: the order was fulfilled or
+/// received and no token was written yet (the log's rules say the rest).
+fn token_due(record: &Relationship) -> Option<Draft> {
+    let state = record.chain.state;
+    let due = record.side == Side::Vendor
+        && record.chain.token.is_none()
+        && state.stage == Stage::Agreed
+        && (state.fulfilled || state.received)
+        && state.ended_by.is_none();
+    due.then_some(Draft::ReviewToken)
 }
 
 /// What carries `envelope` to the other side: its bytes, or for the person's grant, a
@@ -623,6 +657,15 @@ fn vendor_write(
     key: &SigningKey,
 ) -> Result<Written, RelationshipError> {
     let first = record.chain.len;
+    if let (Draft::Order, Some((group, terms))) = (draft, group_orders::group_of(store, &record)) {
+        let accepted = group_orders::accepted(store, &group)?;
+        if accepted < terms.min {
+            return refused(format!(
+                "a group offer binds once {} members accepted it; {accepted} did so far",
+                terms.min
+            ));
+        }
+    }
     let mut placed = match draft {
         Draft::Order => {
             let drafts = data::before_order(&record);
@@ -642,12 +685,13 @@ fn vendor_write(
     let seq = record.chain.len;
     record.chain.push(&envelope, state);
     placed.push(envelope);
-    let deletions = match draft {
+    let mut after = match draft {
         Draft::End(_) => data::release_all(store, &record)?,
         Draft::Update(Status::Fulfilled, _) => data::release_at_fulfilment(store, &record)?,
         _ => Vec::new(),
     };
-    placed.extend(follow_up(&mut record, &deletions, now, key));
+    after.extend(token_due(&record));
+    placed.extend(follow_up(&mut record, &after, now, key));
     let none = RelationshipWrite::default();
     let (queued, events) = place(store, &record, none, first, &placed, now)?;
     Ok((seq, queued, events))
@@ -688,6 +732,11 @@ pub struct RelationshipInbox {
     key: ReplyKey,
     policy: VendorPolicy,
     sweep: data::GrantSweep,
+    /// Members of a group offer may be waiting for its threshold or deadline (true at
+    /// start, until a round finds none).
+    groups_waiting: bool,
+    /// When group offers were last settled.
+    groups_settled: u64,
     /// Deposits per depositor (a forwarding mailbox, or a person's node).
     depositors: RateLimiter<PeerId>,
 }
@@ -707,14 +756,33 @@ impl RelationshipInbox {
             identity,
             policy,
             sweep: data::GrantSweep::default(),
+            groups_waiting: true,
+            groups_settled: 0,
             depositors: RateLimiter::new(INBOX_RATE, INBOX_BURST),
         })
     }
 
     /// Deletes the data of grants that expired (at the first call, of every grant due),
-    /// with their receipts.
+    /// with their receipts; and every [`data::SWEEP_EVERY_SECS`] while group members wait,
+    /// settles group offers whose deadline passed ([`group_orders::settle`]).
     pub fn sweep(&mut self, store: &Store, now: u64) -> Vec<Action> {
-        self.sweep.tick(store, &self.identity, now)
+        let mut actions = self.sweep.tick(store, &self.identity, now);
+        if self.groups_waiting && now >= self.groups_settled + data::SWEEP_EVERY_SECS {
+            self.groups_settled = now;
+            let Some(key) = self.identity.vendor_key() else {
+                return actions;
+            };
+            let _one_writer = store.relationship_lock();
+            match group_orders::settle(store, key, now) {
+                Ok((queued, events, waiting)) => {
+                    self.groups_waiting = waiting;
+                    actions.extend(queued.into_iter().map(Action::Queue));
+                    actions.extend(events.into_iter().map(Action::Emit));
+                }
+                Err(e) => warn!("settling group offers failed (tried again): {e}"),
+            }
+        }
+        actions
     }
 
     /// Whether `request` is a deposit for this inbox.
@@ -745,6 +813,8 @@ impl RelationshipInbox {
         };
         match vendor_took(store, &self.identity, &bytes, &self.policy, now) {
             Ok(taken) => {
+                // An accept of a group offer may start a wait for the group's deadline.
+                self.groups_waiting |= taken.code.is_none();
                 let response = match taken.code {
                     None => MailboxResponse::Deposited,
                     Some(code) => {
@@ -864,7 +934,12 @@ fn vendor_accept(
     if !store.write_relationship(&record, write)? {
         return Ok(Taken::refused("too-many-relationships"));
     }
-    if policy.auto_confirm {
+    if group_orders::group_of(store, &record).is_some() {
+        // A member of a group: the order waits for the group to reach the offer's minimum.
+        let (more, told, _) = group_orders::settle(store, vendor_key, now)?;
+        queued.extend(more);
+        events.extend(told);
+    } else if policy.auto_confirm {
         let mut drafts = data::before_order(&record);
         drafts.push(Draft::Order);
         let placed = follow_up(&mut record, &drafts, now, vendor_key);
@@ -951,7 +1026,7 @@ fn vendor_entry(
     record.updated = now;
     let acked = ack(&record, seq, &envelope.id(), now, vendor_key);
     let out = outgoing(&record, &acked, now);
-    let answers = data::answer(
+    let mut answers = data::answer(
         store,
         &record,
         &entry,
@@ -960,6 +1035,7 @@ fn vendor_entry(
         policy,
         now,
     )?;
+    answers.extend(token_due(&record));
     let placed = follow_up(&mut record, &answers, now, vendor_key);
     let write = RelationshipWrite {
         entries: vec![(seq, envelope)],

@@ -352,6 +352,7 @@ mod tests {
             created: 1_000,
             expires: 2_000,
             reply_to: ReplyTo::new(&mailbox, &addr, reply.queue(), reply.key.public()),
+            group: None,
         };
         let publication = Outgoing {
             id: MessageId([3; 32]),

@@ -241,6 +241,7 @@ impl Envelope {
             Kind::IntentWithdraw => Payload::IntentWithdraw(self.open()?),
             Kind::Offer => Payload::Offer(self.open()?),
             Kind::VendorProfile => Payload::VendorProfile(self.open()?),
+            Kind::Review => Payload::Review(self.open()?),
             other => return Err(DecodeError::KindNotSupported(other.as_str().to_owned())),
         })
     }

@@ -159,6 +159,14 @@ pub enum ValidationError {
     /// The offer costs more than the intent's price ceiling.
     #[error("offer total {total} exceeds the ceiling {ceiling}")]
     OverPriceCeiling { total: u64, ceiling: u64 },
+    /// A review's token is not a vendor's review token for the review's persona: a forged
+    /// or missing order, or one that was never fulfilled.
+    #[error("the review's token {0}")]
+    BadToken(String),
+    /// A review's history item is not another vendor's token of a persona that signed the
+    /// link to this review.
+    #[error("the review's history {0}")]
+    BadHistory(String),
 }
 
 impl ValidationError {
@@ -184,6 +192,8 @@ impl ValidationError {
             Self::RequiredTermRefused(_) => "required-term-refused",
             Self::CurrencyMismatch { .. } => "currency-mismatch",
             Self::OverPriceCeiling { .. } => "over-price-ceiling",
+            Self::BadToken(_) => "bad-token",
+            Self::BadHistory(_) => "bad-history",
         }
     }
 }

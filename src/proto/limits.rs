@@ -18,6 +18,8 @@ pub const MAX_SHORT_BYTES: usize = 128;
 pub const MAX_CLOCK_SKEW_SECS: u64 = 5 * 60;
 /// Longest lifetime of an intent (`expires - created`), in seconds: 30 days.
 pub const MAX_INTENT_LIFETIME_SECS: u64 = 30 * 24 * 3600;
+/// Most members a collective intent looks for.
+pub const MAX_GROUP_SIZE: u32 = 1000;
 /// Most addresses in a `reply_to` or a vendor profile.
 pub const MAX_ADDRS: usize = 8;
 /// Longest multiaddr or peer id, in bytes.

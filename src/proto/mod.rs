@@ -10,6 +10,7 @@ pub mod json;
 pub mod kinds;
 pub mod limits;
 pub mod relationship;
+pub mod reviews;
 pub mod sealed;
 pub mod service;
 pub mod taxonomy;
@@ -57,8 +58,37 @@ pub fn is_shard_topic(topic: &str) -> bool {
     shard_of_topic(topic).is_some()
 }
 
-/// Gossipsub topic of vendor profiles.
+/// Gossipsub topic of the directory: vendor profiles, reviews, and collective intents.
 pub const DIRECTORY_TOPIC: &str = "/vrm/2/directory";
+
+/// The catch-up number of the directory topic, after the shards' (`proto/README.md`,
+/// "Catch-up").
+pub const DIRECTORY_SHARD: u8 = SHARDS;
+
+/// The topic `intent` and its withdrawal travel on: the directory for a member's intent of
+/// a collective intent (every node shows groups), else its category's shard.
+pub fn topic_of(intent: &Intent) -> String {
+    match intent.group {
+        Some(_) => DIRECTORY_TOPIC.to_owned(),
+        None => intent_topic(&intent.category),
+    }
+}
+
+/// The topic whose messages catch-up number `shard` covers: a shard's, or the directory.
+pub fn catch_up_topic(shard: u8) -> String {
+    match shard {
+        DIRECTORY_SHARD => DIRECTORY_TOPIC.to_owned(),
+        shard => shard_topic(shard),
+    }
+}
+
+/// The catch-up number of `topic`, if catch-up covers it.
+pub fn catch_up_shard(topic: &str) -> Option<u8> {
+    match topic {
+        DIRECTORY_TOPIC => Some(DIRECTORY_SHARD),
+        topic => shard_of_topic(topic),
+    }
+}
 
 /// Decodes, verifies and checks a message from the network at time `now`.
 pub fn decode_and_check(bytes: &[u8], now: u64) -> Result<(Envelope, Payload), Rejection> {

@@ -14,7 +14,7 @@ use serde_bytes::ByteBuf;
 use super::grants::{self, GrantState};
 use super::kinds::{
     Accept, Agreement, EntryAck, Grant, Kind, Message, Offer, Order, OrderUpdate, Receipt,
-    ReceiptStatus, RelationshipEnd, Revoke, Status, link_input,
+    ReceiptStatus, RelationshipEnd, ReviewToken, Revoke, Status, link_input,
 };
 use super::limits::MAX_TEXT_BYTES;
 use super::{DecodeError, Envelope, MessageId};
@@ -121,6 +121,8 @@ pub enum Entry {
     Revoke(Revoke),
     /// The vendor's receipt of a grant.
     Receipt(Receipt, ReceiptStatus),
+    /// The vendor's token for a review of the fulfilled order.
+    ReviewToken(ReviewToken),
 }
 
 impl Entry {
@@ -150,6 +152,7 @@ impl Entry {
                 })?;
                 Entry::Receipt(receipt, status)
             }
+            Kind::ReviewToken => Entry::ReviewToken(envelope.open()?),
             other => return Err(rule("bad-entry", format!("a {other} is not a log entry"))),
         })
     }
@@ -165,6 +168,7 @@ impl Entry {
             Entry::Grant(e) => (&e.rel, e.seq, &e.prev),
             Entry::Revoke(e) => (&e.rel, e.seq, &e.prev),
             Entry::Receipt(e, _) => (&e.rel, e.seq, &e.prev),
+            Entry::ReviewToken(e) => (&e.rel, e.seq, &e.prev),
         };
         (**rel, seq, **prev)
     }
@@ -177,7 +181,7 @@ impl Entry {
             Entry::Message(e) => &e.text,
             Entry::End(e) => &e.text,
             Entry::Receipt(e, _) => &e.text,
-            Entry::Agreement(_) | Entry::Grant(_) | Entry::Revoke(_) => "",
+            Entry::Agreement(_) | Entry::Grant(_) | Entry::Revoke(_) | Entry::ReviewToken(_) => "",
         }
     }
 
@@ -192,6 +196,7 @@ impl Entry {
             Entry::Grant(e) => e.created,
             Entry::Revoke(e) => e.created,
             Entry::Receipt(e, _) => e.created,
+            Entry::ReviewToken(e) => e.created,
         }
     }
 }
@@ -224,6 +229,12 @@ pub struct Chain {
     /// Every grant of the log, in order, with where it stands.
     #[serde(default)]
     pub grants: Vec<GrantState>,
+    /// The id of the vendor's order entry, once written.
+    #[serde(default)]
+    pub order: Option<[u8; 32]>,
+    /// The id of the vendor's review token, once written.
+    #[serde(default)]
+    pub token: Option<[u8; 32]>,
 }
 
 impl Chain {
@@ -281,6 +292,8 @@ impl Chain {
             offered_terms: terms.accepted_terms,
             agreed_terms: None,
             grants: Vec::new(),
+            order: None,
+            token: None,
         };
         Ok((chain, body))
     }
@@ -349,6 +362,11 @@ impl Chain {
     pub fn push(&mut self, envelope: &Envelope, state: OrderState) {
         if let Ok(entry) = Entry::open(envelope) {
             grants::apply(self, &entry, envelope.id().0);
+            match entry {
+                Entry::Order(_) => self.order = Some(envelope.id().0),
+                Entry::ReviewToken(_) => self.token = Some(envelope.id().0),
+                _ => {}
+            }
         }
         self.state = state;
         self.len += 1;
@@ -378,6 +396,7 @@ impl Chain {
                 }
             }
             Entry::End(_) => state.ended_by = Some(side),
+            Entry::ReviewToken(token) => self.check_token(token, side)?,
             Entry::Order(order) => {
                 if side != Side::Vendor {
                     return Err(rule("wrong-signer", "only the vendor signs the order"));
@@ -436,6 +455,31 @@ impl Chain {
             }
         }
         Ok(state)
+    }
+
+    /// A review token: the vendor's, once, for an agreed order fulfilled or received, naming
+    /// the relationship persona and the order entry.
+    fn check_token(&self, token: &ReviewToken, side: Side) -> Result<(), RuleError> {
+        if side != Side::Vendor {
+            return Err(rule("wrong-signer", "only the vendor signs a review token"));
+        }
+        let state = self.state;
+        if state.stage != Stage::Agreed || !(state.fulfilled || state.received) {
+            return Err(rule(
+                "not-now",
+                "a review token follows a fulfilled or received order only",
+            ));
+        }
+        if self.token.is_some() {
+            return Err(rule("not-now", "the log holds a review token already"));
+        }
+        if *token.persona != self.persona || Some(*token.order) != self.order {
+            return Err(rule(
+                "bad-token",
+                "the token names another persona or another order",
+            ));
+        }
+        Ok(())
     }
 
     /// Whether `ack` is the other side's acknowledgement of `entry`, signed by `signer`
@@ -602,6 +646,7 @@ pub(crate) mod test_support {
             valid_until: 200,
             accepted_terms: vec![],
             inbox: None,
+            group: None,
         };
         Parties {
             offer: Envelope::seal(&offer, &vendor),

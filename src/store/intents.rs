@@ -9,7 +9,7 @@ use super::models::{Decision, IntentKey, Origin, Route, StoredIntent, Subject};
 use super::outbox::Outgoing;
 use super::records::{IntentRecord, OutboxRecord};
 use super::{Store, StoreError, decode, encode, fixed_key, open_stored, update_record, warn_full};
-use crate::proto::{Envelope, Intent, IntentId, MessageId, intent_topic};
+use crate::proto::{Envelope, Intent, IntentId, MessageId, group_id, topic_of};
 
 pub(super) fn expiry_key(expires: u64, key: &IntentKey) -> [u8; 24] {
     let mut index = [0u8; 24];
@@ -78,7 +78,7 @@ impl Store {
             id: envelope.id(),
             subject: Subject::Intent { intent: intent.id },
             route: Route::Gossip {
-                topic: intent_topic(&intent.category),
+                topic: topic_of(intent),
             },
             expires: intent.expires,
         };
@@ -103,6 +103,10 @@ impl Store {
             });
         }
         t.intents_count.fetch_add(1, Ordering::SeqCst);
+        // A member's intent counts in its group here too (gossip does not bring it back).
+        if let Some(group) = group_id(intent) {
+            self.join_group(&group, envelope, intent)?;
+        }
         t.durable()?;
         Ok(queued)
     }
@@ -124,7 +128,7 @@ impl Store {
             id: withdrawal.id(),
             subject: Subject::Intent { intent: *id },
             route: Route::Gossip {
-                topic: intent_topic(&stored.intent.category),
+                topic: topic_of(&stored.intent),
             },
             expires: stored.intent.expires,
         };
@@ -160,6 +164,7 @@ impl Store {
         }
         t.outbox.remove(unqueued.0)?;
         self.mark_seen(&queued.id, stored.intent.expires)?;
+        self.leave_group(&stored.envelope.signer().to_bytes(), id)?;
         t.durable()?;
         Ok(WithdrawOwn::Withdrawn {
             queued: Box::new(queued),

@@ -18,6 +18,9 @@
 //! | `carried_by_arrival` | shard (1) ‖ arrival (8, BE) ‖ message id | forget-after, u64 BE |
 //! | `relationships`, `rel_entries`, `rel_acks`, `rel_by_offer` | see `relationships` | |
 //! | `vault`        | field name                             | the person's value, UTF-8 |
+//! | `reviews`      | vendor key (32) ‖ order id (32)        | review record           |
+//! | `group_members` | group id (16) ‖ signer (32) ‖ intent id (16) | member intent envelope |
+//! | `group_by_member` | signer (32) ‖ intent id (16)        | group id (16)           |
 //! | `meta`         | name                                   | e.g. schema version     |
 //!
 //! The rest of the node never sees a tree or a record: it calls typed operations named after
@@ -43,6 +46,7 @@
 
 mod carried;
 mod early;
+pub mod groups;
 pub mod granted;
 mod intents;
 pub mod mailbox;
@@ -50,6 +54,7 @@ pub mod models;
 mod offers;
 pub mod outbox;
 mod profiles;
+pub mod reviews;
 mod protocol_v1;
 mod records;
 pub mod relationships;
@@ -83,7 +88,7 @@ pub use seen::MAX_SEEN;
 pub type TreePairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 /// Why the store failed.
@@ -285,6 +290,13 @@ struct Trees {
     rel_by_offer: sled::Tree,
     /// The person's own records.
     vault: sled::Tree,
+    /// Reviews from the directory topic, and their count.
+    reviews: sled::Tree,
+    reviews_count: AtomicU64,
+    /// Members of collective intents, by group and by member, and their count.
+    group_members: sled::Tree,
+    group_by_member: sled::Tree,
+    grouped_count: AtomicU64,
     meta: sled::Tree,
     /// sled's log file, for `fdatasync` after its flush.
     log: File,
@@ -302,7 +314,13 @@ impl Trees {
         let mailbox_queues = db.open_tree("mailbox_queues")?;
         let carried = db.open_tree("carried")?;
         let (intents, seen) = (db.open_tree("intents")?, db.open_tree("seen")?);
+        let (reviews, group_members) = (db.open_tree("reviews")?, db.open_tree("group_members")?);
         Ok(Trees {
+            reviews_count: AtomicU64::new(reviews.len() as u64),
+            reviews,
+            grouped_count: AtomicU64::new(group_members.len() as u64),
+            group_members,
+            group_by_member: db.open_tree("group_by_member")?,
             seen_count: AtomicU64::new(seen.len() as u64),
             carried_count: AtomicU64::new(carried.len() as u64),
             carried,
@@ -364,7 +382,7 @@ impl Trees {
     }
 
     /// Every tree, with the schema version it first appeared in.
-    fn named(&self) -> [(&'static str, &sled::Tree, u32); 19] {
+    fn named(&self) -> [(&'static str, &sled::Tree, u32); 22] {
         [
             ("intents", &self.intents, 1),
             ("offers", &self.offers, 1),
@@ -385,6 +403,9 @@ impl Trees {
             ("rel_acks", &self.rel_acks, 8),
             ("rel_by_offer", &self.rel_by_offer, 8),
             ("vault", &self.vault, 9),
+            ("reviews", &self.reviews, 10),
+            ("group_members", &self.group_members, 10),
+            ("group_by_member", &self.group_by_member, 10),
         ]
     }
 
@@ -614,8 +635,8 @@ impl Store {
         if found.is_some_and(|v| v <= 6) {
             self.key_received_by_signer_v6()?;
         }
-        // Version 8 added relationships, version 9 the vault: new trees, nothing to convert
-        // (granted data lives in files beside the database).
+        // Version 8 added relationships, version 9 the vault, version 10 reviews and groups:
+        // new trees, nothing to convert (granted data lives in files beside the database).
         let t = self.trees()?;
         t.meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
         t.durable()
@@ -803,6 +824,7 @@ fn open_stored<B: Body>(envelope_bytes: &[u8]) -> Result<(Envelope, B), StoreErr
         Kind::Intent => "intents",
         Kind::Offer => "offers",
         Kind::VendorProfile => "profiles",
+        Kind::Review => "reviews",
         _ => "outbox",
     };
     let envelope = Envelope::decode(envelope_bytes).map_err(|e| (tree, e))?;
@@ -842,6 +864,7 @@ pub(crate) mod fixtures {
             created: NOW,
             expires: NOW + 3600,
             reply_to: ReplyTo::nowhere(),
+            group: None,
         };
         (
             Envelope::seal(&body, &SigningKey::from_bytes(&[n; 32])),
@@ -929,6 +952,7 @@ mod tests {
             valid_until: fixtures::NOW + 600,
             accepted_terms: vec![],
             inbox: None,
+            group: None,
         };
         let offer = Envelope::seal(&offer, &vendor);
         let offer_id = offer.id();

@@ -186,6 +186,11 @@ pub enum Subject {
         /// The relationship's id (its accept's message id).
         rel: IdBytes,
     },
+    /// The person's review of a vendor (schema 10).
+    Review {
+        /// The vendor reviewed.
+        vendor: IdBytes,
+    },
 }
 
 /// How an outgoing message travels.

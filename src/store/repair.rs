@@ -138,6 +138,7 @@ mod tests {
             valid_until: NOW + 600,
             accepted_terms: vec![],
             inbox: None,
+            group: None,
         };
         Envelope::seal(&body, &vendor)
     }

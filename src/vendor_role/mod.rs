@@ -13,7 +13,7 @@ use ed25519_dalek::SigningKey;
 use crate::config::VendorConfig;
 use crate::proto::validate::{check_offer, check_offer_for_intent};
 use crate::proto::{
-    Envelope, Intent, NodeAddress, Offer, OfferItem, Price, ReplyTo, ValidationError, VendorProfile,
+    Envelope, GroupOffer, Intent, NodeAddress, Offer, OfferItem, Price, ReplyTo, ValidationError, VendorProfile,
 };
 use catalog::{Catalog, NoMatch};
 use responder::ResponderOffer;
@@ -147,6 +147,7 @@ pub fn seal_offer(
     now: u64,
 ) -> Result<Envelope, NoOffer> {
     let latest = intent.expires.min(now + OFFER_VALIDITY_SECS);
+    let valid_until = valid_until.map_or(latest, |v| v.min(latest));
     let key = &seller.key;
     let offer = Offer {
         intent: intent.id,
@@ -155,7 +156,7 @@ pub fn seal_offer(
         items,
         text,
         created: now,
-        valid_until: valid_until.map_or(latest, |v| v.min(latest)),
+        valid_until,
         accepted_terms: intent
             .terms
             .iter()
@@ -163,6 +164,15 @@ pub fn seal_offer(
             .map(|t| t.id.clone())
             .collect(),
         inbox: seller.inbox.clone(),
+        // A member's intent gets a group offer: it binds once enough members accept it
+        // before it runs out.
+        group: intent.group.as_ref().map(|group| GroupOffer {
+            min: vendor
+                .group_min
+                .unwrap_or(group.size)
+                .clamp(2, crate::proto::limits::MAX_GROUP_SIZE),
+            deadline: valid_until,
+        }),
     };
     check_offer(&offer, &key.verifying_key(), now).map_err(NoOffer::Invalid)?;
     check_offer_for_intent(&offer, intent, intent_envelope.signer(), false, now)

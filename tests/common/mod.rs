@@ -103,6 +103,7 @@ pub fn cast_request(category: &str, text: &str, max: &str) -> CastRequest {
         },
         terms: vec![],
         lifetime_secs: 3600,
+        group: None,
     }
 }
 
@@ -134,6 +135,7 @@ pub fn garden_intent(n: u8, text: &str, mailbox: &TestNode) -> vrm::proto::Inten
             [n; 16],
             [9; 32],
         ),
+        group: None,
     }
 }
 

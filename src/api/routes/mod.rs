@@ -3,7 +3,9 @@
 //! handler's doc comment and `utoipa::path` make its part of the OpenAPI document.
 
 pub(super) mod data;
+pub(super) mod groups;
 pub(super) mod intents;
 pub(super) mod node;
 pub(super) mod relationships;
+pub(super) mod reviews;
 pub(super) mod vendor;

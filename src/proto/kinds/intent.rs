@@ -62,10 +62,48 @@ pub struct Intent {
     pub expires: u64,
     /// Where offers go.
     pub reply_to: ReplyTo,
+    /// Present on a collective intent: the group this member's intent belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupTerms>,
 }
 
 impl Body for Intent {
     const KIND: Kind = Kind::Intent;
+}
+
+/// What makes an intent one member's of a collective intent. Every member casts the same
+/// intent (category, text, constraints, terms, expiry) with the same `GroupTerms` under its
+/// own fresh persona and reply path; the group's id is derived from all of that
+/// ([`group_id`]), so members of one group share its terms by construction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupTerms {
+    /// Random, chosen by whoever started the group: two groups with the same terms differ.
+    pub nonce: serde_bytes::ByteArray<16>,
+    /// How many members the group looks for (shown; the vendor's offer sets the threshold).
+    pub size: u32,
+}
+
+/// The id of the group `intent` is a member's intent of (`None` for a lone intent): the
+/// first 16 bytes of SHA-256 over `"vrm/2/group"`, a zero byte and the CBOR array of
+/// category, subcategory, text, constraints, terms, expires and the group terms.
+pub fn group_id(intent: &Intent) -> Option<[u8; 16]> {
+    use sha2::Digest;
+    let group = intent.group.as_ref()?;
+    let shared = (
+        &intent.category,
+        &intent.subcategory,
+        &intent.text,
+        &intent.constraints,
+        &intent.terms,
+        intent.expires,
+        group,
+    );
+    let mut input = b"vrm/2/group\0".to_vec();
+    ciborium::into_writer(&shared, &mut input).expect("writing to a Vec cannot fail");
+    let digest = sha2::Sha256::digest(&input);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    Some(id)
 }
 
 /// The caster withdraws an intent. Signed by the intent's persona.

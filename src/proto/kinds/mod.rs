@@ -17,27 +17,29 @@ mod intent;
 mod offer;
 mod profile;
 mod relationship;
+mod review;
 
 pub use data::{
     Agreement, Grant, GrantDelivery, MAX_GRANT_FIELDS, MAX_GRANT_SECS, Receipt, ReceiptStatus,
     Revoke, is_field_name,
 };
-pub use intent::{Constraints, DateRange, Intent, IntentWithdraw};
-pub use offer::{Offer, OfferItem};
+pub use intent::{Constraints, DateRange, GroupTerms, Intent, IntentWithdraw, group_id};
+pub use offer::{GroupOffer, Offer, OfferItem};
 pub use profile::VendorProfile;
 pub use relationship::{
     Accept, EntryAck, IdBytes, LINK_PREFIX, Message, Order, OrderUpdate, RelationshipEnd, Status,
     link_input,
 };
+pub use review::{HISTORY_PREFIX, HistoryItem, Review, ReviewToken, history_input};
 
 /// A 16-byte random intent id, chosen by the caster.
 pub type IntentId = ByteArray<16>;
 /// A 32-byte Ed25519 public key as carried in bodies.
 pub type KeyBytes = ByteArray<32>;
 
-/// Every kind the protocol defines. The relationship kinds (from `Accept` to `Receipt`)
-/// travel sealed through mailboxes, never on gossip; `Review` is specified in
-/// `proto/vrm.cddl` but not yet handled by this node.
+/// Every kind the protocol defines. The relationship kinds (from `Accept` to
+/// `ReviewToken`) travel sealed through mailboxes, never on gossip; a `Review` travels on
+/// the directory topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// A person's signed intention.
@@ -68,13 +70,15 @@ pub enum Kind {
     Revoke,
     /// The vendor's signed word on a grant: held, refused or deleted.
     Receipt,
-    /// A review backed by a vendor-signed order.
+    /// The vendor's signed word that an order was fulfilled: what a review proves it with.
+    ReviewToken,
+    /// A person's review of a vendor, with the vendor's token of a fulfilled order.
     Review,
 }
 
 impl Kind {
     /// All kinds, in the order of the CDDL.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Intent,
         Kind::IntentWithdraw,
         Kind::Offer,
@@ -89,6 +93,7 @@ impl Kind {
         Kind::Grant,
         Kind::Revoke,
         Kind::Receipt,
+        Kind::ReviewToken,
         Kind::Review,
     ];
 
@@ -106,6 +111,7 @@ impl Kind {
             Kind::RelationshipEnd => "relationship-end",
             Kind::EntryAck => "entry-ack",
             Kind::Agreement => "agreement",
+            Kind::ReviewToken => "review-token",
             Kind::Review => "review",
             Kind::Grant => "grant",
             Kind::Revoke => "revoke",
@@ -248,6 +254,8 @@ pub enum Payload {
     Offer(Offer),
     /// A vendor profile.
     VendorProfile(VendorProfile),
+    /// A review.
+    Review(Review),
 }
 
 #[cfg(test)]

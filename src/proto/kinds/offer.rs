@@ -44,6 +44,20 @@ pub struct Offer {
     /// it the vendor takes no relationships.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inbox: Option<ReplyTo>,
+    /// Present on an offer to a member of a collective intent: it binds only if enough
+    /// members accept it in time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupOffer>,
+}
+
+/// The terms of a group offer: the vendor confirms the members' orders only once `min` of
+/// them accepted, by `deadline`; past it with fewer, it declines them all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupOffer {
+    /// Members who must accept for the offer to bind.
+    pub min: u32,
+    /// Unix time, seconds: accepts count until then.
+    pub deadline: u64,
 }
 
 impl Offer {

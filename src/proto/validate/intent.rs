@@ -32,6 +32,14 @@ pub fn check_intent(intent: &Intent, now: u64) -> Result<(), E> {
     }
     check_category(&intent.category, intent.subcategory.as_deref())?;
     check_text("text", &intent.text, MAX_TEXT_BYTES)?;
+    if let Some(group) = &intent.group
+        && !(2..=MAX_GROUP_SIZE).contains(&group.size)
+    {
+        return Err(E::InvalidField {
+            field: "group.size",
+            reason: "not from 2 to 1000 members",
+        });
+    }
     let c = &intent.constraints;
     if let Some(price) = &c.max_price {
         check_price(price)?;

@@ -32,10 +32,12 @@ pub fn check_payload(payload: &Payload, signer: &VerifyingKey, now: u64) -> Resu
         Payload::IntentWithdraw(withdraw) => check_withdraw(withdraw, now),
         Payload::Offer(offer) => check_offer(offer, signer, now),
         Payload::VendorProfile(profile) => check_profile(profile, now),
+        Payload::Review(review) => super::reviews::check_review(review, signer, now).map(|_| ()),
     }
 }
 
-fn check_created(created: u64, now: u64) -> Result<(), E> {
+/// `created` is not further ahead of `now` than the clock skew allows.
+pub(crate) fn check_created(created: u64, now: u64) -> Result<(), E> {
     if created > now.saturating_add(MAX_CLOCK_SKEW_SECS) {
         return Err(E::FromTheFuture { created, now });
     }

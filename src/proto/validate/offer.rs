@@ -69,6 +69,20 @@ pub fn check_offer_for_intent(
     if intent.expires <= now {
         return Err(E::IntentExpired);
     }
+    if let Some(group) = &offer.group {
+        if intent.group.is_none() {
+            return Err(E::InvalidField {
+                field: "group",
+                reason: "a group offer answers only a member's intent",
+            });
+        }
+        if !(2..=MAX_GROUP_SIZE).contains(&group.min) || group.deadline > offer.valid_until {
+            return Err(E::InvalidField {
+                field: "group",
+                reason: "min not from 2 to 1000, or a deadline after the offer's validity",
+            });
+        }
+    }
     for term in intent.terms.iter().filter(|t| t.required) {
         if !offer.accepted_terms.contains(&term.id) {
             return Err(E::RequiredTermRefused(term.id.clone()));
