@@ -104,7 +104,14 @@ pub fn settle(store: &Store, key: &SigningKey, now: u64) -> Result<Settled, Stor
             all.extend(drafts.iter().cloned());
             let placed = follow_up(&mut record, &all, now, key);
             record.updated = now;
-            let (more, told) = place(store, &record, RelationshipWrite::default(), first, &placed, now)?;
+            let (more, told) = place(
+                store,
+                &record,
+                RelationshipWrite::default(),
+                first,
+                &placed,
+                now,
+            )?;
             queued.extend(more);
             events.extend(told);
         }

@@ -4,8 +4,8 @@
 //! so the rules are tested without a network (`tests/ingest.rs`).
 
 use crate::proto::batch::verify_all;
-use crate::proto::validate::check_offer_for_intent;
 use crate::proto::reviews::{REVIEW_LIFETIME_SECS, check_review};
+use crate::proto::validate::check_offer_for_intent;
 use crate::proto::{
     DIRECTORY_TOPIC, DecodeError, Envelope, Intent, IntentId, MessageId, Offer, Payload, Rejection,
     ValidationError, catch_up_shard, check, decode_and_check, group_id, is_shard_topic, limits,

@@ -25,8 +25,8 @@ use tracing::{debug, info, warn};
 
 use super::action::Action;
 use super::data;
-use super::group_orders;
 use super::events::{NodeEvent, Stats};
+use super::group_orders;
 use std::sync::Arc;
 
 use crate::identity::Identity;

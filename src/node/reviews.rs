@@ -28,14 +28,14 @@ use ed25519_dalek::Signer;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::events::NodeEvent;
+use super::handle::NodeError;
 use super::relationships::{RelationshipError, signing_key};
 use crate::identity::Identity;
 use crate::proto::relationship::Side;
 use crate::proto::reviews::{MAX_HISTORY, Reviewed, check_review};
 use crate::proto::{Envelope, HistoryItem, MessageId, Review, history_input};
 use crate::store::reviews::StoredReview;
-use super::events::NodeEvent;
-use super::handle::NodeError;
 use crate::store::{Outgoing, Store, StoreError};
 
 /// How long the person's review is retried until a service node takes it.
@@ -96,8 +96,7 @@ pub fn write(
     let reviewed = check_review(&review, &key.verifying_key(), now)
         .map_err(|e| RelationshipError::Refused(e.to_string()))?;
     let envelope = Envelope::seal(&review, &key);
-    let queued =
-        store.publish_review(&envelope, &reviewed, now + REVIEW_DELIVERY_SECS, now)?;
+    let queued = store.publish_review(&envelope, &reviewed, now + REVIEW_DELIVERY_SECS, now)?;
     Ok((queued, reviewed))
 }
 
@@ -348,7 +347,13 @@ impl super::handle::NodeHandle {
         let rel = super::handle::parse_rel(rel)?;
         let identity = self.identity.clone();
         let written = super::durably(&self.store, move |store| {
-            Ok(write(store, &identity, &rel, &draft, crate::clock::unix_now()))
+            Ok(write(
+                store,
+                &identity,
+                &rel,
+                &draft,
+                crate::clock::unix_now(),
+            ))
         })
         .await?;
         let (queued, reviewed) = written.map_err(NodeError::from)?;
@@ -398,5 +403,7 @@ fn parse_vendor(vendor: &str) -> Result<[u8; 32], NodeError> {
     hex::decode(vendor)
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .ok_or_else(|| NodeError::Relationship(format!("{vendor:?} is not a vendor key (64 hex digits)")))
+        .ok_or_else(|| {
+            NodeError::Relationship(format!("{vendor:?} is not a vendor key (64 hex digits)"))
+        })
 }

@@ -11,10 +11,10 @@
 
 use ed25519_dalek::{Signature, VerifyingKey};
 
+use super::Envelope;
 use super::error::ValidationError as E;
 use super::kinds::{Kind, Review, ReviewToken, history_input};
 use super::limits::MAX_TEXT_BYTES;
-use super::Envelope;
 use super::validate::check_created;
 
 /// Most history items in one review.
@@ -73,7 +73,9 @@ pub fn check_review(review: &Review, signer: &VerifyingKey, now: u64) -> Result<
     }
     let (vendor, token) = open_token(&review.token).map_err(E::BadToken)?;
     if token.persona.as_slice() != signer.as_bytes() {
-        return Err(E::BadToken("names another persona than the review's signer".into()));
+        return Err(E::BadToken(
+            "names another persona than the review's signer".into(),
+        ));
     }
     if token.created > review.created {
         return Err(E::BadToken("is newer than the review".into()));

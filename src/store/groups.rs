@@ -76,7 +76,9 @@ impl Store {
             || t.group_members.scan_prefix(group).count() >= MAX_MEMBERS;
         if full {
             warn_full(&LAST_FULL_WARNING, || {
-                format!("a group reached {MAX_MEMBERS} members, or all groups {MAX_GROUPED}: more members are relayed but not counted")
+                format!(
+                    "a group reached {MAX_MEMBERS} members, or all groups {MAX_GROUPED}: more members are relayed but not counted"
+                )
             });
             return Ok(Joined::Full);
         }
@@ -98,8 +100,7 @@ impl Store {
             return Ok(None);
         };
         let group: [u8; 16] = super::fixed_key("group_by_member", &group)?;
-        if t
-            .group_members
+        if t.group_members
             .remove(member_key(&group, signer, intent))?
             .is_some()
         {

@@ -46,19 +46,19 @@
 
 mod carried;
 mod early;
-pub mod groups;
 pub mod granted;
+pub mod groups;
 mod intents;
 pub mod mailbox;
 pub mod models;
 mod offers;
 pub mod outbox;
 mod profiles;
-pub mod reviews;
 mod protocol_v1;
 mod records;
 pub mod relationships;
 mod repair;
+pub mod reviews;
 mod seen;
 pub mod vault;
 

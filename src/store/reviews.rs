@@ -79,7 +79,9 @@ impl Store {
             }
         } else if t.reviews_count.load(Ordering::SeqCst) >= MAX_REVIEWS {
             warn_full(&LAST_FULL_WARNING, || {
-                format!("the review store is full ({MAX_REVIEWS} reviews): new ones are relayed but not counted until some age out")
+                format!(
+                    "the review store is full ({MAX_REVIEWS} reviews): new ones are relayed but not counted until some age out"
+                )
             });
             return Ok(ReviewKept::Full);
         }
@@ -119,7 +121,10 @@ impl Store {
         };
         t.outbox
             .insert(queued.id.0, encode(&queued.record(envelope)))?;
-        self.mark_seen(&queued.id, reviewed.created.saturating_add(REVIEW_LIFETIME_SECS))?;
+        self.mark_seen(
+            &queued.id,
+            reviewed.created.saturating_add(REVIEW_LIFETIME_SECS),
+        )?;
         self.keep_review(envelope, reviewed, now)?;
         t.durable()?;
         Ok(queued)
@@ -215,19 +220,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 20).unwrap();
         let e = envelope();
-        assert_eq!(store.keep_review(&e, &reviewed(1, 1, 100), 5).unwrap(), ReviewKept::Stored);
-        assert_eq!(store.keep_review(&e, &reviewed(1, 1, 100), 5).unwrap(), ReviewKept::NotNewer);
-        assert_eq!(store.keep_review(&e, &reviewed(1, 1, 99), 5).unwrap(), ReviewKept::NotNewer);
-        assert_eq!(store.keep_review(&e, &reviewed(1, 1, 200), 6).unwrap(), ReviewKept::Stored);
-        assert_eq!(store.keep_review(&e, &reviewed(1, 2, 50), 7).unwrap(), ReviewKept::Stored);
-        assert_eq!(store.keep_review(&e, &reviewed(2, 1, 50), 7).unwrap(), ReviewKept::Stored);
+        assert_eq!(
+            store.keep_review(&e, &reviewed(1, 1, 100), 5).unwrap(),
+            ReviewKept::Stored
+        );
+        assert_eq!(
+            store.keep_review(&e, &reviewed(1, 1, 100), 5).unwrap(),
+            ReviewKept::NotNewer
+        );
+        assert_eq!(
+            store.keep_review(&e, &reviewed(1, 1, 99), 5).unwrap(),
+            ReviewKept::NotNewer
+        );
+        assert_eq!(
+            store.keep_review(&e, &reviewed(1, 1, 200), 6).unwrap(),
+            ReviewKept::Stored
+        );
+        assert_eq!(
+            store.keep_review(&e, &reviewed(1, 2, 50), 7).unwrap(),
+            ReviewKept::Stored
+        );
+        assert_eq!(
+            store.keep_review(&e, &reviewed(2, 1, 50), 7).unwrap(),
+            ReviewKept::Stored
+        );
         let of_one = store.reviews(Some(&[1; 32])).unwrap();
         assert_eq!(of_one.len(), 2);
-        assert_eq!(of_one[0].reviewed, reviewed(1, 1, 200), "the newer replaced it");
+        assert_eq!(
+            of_one[0].reviewed,
+            reviewed(1, 1, 200),
+            "the newer replaced it"
+        );
         assert_eq!(store.reviews(None).unwrap().len(), 3);
         assert_eq!(store.purge_reviews(50 + REVIEW_LIFETIME_SECS).unwrap(), 2);
         assert_eq!(store.reviews(None).unwrap().len(), 1);
-        assert_eq!(store.purge_reviews(200 + REVIEW_LIFETIME_SECS - 1).unwrap(), 0);
+        assert_eq!(
+            store.purge_reviews(200 + REVIEW_LIFETIME_SECS - 1).unwrap(),
+            0
+        );
     }
 
     #[test]
@@ -236,8 +266,18 @@ mod tests {
         let store = Store::open(dir.path(), 1 << 20).unwrap();
         let e = envelope();
         store.keep_review(&e, &reviewed(1, 1, 100), 5).unwrap();
-        store.trees().unwrap().reviews_count.store(MAX_REVIEWS, Ordering::SeqCst);
-        assert_eq!(store.keep_review(&e, &reviewed(1, 2, 100), 5).unwrap(), ReviewKept::Full);
-        assert_eq!(store.keep_review(&e, &reviewed(1, 1, 101), 5).unwrap(), ReviewKept::Stored);
+        store
+            .trees()
+            .unwrap()
+            .reviews_count
+            .store(MAX_REVIEWS, Ordering::SeqCst);
+        assert_eq!(
+            store.keep_review(&e, &reviewed(1, 2, 100), 5).unwrap(),
+            ReviewKept::Full
+        );
+        assert_eq!(
+            store.keep_review(&e, &reviewed(1, 1, 101), 5).unwrap(),
+            ReviewKept::Stored
+        );
     }
 }

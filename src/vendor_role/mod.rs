@@ -13,7 +13,8 @@ use ed25519_dalek::SigningKey;
 use crate::config::VendorConfig;
 use crate::proto::validate::{check_offer, check_offer_for_intent};
 use crate::proto::{
-    Envelope, GroupOffer, Intent, NodeAddress, Offer, OfferItem, Price, ReplyTo, ValidationError, VendorProfile,
+    Envelope, GroupOffer, Intent, NodeAddress, Offer, OfferItem, Price, ReplyTo, ValidationError,
+    VendorProfile,
 };
 use catalog::{Catalog, NoMatch};
 use responder::ResponderOffer;
