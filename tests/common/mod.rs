@@ -2,15 +2,17 @@
 //!
 //! - [`net`]: the test network, the one way tests start nodes and wire them together.
 //! - [`state`]: the one way tests read what a node holds.
+//! - [`audit`]: what identifies a node, and what a data directory holds, for privacy audits.
 //! - here: requests, waiting, and a node's HTTP API.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod audit;
 pub mod net;
 pub mod process;
 pub mod state;
 
 #[allow(unused_imports)] // files that only run daemons use neither
-pub use {net::*, state::*};
+pub use {audit::*, net::*, state::*};
 
 use std::time::Duration;
 
