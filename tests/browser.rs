@@ -10,7 +10,9 @@ use std::process::Command;
 
 use common::*;
 use vrm::node::relationships::Draft;
-use vrm::proto::relationship::Side;
+use vrm::node::reviews::ReviewDraft;
+use vrm::proto::Status;
+use vrm::proto::relationship::{Side, Stage};
 
 fn browser_ready(dir: &Path) -> Result<(), String> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -145,4 +147,82 @@ async fn fill_the_vault_share_and_revoke_in_chromium() {
         "the vendor holds nothing"
     );
     assert_eq!(p.handle.vault().unwrap()["postal-address"], "2 Oak Avenue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ratings_next_to_offers_review_and_groups_in_chromium() {
+    if !browser_or_skip() {
+        return;
+    }
+    let mut net = Net::new();
+    let (s, v, p) = shop(&mut net).await;
+    let vendor = hex::encode(v.handle.vendor_key().unwrap());
+    // Another buyer's fulfilled order and 5-star review, and the group they start.
+    let other = net.add(person("other").light(), &[&s]).await;
+    let id = cast(&other, "electronics", "A used ThinkPad", "400").await;
+    offers_arrive(&other, &id, 1).await;
+    let rel = other
+        .handle
+        .accept(&offers(&other, &id)[0].0.id(), false, true)
+        .await
+        .unwrap();
+    settled(&other, &v, &rel, 3).await;
+    let fulfilled = Draft::Update(Status::Fulfilled, String::new());
+    v.handle
+        .relationship_write(&rel, fulfilled.clone())
+        .await
+        .unwrap();
+    settled(&other, &v, &rel, 5).await;
+    let five = ReviewDraft {
+        rating: 5,
+        text: "Great".into(),
+        history: false,
+    };
+    other.handle.review(&rel, five).await.unwrap();
+    eventually("the review reaches the person's node", || async {
+        p.handle
+            .reputations()
+            .unwrap()
+            .into_iter()
+            .find(|r| r.vendor == vendor && r.reviews == 1)
+    })
+    .await;
+    let request = cast_request("travel", "Solar panels for our street", "5000");
+    let (_, group) = other.handle.start_group(request, 30).await.unwrap();
+    // The vendor fulfils the order the page accepts.
+    let vendor_side = v.handle.clone();
+    let fulfilling = tokio::spawn(async move {
+        let rel = eventually("the page's order is agreed", || async {
+            vendor_side
+                .relationships()
+                .ok()?
+                .into_iter()
+                .find(|r| r.state.stage == Stage::Agreed && !r.state.fulfilled)
+                .map(|r| r.id)
+        })
+        .await;
+        vendor_side
+            .relationship_write(&rel, fulfilled)
+            .await
+            .unwrap();
+    });
+    run_page_script("reputation.test.mjs", &p, "reputation.png").await;
+    fulfilling.await.unwrap();
+    let seen = eventually("the page's review reaches the vendor", || async {
+        v.handle
+            .reputations()
+            .unwrap()
+            .into_iter()
+            .find(|r| r.vendor == vendor && r.reviews == 2)
+    })
+    .await;
+    assert_eq!(seen.distribution, [0, 0, 0, 1, 1]);
+    eventually("the page joined the other person's group", || async {
+        let groups = other.handle.groups().unwrap();
+        groups
+            .into_iter()
+            .find(|g| g.id == hex::encode(group) && g.members == 2)
+    })
+    .await;
+    assert_eq!(p.handle.groups().unwrap().len(), 2, "and started its own");
 }

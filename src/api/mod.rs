@@ -124,6 +124,7 @@ struct AppState {
         crate::node::reviews::Yours,
         GroupBody,
         JoinedView,
+        GroupOfferView,
         crate::node::groups::GroupView
     ))
 )]

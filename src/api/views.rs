@@ -178,6 +178,17 @@ pub struct OfferView {
     /// The vendor's reputation as this node computes it (offers received), with the
     /// person's own relationships with the vendor.
     pub reputation: Option<Reputation>,
+    /// On a group offer: it binds once `min` members accepted by `deadline`.
+    pub group: Option<GroupOfferView>,
+}
+
+/// The terms of a group offer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GroupOfferView {
+    /// Members who must accept for it to bind.
+    pub min: u32,
+    /// Unix seconds: accepts count until then.
+    pub deadline: u64,
 }
 
 impl OfferView {
@@ -216,6 +227,10 @@ impl OfferView {
                 Delivery::Expired => "expired".into(),
             },
             reputation,
+            group: offer.group.as_ref().map(|g| GroupOfferView {
+                min: g.min,
+                deadline: g.deadline,
+            }),
         }
     }
 }

@@ -4,7 +4,9 @@
 
 pub mod data;
 pub mod demo;
+pub mod groups;
 pub mod relationship;
+pub mod reviews;
 pub mod verbs;
 
 use std::path::PathBuf;
@@ -133,6 +135,30 @@ pub enum Command {
     },
     /// Who holds what: every vendor holding your data, each grant and where it stands.
     Holdings,
+    /// Review the vendor of a fulfilled order: signed by the relationship's persona with the
+    /// vendor's token, published for every node (a later review replaces it).
+    Review {
+        /// Relationship id (or a unique prefix).
+        relationship: String,
+        /// 1 (bad) to 5 (excellent).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+        rating: u8,
+        /// In your words.
+        #[arg(long, default_value = "")]
+        text: String,
+        /// Show your fulfilled orders with other vendors, so the review counts as a proven
+        /// buyer's (links those relationships to it).
+        #[arg(long)]
+        history: bool,
+    },
+    /// Vendors' reputations as this node computes them (one vendor's with its reviews).
+    Reputation {
+        /// Vendor key (or a unique prefix).
+        vendor: Option<String>,
+    },
+    /// Collective intents: start, list, join, leave.
+    #[command(subcommand)]
+    Group(groups::GroupCommand),
     /// Write the whole node to one file (stop the daemon first).
     Export {
         /// The file to write.
@@ -283,6 +309,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             grant,
         } => data::revoke(&dir, json, &relationship, &grant),
         Command::Holdings => data::holdings(&dir, json),
+        Command::Review {
+            relationship,
+            rating,
+            text,
+            history,
+        } => reviews::review(&dir, json, &relationship, rating, &text, history),
+        Command::Reputation { vendor } => reviews::reputation(&dir, json, vendor.as_deref()),
+        Command::Group(command) => groups::group(&dir, json, command),
         Command::Export {
             file,
             with_keys,

@@ -130,12 +130,12 @@ fn json_text(value: &impl Serialize, pretty: bool) -> String {
     }
 }
 
-fn print_json(value: &impl Serialize) {
+pub(super) fn print_json(value: &impl Serialize) {
     say!("{}", json_text(value, true));
 }
 
 /// Prints a list as JSON, or as a table with one row per element.
-fn show_list<T: Serialize>(
+pub(super) fn show_list<T: Serialize>(
     list: &[T],
     json: bool,
     headers: &[&str],
@@ -149,7 +149,7 @@ fn show_list<T: Serialize>(
 }
 
 /// Prints one row per element under headers, columns padded to their widest cell.
-fn table<T>(headers: &[&str], list: &[T], row: impl Fn(&T) -> Vec<String>) {
+pub(super) fn table<T>(headers: &[&str], list: &[T], row: impl Fn(&T) -> Vec<String>) {
     let rows: Vec<Vec<String>> = list.iter().map(row).collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &rows {
@@ -172,7 +172,7 @@ fn table<T>(headers: &[&str], list: &[T], row: impl Fn(&T) -> Vec<String>) {
 }
 
 /// The first 12 characters of an id or key.
-fn short(id: &str) -> String {
+pub(super) fn short(id: &str) -> String {
     id.chars().take(12).collect()
 }
 
@@ -329,7 +329,7 @@ pub fn intent(dir: &Path, json: bool, command: IntentCommand) -> anyhow::Result<
     Ok(())
 }
 
-const OFFER_HEADERS: &[&str] = &["offer", "vendor", "total", "items"];
+const OFFER_HEADERS: &[&str] = &["offer", "vendor", "rating", "total", "items"];
 
 fn offer_row(o: &OfferView) -> Vec<String> {
     let items: Vec<String> = o
@@ -340,6 +340,10 @@ fn offer_row(o: &OfferView) -> Vec<String> {
     vec![
         short(&o.id),
         o.vendor_name.clone().unwrap_or_else(|| short(&o.vendor)),
+        o.reputation
+            .as_ref()
+            .map(super::reviews::rating)
+            .unwrap_or_default(),
         money(o.total.as_ref()),
         items.join("; "),
     ]

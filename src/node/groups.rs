@@ -112,7 +112,7 @@ impl NodeHandle {
                 joined: self.own_member(&group.id)?.map(|i| hex::encode(*i)),
             });
         }
-        views.sort_by(|a, b| b.expires.cmp(&a.expires));
+        views.sort_by_key(|g| std::cmp::Reverse(g.expires));
         Ok(views)
     }
 

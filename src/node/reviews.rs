@@ -394,7 +394,7 @@ impl super::handle::NodeHandle {
                 history: r.history.len(),
             });
         }
-        views.sort_by(|a, b| b.created.cmp(&a.created));
+        views.sort_by_key(|r| std::cmp::Reverse(r.created));
         Ok(views)
     }
 }
