@@ -3,35 +3,12 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::on_disk;
-use common::process::Daemon;
+use common::process::{Daemon, json, log_settled, stdout, until, vrm};
 use serde_json::Value;
-
-fn vrm(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vrm"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("VRM_DATA_DIR")
-        .output()
-        .expect("vrm runs")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("--json prints JSON")
-}
 
 #[test]
 fn cast_then_offers_appear_with_json_and_tables() {
@@ -229,34 +206,6 @@ fn a_node_refuses_inbound_connections_past_its_cap_per_address() {
     hub.terminate();
 }
 
-/// Polls `check` on the JSON `vrm ... --json` prints until it holds, for 30 s.
-fn until(
-    dir: &std::path::Path,
-    args: &[&str],
-    what: &str,
-    check: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = vrm(dir, args);
-        if out.status.success() {
-            let value: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
-            if check(&value) {
-                return value;
-            }
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn settled(log: &Value, entries: u64) -> bool {
-    log["entries"] == entries
-        && log["log"]
-            .as_array()
-            .is_some_and(|l| l.iter().all(|e| e["acknowledged"] == true))
-}
-
 #[test]
 fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
     let root = tempfile::tempdir().unwrap();
@@ -319,13 +268,13 @@ fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
     let rel = accepted["id"].as_str().unwrap().to_owned();
     let show = ["relationship", "show", &rel, "--json"];
     // The vendor agrees to the person's standing terms its offer accepted, then orders.
-    let ordered = until(&p, &show, "the countersigned order", |l| settled(l, 4));
+    let ordered = until(&p, &show, "the countersigned order", |l| log_settled(l, 4));
     assert_eq!(ordered["log"][1]["kind"], "agreement");
     assert_eq!(
         ordered["agreed_terms"],
         serde_json::json!(["no-tracking", "no-resale"])
     );
-    until(&v, &show, "the vendor's copy", |l| settled(l, 4));
+    until(&v, &show, "the vendor's copy", |l| log_settled(l, 4));
     let intent = json(&vrm(&p, &["intent", "show", &id, "--json"]));
     assert_eq!(
         intent["intent"]["status"], "withdrawn",
@@ -359,7 +308,7 @@ fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
         "{}",
         stdout(&vrm(&p, &grant))
     );
-    let held = until(&v, &show, "the vendor's receipt", |l| settled(l, 6));
+    let held = until(&v, &show, "the vendor's receipt", |l| log_settled(l, 6));
     assert_eq!(
         held["grants"][0]["values"],
         serde_json::json!({"email": "pat@example.org", "postal-address": "1 Elm Street"})
@@ -379,9 +328,9 @@ fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
     assert!(crm_saw("pat@example.org") && !crm_saw("+1 555 0100"));
     let grant_id = held["grants"][0]["id"].as_str().unwrap().to_owned();
     assert!(vrm(&p, &["revoke", &rel, &grant_id[..10]]).status.success());
-    let deleted = until(&p, &show, "the deletion receipt", |l| settled(l, 8));
+    let deleted = until(&p, &show, "the deletion receipt", |l| log_settled(l, 8));
     assert_eq!(deleted["log"][7]["status"], "deleted");
-    let vendor_view = until(&v, &show, "the vendor's copy", |l| settled(l, 8));
+    let vendor_view = until(&v, &show, "the vendor's copy", |l| log_settled(l, 8));
     assert!(vendor_view["grants"][0].get("values").is_none());
     assert!(
         !on_disk(&v, "pat@example.org") && !on_disk(&v, "1 Elm Street"),
@@ -413,7 +362,7 @@ fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
             .status
             .success()
     );
-    until(&v, &show, "the person's message", |l| settled(l, 9));
+    until(&v, &show, "the person's message", |l| log_settled(l, 9));
     assert!(
         vrm(&v, &["vendor", "message", &rel, "Yes, on the title page."])
             .status
@@ -425,17 +374,20 @@ fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
             .success()
     );
     assert!(vrm(&v, &["vendor", "fulfil", &rel]).status.success());
-    until(&p, &show, "the vendor's reply and shipment", |l| {
-        settled(l, 12)
+    // Fulfilment brings the vendor's review token.
+    until(&p, &show, "the vendor's reply, shipment and token", |l| {
+        log_settled(l, 13)
     });
     assert!(vrm(&p, &["order", "received", &rel]).status.success());
-    let done = until(&v, &show, "received", |l| settled(l, 13));
+    let done = until(&v, &show, "received", |l| log_settled(l, 14));
     assert_eq!(done["state"]["received"], true);
     let (pf, vf) = (root.path().join("p.log"), root.path().join("v.log"));
-    until(&p, &show, "the person's copy complete", |l| settled(l, 13));
+    until(&p, &show, "the person's copy complete", |l| {
+        log_settled(l, 14)
+    });
     let table = stdout(&vrm(&p, &["relationships"]));
     assert!(
-        table.contains("agreed, shipped, fulfilled, received  13 entries  1 unread"),
+        table.contains("agreed, shipped, fulfilled, received  14 entries  1 unread"),
         "{table}"
     );
     for (d, f) in [(&p, &pf), (&v, &vf)] {
@@ -458,7 +410,7 @@ fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
             verified["entries"].clone(),
             verified["acknowledged"].clone()
         ),
-        (13.into(), 13.into())
+        (14.into(), 14.into())
     );
     let mut tampered = pb.clone();
     let at = tampered.len() / 2;

@@ -199,6 +199,12 @@ impl Net {
         node
     }
 
+    /// Starts one more node dialing `addr`, a node outside this net (a daemon), without
+    /// waiting for the edge.
+    pub async fn add_dialing(&mut self, spec: Spec, addr: Multiaddr) -> TestNode {
+        self.start(spec, vec![addr]).await
+    }
+
     /// Starts one more node, dialing `dial`, without waiting for those edges (a node that
     /// may refuse or drop them).
     pub async fn add_unsettled(&mut self, spec: Spec, dial: &[&TestNode]) -> TestNode {

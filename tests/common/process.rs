@@ -1,7 +1,9 @@
 //! `vrm` as real child processes.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -110,4 +112,59 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `vrm --data-dir DIR ARGS…` to its end.
+pub fn vrm(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vrm"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("VRM_DATA_DIR")
+        .output()
+        .expect("vrm runs")
+}
+
+/// What it printed.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What it printed with --json (it must have succeeded).
+pub fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("--json prints JSON")
+}
+
+/// Polls `check` on the JSON `vrm ... --json` prints until it holds, for 30 s.
+pub fn until(
+    dir: &std::path::Path,
+    args: &[&str],
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = vrm(dir, args);
+        if out.status.success() {
+            let value: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+            if check(&value) {
+                return value;
+            }
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Whether a relationship shown with --json has `entries` entries, all acknowledged.
+pub fn log_settled(log: &Value, entries: u64) -> bool {
+    log["entries"] == entries
+        && log["log"]
+            .as_array()
+            .is_some_and(|l| l.iter().all(|e| e["acknowledged"] == true))
 }
