@@ -554,6 +554,24 @@ impl Log {
         })
     }
 
+    /// A review token signed by `key`, naming `persona` and the log's order.
+    fn token(&mut self, key: &SigningKey, persona: [u8; 32]) -> &mut Log {
+        let (key2, order) = (key.clone(), self.chain.order.unwrap_or([0; 32]));
+        self.add(move |rel, seq, prev| {
+            Envelope::seal(
+                &ReviewToken {
+                    rel,
+                    seq,
+                    prev,
+                    persona: persona.into(),
+                    order: order.into(),
+                    created: CREATED + 290,
+                },
+                &key2,
+            )
+        })
+    }
+
     fn revoke(&mut self, grant: [u8; 32]) -> &mut Log {
         self.add(move |rel, seq, prev| {
             Envelope::seal(
@@ -699,6 +717,34 @@ fn relationship_vectors() {
     cases.push(json!({"description": "An agreement to a term the offer did not accept.", "log_hex": hex::encode(overreach.file(None))}));
     let linked_elsewhere = Log::accept([0x55; 32]);
     cases.push(json!({"description": "An accept whose link the intent persona signed for another vendor.", "log_hex": hex::encode(linked_elsewhere.file(None))}));
+    let persona_key = rel_persona().verifying_key().to_bytes();
+    let agreed = || {
+        let mut log = Log::accept(vendor_key);
+        log.order(items.clone())
+            .update(Status::Agreed, "", &rel_persona());
+        log
+    };
+    let mut tokened = agreed();
+    tokened
+        .update(Status::Fulfilled, "", &vendor())
+        .token(&vendor(), persona_key);
+    cases.push(json!({"description": "Reviews and reputation: the order agreed, fulfilled, and the vendor's review token naming the log's persona and order.", "log_hex": hex::encode(tokened.file(None))}));
+    let mut early = agreed();
+    early.token(&vendor(), persona_key);
+    cases.push(json!({"description": "A review token before the order was fulfilled or received.", "log_hex": hex::encode(early.file(None))}));
+    let mut self_made = agreed();
+    self_made
+        .update(Status::Received, "", &rel_persona())
+        .token(&rel_persona(), persona_key);
+    cases.push(json!({"description": "A review token signed by the person.", "log_hex": hex::encode(self_made.file(None))}));
+    let mut elsewhere = agreed();
+    elsewhere
+        .update(Status::Fulfilled, "", &vendor())
+        .token(&vendor(), [0x66; 32]);
+    cases.push(json!({"description": "A review token naming another persona.", "log_hex": hex::encode(elsewhere.file(None))}));
+    let mut twice = tokened;
+    twice.token(&vendor(), persona_key);
+    cases.push(json!({"description": "A second review token in one log.", "log_hex": hex::encode(twice.file(None))}));
     for case in &mut cases {
         let bytes = hex::decode(case["log_hex"].as_str().expect("hex")).expect("hex");
         match relationship::verify_file(&bytes) {
@@ -866,6 +912,7 @@ fn main() {
         &vendor(),
         NOW,
     );
+    review_vectors(&v);
     let mut unknown_category = minimal_intent();
     unknown_category.category = "spaceships".into();
     v.invalid(
@@ -873,6 +920,130 @@ fn main() {
         "An intent in a category that is not in categories.json.",
         "intent",
         Envelope::seal(&unknown_category, &persona()).as_bytes(),
+        &persona(),
+        NOW,
+    );
+}
+
+/// A review token of `vendor_key` for an order to `persona` (as a vendor's node writes it
+/// into the log).
+fn review_token(vendor_key: &SigningKey, persona: &SigningKey) -> Vec<u8> {
+    Envelope::seal(
+        &ReviewToken {
+            rel: [0x31; 32].into(),
+            seq: 4,
+            prev: [0x32; 32].into(),
+            persona: persona.verifying_key().to_bytes().into(),
+            order: [0x33; 32].into(),
+            created: CREATED,
+        },
+        vendor_key,
+    )
+    .as_bytes()
+    .to_vec()
+}
+
+/// The vectors of reviews and collective intents (`proto/README.md`, "Reviews and
+/// reputation", "Collective intents").
+fn review_vectors(v: &Vectors) {
+    let reviewer = SigningKey::from_bytes(&[0x45; 32]);
+    let other_vendor = SigningKey::from_bytes(&[0x23; 32]);
+    let elsewhere = SigningKey::from_bytes(&[0x46; 32]);
+    let link = history_input(
+        &reviewer.verifying_key().to_bytes(),
+        &vendor().verifying_key().to_bytes(),
+    );
+    let review = |token: Vec<u8>, history: Vec<HistoryItem>| Review {
+        token: token.into(),
+        rating: 4,
+        text: "Arrived in two days, as described.".into(),
+        history,
+        created: CREATED + 30,
+    };
+    let shown = HistoryItem {
+        token: review_token(&other_vendor, &elsewhere).into(),
+        sig: elsewhere.sign(&link).to_bytes().into(),
+    };
+    v.valid(
+        "review",
+        "A review signed by the relationship persona 45…45 with the vendor's review token, and one order of the same person with vendor 23…23 shown as history.",
+        &Envelope::seal(&review(review_token(&vendor(), &reviewer), vec![shown.clone()]), &reviewer),
+    );
+    let mut forged = review_token(&vendor(), &reviewer);
+    let last = forged.len() - 1;
+    forged[last] ^= 0x01;
+    let invalid = |name: &str, description: &str, body: Review| {
+        v.invalid(
+            name,
+            description,
+            "review",
+            Envelope::seal(&body, &reviewer).as_bytes(),
+            &reviewer,
+            NOW,
+        );
+    };
+    invalid(
+        "review-forged-token",
+        "A review whose token's signature does not verify.",
+        review(forged, Vec::new()),
+    );
+    invalid(
+        "review-without-order",
+        "A review whose token is not an envelope at all.",
+        review(b"trust me".to_vec(), Vec::new()),
+    );
+    let order = Envelope::seal(
+        &Order {
+            rel: [0x31; 32].into(),
+            seq: 1,
+            prev: [0x31; 32].into(),
+            items: offer(vendor().verifying_key().to_bytes()).items,
+            text: String::new(),
+            created: CREATED,
+        },
+        &vendor(),
+    );
+    invalid(
+        "review-of-an-order-without-token",
+        "A review proving its order with the vendor's order entry (of an order never fulfilled, e.g. cancelled) instead of a review token.",
+        review(order.as_bytes().to_vec(), Vec::new()),
+    );
+    invalid(
+        "review-other-persona",
+        "A review signed by another key than the persona the token names.",
+        review(review_token(&vendor(), &elsewhere), Vec::new()),
+    );
+    let unsigned = HistoryItem {
+        sig: reviewer.sign(&link).to_bytes().into(),
+        ..shown
+    };
+    invalid(
+        "review-bad-history",
+        "A review whose history item's link is signed by the reviewer, not by the persona of the token it shows.",
+        review(review_token(&vendor(), &reviewer), vec![unsigned]),
+    );
+    let mut six = review(review_token(&vendor(), &reviewer), Vec::new());
+    six.rating = 6;
+    invalid("review-rating-6", "A review rated 6 of 5.", six);
+    let mut member = minimal_intent();
+    member.group = Some(GroupTerms {
+        nonce: [0x47; 16].into(),
+        size: 12,
+    });
+    v.valid(
+        "intent-group-member",
+        "One member's intent of a collective intent for 12 (travels on /vrm/2/directory; group id = first 16 bytes of SHA-256 over \"vrm/2/group\" 00 and the shared fields).",
+        &Envelope::seal(&member, &persona()),
+    );
+    member.group = Some(GroupTerms {
+        nonce: [0x47; 16].into(),
+        size: 1,
+    });
+    v.invalid(
+        "intent-group-of-one",
+        "A collective intent looking for one member.",
+        "intent",
+        Envelope::seal(&member, &persona()).as_bytes(),
         &persona(),
         NOW,
     );

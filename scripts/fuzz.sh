@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 SECS=${1:-60}
 shift || true
-ALL=(envelope_decode signed_body body_intent body_withdraw body_offer body_profile
+ALL=(envelope_decode signed_body body_intent body_withdraw body_offer body_profile body_review
      service_protocol api_json verify_batch relationship node_export)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
 export RUSTC_BOOTSTRAP=1

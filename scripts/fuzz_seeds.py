@@ -10,12 +10,13 @@ import pathlib
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-KINDS = ["intent", "intent-withdraw", "offer", "vendor-profile", "order"]
+KINDS = ["intent", "intent-withdraw", "offer", "vendor-profile", "order", "review"]
 BODY_TARGET = {
     "intent": "body_intent",
     "intent-withdraw": "body_withdraw",
     "offer": "body_offer",
     "vendor-profile": "body_profile",
+    "review": "body_review",
 }
 
 

@@ -1,5 +1,6 @@
 //! Arbitrary bytes as an exported relationship log (`verify_file`), as a grant's delivery,
-//! and as the body of each relationship kind (the person's data kinds too), signed by either
+//! and as the body of each relationship kind (the person's data kinds and the review token
+//! too), signed by either
 //! side and checked as the next entry of the whole order and of the log with a grant in
 //! `proto/relationship-vectors.json` (and of its start, after the accept): the decoder,
 //! the signer rules and the rules of the order, as a node applies them to an entry that
@@ -14,9 +15,10 @@ use vrm::proto::Envelope;
 use vrm::proto::relationship::{Chain, LogFile, verify_file};
 use vrm_fuzz::{signed, vendor};
 
-/// The whole order's chain after its accept, after its last entry, and the chain of the
-/// log with a grant, held, revoked and deleted.
-static CHAINS: LazyLock<[Chain; 3]> = LazyLock::new(|| {
+/// The whole order's chain after its accept, after its last entry, the chain of the log
+/// with a grant, held, revoked and deleted, and the chain of a fulfilled order just before
+/// the vendor's review token.
+static CHAINS: LazyLock<[Chain; 4]> = LazyLock::new(|| {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/relationship-vectors.json");
     let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("vectors")).expect("json");
@@ -29,7 +31,19 @@ static CHAINS: LazyLock<[Chain; 3]> = LazyLock::new(|| {
     let data = hex::decode(file["logs"][8]["log_hex"].as_str().expect("hex")).expect("hex");
     let data = verify_file(&data).expect("the log with a grant verifies").chain;
     assert_eq!(data.grants.len(), 1, "logs[8] is the log with a grant");
-    [start, whole, data]
+    let tokened = hex::decode(file["logs"][15]["log_hex"].as_str().expect("hex")).expect("hex");
+    let tokened = LogFile::decode(&tokened).expect("a log");
+    let accept = Envelope::decode(&tokened.entries[0].entry).expect("the accept");
+    let (mut fulfilled, _) = Chain::start(&accept, &offer).expect("a valid accept");
+    let (token, before) = tokened.entries[1..].split_last().expect("entries");
+    for record in before {
+        let entry = Envelope::decode(&record.entry).expect("an entry");
+        let (_, _, state) = fulfilled.check(&entry).expect("a valid entry");
+        fulfilled.push(&entry, state);
+    }
+    let token = Envelope::decode(&token.entry).expect("the token");
+    assert!(fulfilled.check(&token).is_ok(), "logs[15] ends in a review token");
+    [start, whole, data, fulfilled]
 });
 
 fn persona() -> &'static SigningKey {
@@ -50,6 +64,7 @@ fuzz_target!(|data: &[u8]| {
         "grant",
         "revoke",
         "receipt",
+        "review-token",
     ];
     for kind in kinds {
         for key in [vendor(), persona()] {

@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
         "offer",
         "vendor-profile",
         "order",
+        "review",
     ];
     let kind = kinds[usize::from(*selector) % kinds.len()];
     let key = SigningKey::from_bytes(&[7; 32]);

@@ -17,6 +17,12 @@ pub fn persona() -> &'static SigningKey {
     &KEY
 }
 
+/// The relationship persona that signs the vectors' review (`review.json`).
+pub fn reviewer() -> &'static SigningKey {
+    static KEY: LazyLock<SigningKey> = LazyLock::new(|| SigningKey::from_bytes(&[0x45; 32]));
+    &KEY
+}
+
 /// The key that signs the vectors' offers and vendor profiles.
 pub fn vendor() -> &'static SigningKey {
     static KEY: LazyLock<SigningKey> = LazyLock::new(|| SigningKey::from_bytes(&[0x22; 32]));
@@ -96,6 +102,7 @@ pub fn check_signed_body(kind: Kind, body: &[u8], key: &SigningKey) -> Option<Pa
         Payload::IntentWithdraw(b) => Envelope::seal(b, key),
         Payload::Offer(b) => Envelope::seal(b, key),
         Payload::VendorProfile(b) => Envelope::seal(b, key),
+        Payload::Review(b) => Envelope::seal(b, key),
     };
     let (_, again) = decode_and_check(resealed.as_bytes(), NOW)
         .unwrap_or_else(|e| panic!("accepted {kind} refused once re-sealed: {e}"));
