@@ -407,3 +407,98 @@ fn parse_vendor(vendor: &str) -> Result<[u8; 32], NodeError> {
             NodeError::Relationship(format!("{vendor:?} is not a vendor key (64 hex digits)"))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn review(vendor: u8, persona: u8, rating: u8, history: &[u8], created: u64) -> StoredReview {
+        StoredReview {
+            reviewed: Reviewed {
+                vendor: [vendor; 32],
+                order: [persona; 32],
+                persona: [persona; 32],
+                rating,
+                created,
+                history: history.iter().map(|v| [*v; 32]).collect(),
+            },
+            id: MessageId([persona; 32]),
+            stored_at: created,
+        }
+    }
+
+    #[test]
+    fn counts_mean_distribution_and_recency_are_of_every_review() {
+        let old = NOW - RECENT_SECS;
+        let reviews = [
+            review(1, 10, 5, &[], NOW),
+            review(1, 11, 4, &[], old),
+            review(1, 12, 1, &[], old + 1),
+            review(2, 13, 3, &[], NOW),
+        ];
+        let reps = reputations(&reviews, &HashSet::new(), NOW);
+        let one = &reps[&[1; 32]];
+        assert_eq!((one.reviews, one.buyers, one.proven), (3, 3, 0));
+        assert_eq!(one.mean, 10.0 / 3.0);
+        assert_eq!(one.distribution, [1, 0, 0, 1, 1]);
+        assert_eq!(
+            (one.newest, one.recent),
+            (NOW, 2),
+            "the one 90 days old is not recent"
+        );
+        assert_eq!(one.vendor, hex::encode([1; 32]));
+        assert_eq!(reps[&[2; 32]].reviews, 1);
+    }
+
+    #[test]
+    fn unproven_buyers_weigh_one_together_and_proven_ones_one_each() {
+        let unproven: Vec<StoredReview> = (0..20).map(|n| review(1, 10 + n, 5, &[], NOW)).collect();
+        let reps = reputations(&unproven, &HashSet::new(), NOW);
+        assert_eq!(reps[&[1; 32]].score, (2.0 * 3.0 + 5.0) / 3.0);
+        let trusted = HashSet::from([[9; 32]]);
+        let proven: Vec<StoredReview> = (0..4).map(|n| review(1, 40 + n, 4, &[9], NOW)).collect();
+        let reps = reputations(&proven, &trusted, NOW);
+        let one = &reps[&[1; 32]];
+        assert_eq!((one.proven, one.trusted), (4, true));
+        assert_eq!(one.score, (2.0 * 3.0 + 4.0 * 4.0) / 6.0);
+        let mixed: Vec<StoredReview> = proven.iter().cloned().chain(unproven).collect();
+        let reps = reputations(&mixed, &trusted, NOW);
+        assert_eq!(reps[&[1; 32]].score, (6.0 + 16.0 + 5.0) / 7.0);
+    }
+
+    #[test]
+    fn one_buyer_is_one_voice_and_trust_spreads_only_through_proven_buyers() {
+        // One persona reviewing two orders of vendor 1: one voice, the mean of its two.
+        let twice = [review(1, 10, 5, &[], NOW), {
+            let mut r = review(1, 10, 1, &[], NOW);
+            r.reviewed.order = [99; 32];
+            r
+        }];
+        let reps = reputations(&twice, &HashSet::new(), NOW);
+        assert_eq!((reps[&[1; 32]].reviews, reps[&[1; 32]].buyers), (2, 1));
+        assert_eq!(reps[&[1; 32]].score, (6.0 + 3.0) / 3.0);
+        // Vendor 9 is trusted (own experience); two buyers proven by it make vendor 2
+        // trusted, whose own two proven buyers then make vendor 3 trusted. One proven buyer
+        // is not enough (vendor 4); history naming the reviewed vendor itself proves nothing.
+        let chain = [
+            review(2, 20, 4, &[9], NOW),
+            review(2, 21, 4, &[9], NOW),
+            review(3, 30, 4, &[2], NOW),
+            review(3, 31, 4, &[2], NOW),
+            review(4, 40, 4, &[9], NOW),
+            review(5, 50, 4, &[5], NOW),
+            review(5, 51, 4, &[5], NOW),
+        ];
+        let reps = reputations(&chain, &HashSet::from([[9; 32], [5; 32]]), NOW);
+        let trusted = |v: u8| reps[&[v; 32]].trusted;
+        assert!(trusted(2) && trusted(3));
+        assert!(!trusted(4), "one proven buyer");
+        assert_eq!(reps[&[4; 32]].proven, 1);
+        assert_eq!(
+            reps[&[5; 32]].proven, 0,
+            "its own tokens prove nothing about it"
+        );
+    }
+}

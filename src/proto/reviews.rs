@@ -108,3 +108,161 @@ pub fn check_review(review: &Review, signer: &VerifyingKey, now: u64) -> Result<
         history,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::{Signer, SigningKey};
+
+    use super::*;
+    use crate::proto::{HistoryItem, ReviewToken};
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn token(vendor: &SigningKey, persona: &SigningKey, created: u64) -> Vec<u8> {
+        let body = ReviewToken {
+            rel: [1; 32].into(),
+            seq: 4,
+            prev: [2; 32].into(),
+            persona: persona.verifying_key().to_bytes().into(),
+            order: [3; 32].into(),
+            created,
+        };
+        Envelope::seal(&body, vendor).as_bytes().to_vec()
+    }
+
+    fn item(
+        other: &SigningKey,
+        elsewhere: &SigningKey,
+        persona: &SigningKey,
+        vendor: &SigningKey,
+    ) -> HistoryItem {
+        let link = history_input(
+            &persona.verifying_key().to_bytes(),
+            &vendor.verifying_key().to_bytes(),
+        );
+        HistoryItem {
+            token: token(other, elsewhere, NOW).into(),
+            sig: elsewhere.sign(&link).to_bytes().into(),
+        }
+    }
+
+    fn review(token: Vec<u8>, rating: u8, history: Vec<HistoryItem>) -> Review {
+        Review {
+            token: token.into(),
+            rating,
+            text: "fine".into(),
+            history,
+            created: NOW,
+        }
+    }
+
+    fn code(review: &Review, signer: &SigningKey) -> &'static str {
+        match check_review(review, &signer.verifying_key(), NOW) {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        }
+    }
+
+    #[test]
+    fn a_review_says_who_was_reviewed_for_which_order_by_whom() {
+        let (vendor, persona, other, elsewhere) = (key(1), key(2), key(3), key(4));
+        let shown = item(&other, &elsewhere, &persona, &vendor);
+        let ok = review(token(&vendor, &persona, NOW), 5, vec![shown]);
+        let reviewed = check_review(&ok, &persona.verifying_key(), NOW).unwrap();
+        assert_eq!(reviewed.vendor, vendor.verifying_key().to_bytes());
+        assert_eq!(reviewed.order, [3; 32]);
+        assert_eq!(reviewed.persona, persona.verifying_key().to_bytes());
+        assert_eq!((reviewed.rating, reviewed.created), (5, NOW));
+        assert_eq!(reviewed.history, vec![other.verifying_key().to_bytes()]);
+    }
+
+    #[test]
+    fn every_rule_of_a_review_has_its_code() {
+        let (vendor, persona, other, elsewhere) = (key(1), key(2), key(3), key(4));
+        let good = || token(&vendor, &persona, NOW);
+        for rating in [1, 5] {
+            assert_eq!(code(&review(good(), rating, vec![]), &persona), "ok");
+        }
+        for rating in [0, 6] {
+            assert_eq!(
+                code(&review(good(), rating, vec![]), &persona),
+                "invalid-field"
+            );
+        }
+        let mut long = review(good(), 3, vec![]);
+        long.text = "x".repeat(MAX_TEXT_BYTES);
+        assert_eq!(code(&long, &persona), "ok");
+        long.text.push('x');
+        assert_eq!(code(&long, &persona), "field-too-long");
+        let mut ahead = review(good(), 3, vec![]);
+        ahead.created = NOW + 301;
+        assert_eq!(code(&ahead, &persona), "from-the-future");
+        assert_eq!(
+            code(&review(good(), 3, vec![]), &other),
+            "bad-token",
+            "another signer"
+        );
+        let newer = token(&vendor, &persona, NOW + 1);
+        assert_eq!(code(&review(newer, 3, vec![]), &persona), "bad-token");
+        assert_eq!(
+            code(&review(token(&vendor, &persona, NOW), 3, vec![]), &persona),
+            "ok",
+            "same second"
+        );
+        let withdraw = crate::proto::IntentWithdraw {
+            intent: [1; 16].into(),
+            created: NOW,
+        };
+        let not_a_token = Envelope::seal(&withdraw, &vendor).as_bytes().to_vec();
+        assert_eq!(code(&review(not_a_token, 3, vec![]), &persona), "bad-token");
+    }
+
+    #[test]
+    fn history_items_are_other_vendors_tokens_whose_personas_signed_the_link() {
+        let (vendor, persona) = (key(1), key(2));
+        let shown = |n: u8| item(&key(10 + n), &key(40 + n), &persona, &vendor);
+        let with = |history: Vec<HistoryItem>| {
+            code(&review(token(&vendor, &persona, NOW), 4, history), &persona)
+        };
+        assert_eq!(with((0..8).map(shown).collect()), "ok");
+        assert_eq!(
+            with((0..9).map(shown).collect()),
+            "bad-history",
+            "more than 8"
+        );
+        assert_eq!(
+            with(vec![shown(1), shown(1)]),
+            "bad-history",
+            "one vendor twice"
+        );
+        let own = item(&vendor, &key(40), &persona, &vendor);
+        assert_eq!(with(vec![own]), "bad-history", "the reviewed vendor itself");
+        let mut unsigned = shown(1);
+        unsigned.sig = persona
+            .sign(&history_input(
+                &persona.verifying_key().to_bytes(),
+                &vendor.verifying_key().to_bytes(),
+            ))
+            .to_bytes()
+            .into();
+        assert_eq!(
+            with(vec![unsigned]),
+            "bad-history",
+            "signed by the wrong persona"
+        );
+        let other_vendor = key(99);
+        let for_another = item(&key(11), &key(41), &persona, &other_vendor);
+        assert_eq!(
+            with(vec![for_another]),
+            "bad-history",
+            "a link to another vendor"
+        );
+        let mut garbage = shown(1);
+        garbage.token = b"no".to_vec().into();
+        assert_eq!(with(vec![garbage]), "bad-history");
+    }
+}

@@ -156,3 +156,108 @@ impl Store {
         Ok(purged)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{GroupTerms, group_id};
+    use crate::store::fixtures::{NOW, intent};
+
+    /// Member `n`'s intent of group `nonce` (each member its own signer and id).
+    fn member(n: u8, nonce: u8) -> (Envelope, Intent, [u8; 16]) {
+        let (_, mut body) = intent(n);
+        body.group = Some(GroupTerms {
+            nonce: [nonce; 16].into(),
+            size: 5,
+        });
+        let key = ed25519_dalek::SigningKey::from_bytes(&[n; 32]);
+        let group = group_id(&body).unwrap();
+        (Envelope::seal(&body, &key), body, group)
+    }
+
+    #[test]
+    fn members_join_once_leave_and_go_with_their_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let (e1, i1, g) = member(1, 7);
+        let (e2, i2, _) = member(2, 7);
+        let (e3, i3, other) = member(3, 8);
+        assert_ne!(g, other, "another nonce, another group");
+        assert_eq!(store.join_group(&g, &e1, &i1).unwrap(), Joined::Counted);
+        assert_eq!(store.join_group(&g, &e1, &i1).unwrap(), Joined::Known);
+        assert_eq!(store.join_group(&g, &e2, &i2).unwrap(), Joined::Counted);
+        assert_eq!(store.join_group(&other, &e3, &i3).unwrap(), Joined::Counted);
+        let groups = store.groups(None).unwrap();
+        let counts: Vec<(usize, [u8; 16])> = groups.iter().map(|g| (g.members, g.id)).collect();
+        assert!(
+            counts.contains(&(2, g)) && counts.contains(&(1, other)),
+            "{counts:?}"
+        );
+        assert_eq!(store.groups(Some(&g)).unwrap()[0].terms.text, "A paperback");
+        let signer = e1.signer().to_bytes();
+        assert_eq!(store.leave_group(&signer, &i1.id).unwrap(), Some(g));
+        assert_eq!(
+            store.leave_group(&signer, &i1.id).unwrap(),
+            None,
+            "left already"
+        );
+        assert_eq!(store.groups(Some(&g)).unwrap()[0].members, 1);
+        assert_eq!(store.purge_groups(NOW + 3599).unwrap(), 0);
+        assert_eq!(store.purge_groups(NOW + 3600).unwrap(), 2);
+        assert!(store.groups(None).unwrap().is_empty());
+        assert_eq!(
+            store.leave_group(&e2.signer().to_bytes(), &i2.id).unwrap(),
+            None
+        );
+        assert_eq!(
+            store.trees().unwrap().grouped_count.load(Ordering::SeqCst),
+            0
+        );
+    }
+
+    #[test]
+    fn a_full_group_or_store_counts_no_more_members() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let (e1, i1, g) = member(1, 7);
+        store
+            .trees()
+            .unwrap()
+            .grouped_count
+            .store(MAX_GROUPED, Ordering::SeqCst);
+        assert_eq!(store.join_group(&g, &e1, &i1).unwrap(), Joined::Full);
+        store
+            .trees()
+            .unwrap()
+            .grouped_count
+            .store(0, Ordering::SeqCst);
+        for n in 0..MAX_MEMBERS {
+            let key = [
+                (n % 250) as u8,
+                (n / 250) as u8,
+                9,
+                9,
+                9,
+                9,
+                9,
+                9,
+                9,
+                9,
+                9,
+                9,
+                9,
+                9,
+                9,
+                9,
+            ];
+            let signer = [n as u8; 32];
+            store
+                .trees()
+                .unwrap()
+                .group_members
+                .insert([&g[..], &signer[..], &key[..]].concat(), e1.as_bytes())
+                .unwrap();
+        }
+        assert_eq!(store.join_group(&g, &e1, &i1).unwrap(), Joined::Full);
+    }
+}
