@@ -16,6 +16,13 @@
 //!   insert + flush; then the resident memory of the process holding them
 //!   (`VRM_BENCH_MAILBOX_N`, default 100,000).
 //!
+//! - `review_ingest`: reviews from the directory taken per second (decode, the review's and
+//!   its token's signatures, the rules, replay memory, the review store), one at a time,
+//!   against the raw one-by-one `verify_strict` rate (a review carries two signatures, so
+//!   0.5 is the crypto ceiling); `reputation`: the reviews a node weighs per second when it
+//!   computes every vendor's reputation (200 vendors, a quarter of the buyers showing a
+//!   history), against reading those same reviews from the store.
+//!
 //! Run: `scripts/bench.sh` (or `cargo bench --bench core`). `VRM_BENCH_N` sets the count (20,000).
 
 #[path = "support/file_system.rs"]
@@ -292,6 +299,93 @@ fn main() {
         json!({"n": n, "data_dir_fs": file_system::of(store_dir.path())}),
     );
     mailbox(&envelopes, now, raw_rate);
+    reviews(n, now, verify_rate);
+}
+
+/// Reviews taken from gossip per second, and reputations computed over them.
+fn reviews(n: usize, now: u64, verify_rate: f64) {
+    use ed25519_dalek::Signer;
+    let vendors: Vec<SigningKey> = (0..200u32)
+        .map(|v| {
+            let mut seed = [0x77; 32];
+            seed[..4].copy_from_slice(&v.to_be_bytes());
+            SigningKey::from_bytes(&seed)
+        })
+        .collect();
+    let token = |vendor: &SigningKey, persona: &SigningKey, order: u32| {
+        let mut id = [0u8; 32];
+        id[..4].copy_from_slice(&order.to_be_bytes());
+        let body = ReviewToken {
+            rel: id.into(),
+            seq: 4,
+            prev: id.into(),
+            persona: persona.verifying_key().to_bytes().into(),
+            order: id.into(),
+            created: now - 60,
+        };
+        Envelope::seal(&body, vendor).as_bytes().to_vec()
+    };
+    let reviews: Vec<Vec<u8>> = (0..n as u32)
+        .map(|i| {
+            let mut seed = [0x55; 32];
+            seed[..4].copy_from_slice(&i.to_be_bytes());
+            let persona = SigningKey::from_bytes(&seed);
+            let vendor = &vendors[i as usize % vendors.len()];
+            let history = if i % 4 == 0 {
+                let other = &vendors[(i as usize + 1) % vendors.len()];
+                let link = history_input(
+                    &persona.verifying_key().to_bytes(),
+                    &vendor.verifying_key().to_bytes(),
+                );
+                vec![HistoryItem {
+                    token: token(other, &persona, i).into(),
+                    sig: persona.sign(&link).to_bytes().into(),
+                }]
+            } else {
+                Vec::new()
+            };
+            let review = Review {
+                token: token(vendor, &persona, i).into(),
+                rating: (i % 5) as u8 + 1,
+                text: "As described.".into(),
+                history,
+                created: now - 30,
+            };
+            Envelope::seal(&review, &persona).as_bytes().to_vec()
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), 64 << 20).expect("store");
+    let scope = ingest::Scope::default();
+    let started = Instant::now();
+    for review in &reviews {
+        let outcome = ingest::gossip(&store, &scope, DIRECTORY_TOPIC, review, now).expect("store");
+        assert_eq!(outcome.verdict, ingest::Verdict::Accept);
+    }
+    line(
+        "review_ingest",
+        per_sec(n, started),
+        "reviews/s",
+        "ed25519_verify_strict",
+        verify_rate,
+        json!({"n": n, "cores": 1, "signatures_per_review": "2 (3 with a history item, 1 in 4)"}),
+    );
+    let started = Instant::now();
+    let held = store.reviews(None).expect("reviews");
+    let read_rate = per_sec(held.len(), started);
+    let trusted = [vendors[0].verifying_key().to_bytes()].into();
+    let started = Instant::now();
+    let reps = vrm::node::reviews::reputations(&held, &trusted, now);
+    let rate = per_sec(held.len(), started);
+    assert_eq!(reps.len(), vendors.len());
+    line(
+        "reputation",
+        rate,
+        "reviews weighed/s",
+        "store_read_reviews",
+        read_rate,
+        json!({"n": held.len(), "vendors": vendors.len()}),
+    );
 }
 
 /// Deposits per second into a mailbox (sealing included), and the memory it then takes.

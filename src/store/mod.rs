@@ -636,7 +636,11 @@ impl Store {
             self.key_received_by_signer_v6()?;
         }
         // Version 8 added relationships, version 9 the vault, version 10 reviews and groups:
-        // new trees, nothing to convert (granted data lives in files beside the database).
+        // new trees (granted data lives in files beside the database). Up to version 9, a
+        // log's chain did not name its order entry, which a review token needs.
+        if found.is_some_and(|v| v <= 9) {
+            self.index_orders_v9()?;
+        }
         let t = self.trees()?;
         t.meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
         t.durable()

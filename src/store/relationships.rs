@@ -127,6 +127,30 @@ impl Store {
         Ok(true)
     }
 
+    /// Schema 9 to 10: each log's chain learns the id of its order entry, which a review
+    /// token names (logs of schema 9 have no token yet).
+    pub(super) fn index_orders_v9(&self) -> Result<(), StoreError> {
+        for mut record in self.relationships()? {
+            if record.chain.order.is_some() {
+                continue;
+            }
+            let order = self
+                .relationship_log(&record)?
+                .into_iter()
+                .find_map(|(entry, _)| {
+                    Envelope::decode(&entry)
+                        .ok()
+                        .filter(|e| e.kind() == Kind::Order)
+                        .map(|e| e.id().0)
+                });
+            if order.is_some() {
+                record.chain.order = order;
+                self.write_relationship(&record, RelationshipWrite::default())?;
+            }
+        }
+        Ok(())
+    }
+
     /// One relationship.
     pub fn relationship(&self, rel: &[u8; 32]) -> Result<Option<Relationship>, StoreError> {
         let t = self.trees()?;
