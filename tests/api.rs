@@ -94,6 +94,25 @@ const PATHS: &[(&str, &str)] = &[
         "POST",
         "/api/v1/relationships/0000000000000000000000000000000000000000000000000000000000000000/grants",
     ),
+    (
+        "POST",
+        "/api/v1/relationships/0000000000000000000000000000000000000000000000000000000000000000/review",
+    ),
+    ("GET", "/api/v1/reputation"),
+    (
+        "GET",
+        "/api/v1/vendors/0000000000000000000000000000000000000000000000000000000000000000/reviews",
+    ),
+    ("GET", "/api/v1/groups"),
+    ("POST", "/api/v1/groups"),
+    (
+        "POST",
+        "/api/v1/groups/00000000000000000000000000000000/join",
+    ),
+    (
+        "POST",
+        "/api/v1/groups/00000000000000000000000000000000/leave",
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,6 +148,12 @@ async fn every_endpoint_needs_the_token() {
         "/api/v1/relationships/{id}/grants",
         "/api/v1/relationships/{id}/grants/{grant}/revoke",
         "/api/v1/holdings",
+        "/api/v1/relationships/{id}/review",
+        "/api/v1/reputation",
+        "/api/v1/vendors/{key}/reviews",
+        "/api/v1/groups",
+        "/api/v1/groups/{id}/join",
+        "/api/v1/groups/{id}/leave",
     ] {
         assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
     }
@@ -450,4 +475,76 @@ async fn the_vault_over_http_keeps_fields_and_refuses_bad_ones_with_the_reason()
     );
     let (status, holdings) = get(&api, "/api/v1/holdings");
     assert_eq!((status, holdings), (200, serde_json::json!([])));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_and_groups_over_http_refuse_with_the_reason() {
+    let mut net = Net::new();
+    let [_s, p] = net.line([person("s"), person("p")]).await;
+    let api = TestApi::serve(&p).await;
+    let unknown = format!("/api/v1/relationships/{}/review", "0".repeat(64));
+    for (path, body, code, says) in [
+        (
+            unknown.as_str(),
+            r#"{"rating": 4}"#,
+            409,
+            "no such relationship",
+        ),
+        (
+            unknown.as_str(),
+            r#"{"rating": 4, "stars": 5}"#,
+            422,
+            "stars",
+        ),
+        (
+            "/api/v1/relationships/xyz/review",
+            r#"{"rating": 4}"#,
+            409,
+            "not a relationship id",
+        ),
+        ("/api/v1/groups/abc/join", "", 409, "not a group id"),
+        (
+            "/api/v1/groups/00000000000000000000000000000000/join",
+            "",
+            409,
+            "no group",
+        ),
+        (
+            "/api/v1/groups/00000000000000000000000000000000/leave",
+            "",
+            409,
+            "not a member",
+        ),
+        (
+            "/api/v1/groups",
+            r#"{"size": 1, "intent": {"category": "travel", "text": "a minibus"}}"#,
+            400,
+            "not from 2 to 1000",
+        ),
+    ] {
+        let (status, refused) = post(&api, path, body);
+        assert_eq!(status, code, "{path} {body}: {refused}");
+        assert!(
+            refused["message"].as_str().unwrap_or("").contains(says),
+            "{path}: {refused}"
+        );
+    }
+    let (status, reputation) = get(&api, "/api/v1/reputation");
+    assert_eq!((status, reputation), (200, serde_json::json!([])));
+    let (status, groups) = get(&api, "/api/v1/groups");
+    assert_eq!((status, groups), (200, serde_json::json!([])));
+    let (status, started) = post(
+        &api,
+        "/api/v1/groups",
+        r#"{"size": 12, "intent": {"category": "travel", "text": "A minibus from the airport", "max_price": "20", "currency": "EUR"}}"#,
+    );
+    assert_eq!(status, 201, "{started}");
+    let (_, groups) = get(&api, "/api/v1/groups");
+    assert_eq!(groups[0]["id"], started["group"]);
+    assert_eq!(
+        (groups[0]["members"].as_u64(), groups[0]["size"].as_u64()),
+        (Some(1), Some(12))
+    );
+    assert_eq!(groups[0]["joined"], started["intent"]);
+    assert_eq!(groups[0]["max_price"], "20.00 EUR");
 }
