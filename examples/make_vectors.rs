@@ -1025,25 +1025,23 @@ fn review_vectors(v: &Vectors) {
     let mut six = review(review_token(&vendor(), &reviewer), Vec::new());
     six.rating = 6;
     invalid("review-rating-6", "A review rated 6 of 5.", six);
-    let mut member = minimal_intent();
-    member.group = Some(GroupTerms {
-        nonce: [0x47; 16].into(),
-        size: 12,
-    });
+    let member_of = |size: u32| Intent {
+        group: Some(GroupTerms {
+            nonce: [0x47; 16].into(),
+            size,
+        }),
+        ..minimal_intent()
+    };
     v.valid(
         "intent-group-member",
         "One member's intent of a collective intent for 12 (travels on /vrm/2/directory; group id = first 16 bytes of SHA-256 over \"vrm/2/group\" 00 and the shared fields).",
-        &Envelope::seal(&member, &persona()),
+        &Envelope::seal(&member_of(12), &persona()),
     );
-    member.group = Some(GroupTerms {
-        nonce: [0x47; 16].into(),
-        size: 1,
-    });
     v.invalid(
         "intent-group-of-one",
         "A collective intent looking for one member.",
         "intent",
-        Envelope::seal(&member, &persona()).as_bytes(),
+        Envelope::seal(&member_of(1), &persona()).as_bytes(),
         &persona(),
         NOW,
     );

@@ -270,7 +270,8 @@ until_json() {
 
 # After `scenario`: every person accepts the newest offer it got, as a new customer; the
 # vendor (through its CLI) answers a message, ships and fulfils, the person says received.
-# Every relationship's log must end byte-identical on both sides and verify offline.
+# Every relationship's log must end byte-identical on both sides and verify offline. Then
+# every person reviews its vendor (4 stars), and every node must show all those reviews.
 cmd_relationships() {
   local timeout_s=${VRM_SCENARIO_TIMEOUT:-30} failed=0 results=$NET/relationship-results
   local settled="d['state']['received'] and all(e['acknowledged'] and not e['pending'] for e in d['log'])"
@@ -306,6 +307,14 @@ cmd_relationships() {
     echo "$p with $v: relationship ${rel:0:12}, agreed after ${agreed_ms} ms, logs identical: $same, verified: $valid"
     echo "$agreed_ms $same $valid" >>"$results"
     [ "$same" = yes ] && [ "$valid" = yes ] || failed=1
+    vrm "$p" review "$rel" --rating 4 --text "Tuesday, as promised." >/dev/null || failed=1
+  done
+  local reviewed
+  reviewed=$(wc -l <"$results")
+  for node in $(nodes); do
+    if ! until_json "$node" "sum(r['reviews'] for r in d) == $reviewed" "$timeout_s" reputation; then
+      echo "$node: does not show the $reviewed reviews"; failed=1
+    fi
   done
   python3 - "$results" <<'PY'
 import json, sys

@@ -158,15 +158,7 @@ async fn ratings_next_to_offers_review_and_groups_in_chromium() {
     let (s, v, p) = shop(&mut net).await;
     let vendor = hex::encode(v.handle.vendor_key().unwrap());
     // Another buyer's fulfilled order and 5-star review, and the group they start.
-    let other = net.add(person("other").light(), &[&s]).await;
-    let id = cast(&other, "electronics", "A used ThinkPad", "400").await;
-    offers_arrive(&other, &id, 1).await;
-    let rel = other
-        .handle
-        .accept(&offers(&other, &id)[0].0.id(), false, true)
-        .await
-        .unwrap();
-    settled(&other, &v, &rel, 3).await;
+    let (other, rel) = agreed_buyer(&mut net, "other", &s, &v).await;
     let fulfilled = Draft::Update(Status::Fulfilled, String::new());
     v.handle
         .relationship_write(&rel, fulfilled.clone())

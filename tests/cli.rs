@@ -7,7 +7,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::on_disk;
-use common::process::{Daemon, json, log_settled, stdout, until, vrm};
+use common::process::{
+    Daemon, cast_book, json, log_settled, service_and_bookshop, stdout, until, vrm,
+};
 use serde_json::Value;
 
 #[test]
@@ -210,13 +212,7 @@ fn a_node_refuses_inbound_connections_past_its_cap_per_address() {
 fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
     let root = tempfile::tempdir().unwrap();
     let dir = |name: &str| root.path().join(name);
-    let mut service = Daemon::start(&dir("service"), &["--no-mdns", "--role", "service"]);
-    let service_addr = service.listen_addr();
-    let init = vrm(
-        &dir("vendor"),
-        &["init", "--vendor", "Bookshop", "--category", "books"],
-    );
-    assert!(init.status.success());
+    let (mut service, service_addr) = service_and_bookshop(root.path());
     // The vendor's CRM program: it keeps every line the node gives it.
     let crm_log = root.path().join("crm.log");
     let config = dir("vendor").join("config.toml");
@@ -237,24 +233,7 @@ fn an_order_between_three_daemons_ends_in_one_log_that_verifies() {
     person.connected_to(&service.peer_id());
     let (p, v) = (dir("person"), dir("vendor"));
 
-    let cast = vrm(
-        &p,
-        &[
-            "intent",
-            "cast",
-            "--category",
-            "books",
-            "--text",
-            "A signed first edition",
-            "--max-price",
-            "30",
-            "--currency",
-            "EUR",
-            "--expires",
-            "2h",
-            "--json",
-        ],
-    );
+    let cast = cast_book(&p, "A signed first edition");
     let id = json(&cast)["id"].as_str().unwrap().to_owned();
     let offers = until(
         &p,

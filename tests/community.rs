@@ -8,28 +8,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::process::{Daemon, json, log_settled, until, vrm};
+use common::process::{Daemon, cast_book, json, log_settled, service_and_bookshop, until, vrm};
 use common::{Net, person};
 use serde_json::Value;
 
 /// A person's daemon buys a book, the vendor fulfils it; returns the relationship id.
 fn buy_fulfilled(p: &Path, v: &Path) -> String {
-    let cast = json(&vrm(
-        p,
-        &[
-            "intent",
-            "cast",
-            "--category",
-            "books",
-            "--text",
-            "A signed first edition",
-            "--max-price",
-            "30",
-            "--currency",
-            "EUR",
-            "--json",
-        ],
-    ));
+    let cast = json(&cast_book(p, "A signed first edition"));
     let id = cast["id"].as_str().unwrap().to_owned();
     let offers = until(p, &["offers", "--intent", &id, "--json"], "an offer", |o| {
         o.as_array().is_some_and(|a| !a.is_empty())
@@ -81,13 +66,7 @@ fn shared(r: &Value) -> Value {
 fn three_buyers_review_one_vendor_and_every_daemon_shows_the_same_reputation() {
     let root = tempfile::tempdir().unwrap();
     let dir = |name: &str| -> PathBuf { root.path().join(name) };
-    let mut service = Daemon::start(&dir("service"), &["--no-mdns", "--role", "service"]);
-    let service_addr = service.listen_addr();
-    let init = vrm(
-        &dir("vendor"),
-        &["init", "--vendor", "Bookshop", "--category", "books"],
-    );
-    assert!(init.status.success());
+    let (mut service, service_addr) = service_and_bookshop(root.path());
     let mut vendor = Daemon::start(&dir("vendor"), &["--no-mdns", "--bootstrap", &service_addr]);
     vendor.connected_to(&service.peer_id());
     let light = ["--no-mdns", "--role", "light", "--bootstrap", &service_addr];

@@ -22,12 +22,7 @@ async fn agreed(net: &mut Net) -> (TestNode, TestNode, TestNode, String) {
 /// from the person's accepted offer, agreed on both sides.
 async fn agreed_with(net: &mut Net, vendor: Spec) -> (TestNode, TestNode, TestNode, String) {
     let [s, v] = net.line([person("s"), vendor]).await;
-    let p = net.add(person("p").light(), &[&s]).await;
-    let id = cast(&p, "electronics", "A used ThinkPad", "400").await;
-    offers_arrive(&p, &id, 1).await;
-    let offer = offers(&p, &id)[0].0.id();
-    let rel = p.handle.accept(&offer, false, true).await.unwrap();
-    settled(&p, &v, &rel, 3).await;
+    let (p, rel) = agreed_buyer(net, "p", &s, &v).await;
     (s, v, p, rel)
 }
 
@@ -306,8 +301,10 @@ async fn data_granted_under_delete_after_fulfilment_goes_when_the_vendor_fulfils
     assert!(on_disk(&v.dir, "9 Pine Road"));
     let fulfilled = Draft::Update(vrm::proto::Status::Fulfilled, String::new());
     v.handle.relationship_write(&rel, fulfilled).await.unwrap();
-    let done = settled(&p, &v, &rel, 7).await;
+    // fulfilled, the deleted receipt, then the review token
+    let done = settled(&p, &v, &rel, 8).await;
     assert_eq!(done.log[6].status.as_deref(), Some("deleted"));
+    assert_eq!(done.log[7].kind, "review-token");
     assert_eq!(done.grants[0].state, "deleted");
     assert!(!on_disk(&v.dir, "9 Pine Road"));
 }

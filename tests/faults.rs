@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::process::{AWAY_SERVICE_NODE, Daemon};
+use common::process::{AWAY_SERVICE_NODE, Daemon, cast_book, vrm};
 
 use ed25519_dalek::SigningKey;
 use vrm::proto::*;
@@ -152,35 +152,6 @@ fn a_full_disk_refuses_writes_clearly_keeps_what_was_acknowledged_and_heals() {
     assert!(ids(&store).len() >= acked.len());
 }
 
-fn vrm(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_vrm"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("VRM_DATA_DIR")
-        .output()
-        .expect("vrm runs")
-}
-
-fn cast_cli(dir: &Path) -> std::process::Output {
-    vrm(
-        dir,
-        &[
-            "intent",
-            "cast",
-            "--category",
-            "books",
-            "--text",
-            "A paperback",
-            "--max-price",
-            "30",
-            "--currency",
-            "EUR",
-            "--json",
-        ],
-    )
-}
-
 fn cast_id(out: &std::process::Output) -> String {
     assert!(
         out.status.success(),
@@ -201,7 +172,7 @@ fn a_daemon_on_a_full_disk_says_so_and_casts_again_once_space_is_freed() {
     daemon
         .wait_for("API on", Duration::from_secs(20))
         .expect("API up");
-    let mut acked = vec![cast_id(&cast_cli(&dir))];
+    let mut acked = vec![cast_id(&cast_book(&dir, "A paperback"))];
 
     let filler = fs.path().join("filler");
     assert!(
@@ -210,7 +181,7 @@ fn a_daemon_on_a_full_disk_says_so_and_casts_again_once_space_is_freed() {
     );
     // A write that fits in a page the store already holds still succeeds; soon one does not.
     let refused = (0..200)
-        .map(|_| cast_cli(&dir))
+        .map(|_| cast_book(&dir, "A paperback"))
         .find(|out| match out.status.success() {
             true => {
                 acked.push(cast_id(out));
@@ -231,7 +202,7 @@ fn a_daemon_on_a_full_disk_says_so_and_casts_again_once_space_is_freed() {
     std::fs::remove_file(&filler).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let out = cast_cli(&dir);
+        let out = cast_book(&dir, "A paperback");
         if out.status.success() {
             acked.push(cast_id(&out));
             break;
@@ -239,7 +210,7 @@ fn a_daemon_on_a_full_disk_says_so_and_casts_again_once_space_is_freed() {
         assert!(Instant::now() < deadline, "casts never worked again");
         std::thread::sleep(Duration::from_millis(200));
     }
-    acked.push(cast_id(&cast_cli(&dir)));
+    acked.push(cast_id(&cast_book(&dir, "A paperback")));
 
     // Killed, restarted: every acknowledged intent is there.
     drop(daemon);
@@ -263,7 +234,9 @@ fn run_and_stop(dir: &Path, n: usize) -> Vec<String> {
     daemon
         .wait_for("API on", Duration::from_secs(20))
         .expect("API up");
-    let ids = (0..n).map(|_| cast_id(&cast_cli(dir))).collect();
+    let ids = (0..n)
+        .map(|_| cast_id(&cast_book(dir, "A paperback")))
+        .collect();
     daemon.terminate();
     ids
 }
@@ -326,7 +299,7 @@ fn a_store_that_was_not_damaged_opens_after_clean_stops_and_after_a_kill() {
     daemon
         .wait_for("API on", Duration::from_secs(20))
         .expect("API up");
-    ids.push(cast_id(&cast_cli(&dir)));
+    ids.push(cast_id(&cast_book(&dir, "A paperback")));
     drop(daemon);
     ids.extend(run_and_stop(&dir, 1));
     assert_eq!(ids.len(), 8);
@@ -400,7 +373,7 @@ fn an_offer_that_meets_a_full_disk_stays_in_the_mailbox_and_arrives_later() {
     std::fs::write(&config, text).unwrap();
     let mut vendor = Daemon::start(&vendor_dir, &["--no-mdns", "--bootstrap", &person_addr]);
     person.connected_to(&vendor.peer_id());
-    let id = cast_id(&cast_cli(&person_dir));
+    let id = cast_id(&cast_book(&person_dir, "A paperback"));
     poll_json(
         &vendor_dir,
         &["vendor", "intents", "--json"],
@@ -417,7 +390,7 @@ fn an_offer_that_meets_a_full_disk_stays_in_the_mailbox_and_arrives_later() {
     // two may still fit in what sled's files hold already; they are acknowledged, durable,
     // and answered like the first.)
     let casts = (0..200)
-        .take_while(|_| cast_cli(&person_dir).status.success())
+        .take_while(|_| cast_book(&person_dir, "A paperback").status.success())
         .count() as u64;
     assert!(casts < 200, "the disk is full");
     let offers = 1 + casts;

@@ -32,10 +32,7 @@ async fn agreed(net: &mut Net) -> (TestNode, TestNode, TestNode, String) {
     let [s, v] = net
         .line([person("s"), vendor("v", "electronics", "350.00")])
         .await;
-    let p = net.add(person("p").light(), &[&s]).await;
-    let (_, offer) = offer_for(&p, "A used ThinkPad").await;
-    let rel = p.handle.accept(&offer, false, true).await.unwrap();
-    settled(&p, &v, &rel, 3).await;
+    let (p, rel) = agreed_buyer(net, "p", &s, &v).await;
     (s, v, p, rel)
 }
 
@@ -90,7 +87,9 @@ async fn an_order_runs_from_accept_to_received_and_both_logs_are_the_same() {
     )
     .await;
     write(&v, &rel, Draft::Update(Status::Fulfilled, String::new())).await;
-    settled(&p, &v, &rel, 7).await;
+    // The vendor's node follows its fulfilment with the review token.
+    let fulfilled = settled(&p, &v, &rel, 8).await;
+    assert_eq!(fulfilled.log[7].kind, "review-token");
     let reply = &detail(&p, &rel).unwrap().log[4];
     assert_eq!(
         (reply.from, reply.text.as_str()),
@@ -106,15 +105,15 @@ async fn an_order_runs_from_accept_to_received_and_both_logs_are_the_same() {
     p.handle.relationship_read(&rel, Some(2)).await.unwrap();
     assert_eq!(unread(&p), 0, "what was read stays read");
     write(&p, &rel, Draft::Update(Status::Received, String::new())).await;
-    let done = settled(&p, &v, &rel, 8).await;
+    let done = settled(&p, &v, &rel, 9).await;
     let state = done.summary.state;
     assert!(state.shipped && state.fulfilled && state.received);
 
     let file = exports_match(&p, &v, &rel);
     let verified = verify_file(&file).expect("the exported log verifies");
-    assert_eq!(verified.chain.len, 8);
+    assert_eq!(verified.chain.len, 9);
     assert_eq!(
-        verified.acknowledged, 8,
+        verified.acknowledged, 9,
         "every entry carries the other side's ack"
     );
 
@@ -129,7 +128,7 @@ async fn an_order_runs_from_accept_to_received_and_both_logs_are_the_same() {
 
     // Ending it: nothing more is taken on either side.
     write(&v, &rel, Draft::End("Thanks!".into())).await;
-    settled(&p, &v, &rel, 9).await;
+    settled(&p, &v, &rel, 10).await;
     let after_end = p
         .handle
         .relationship_write(&rel, Draft::Message("one more thing".into()))
@@ -162,10 +161,11 @@ async fn each_side_offline_in_turn_loses_nothing_and_doubles_nothing() {
     write(&p, &rel, Draft::Message("Got the tracking, thanks.".into())).await;
     write(&p, &rel, Draft::Update(Status::Received, String::new())).await;
     let v = net.restart(v, &[&s]).await;
-    let log = settled(&p, &v, &rel, 7).await;
+    // The person's "received" brings the vendor's review token.
+    let log = settled(&p, &v, &rel, 8).await;
     let texts: Vec<&str> = log.log.iter().map(|e| e.text.as_str()).collect();
     assert_eq!(
-        texts[3..],
+        texts[3..7],
         [
             "Packed and ready.",
             "tracking 42",
@@ -174,6 +174,7 @@ async fn each_side_offline_in_turn_loses_nothing_and_doubles_nothing() {
         ],
         "each entry once, in order"
     );
+    assert_eq!(log.log[7].kind, "review-token");
     exports_match(&p, &v, &rel);
 }
 
@@ -266,14 +267,25 @@ async fn the_vendors_own_program_confirms_ships_and_answers() {
     let p = net.add(person("p").light(), &[&s]).await;
     let (_, offer) = offer_for(&p, "A used ThinkPad").await;
     let rel = p.handle.accept(&offer, false, true).await.unwrap();
-    // accept, order (the program's), agreed, shipped, fulfilled (the program's).
-    let done = settled(&p, &v, &rel, 5).await;
+    // accept, order (the program's), agreed, shipped, fulfilled (the program's), and the
+    // review token the vendor's node writes after it.
+    let done = settled(&p, &v, &rel, 6).await;
     let steps: Vec<String> = done
         .log
         .iter()
         .map(|e| e.status.clone().unwrap_or(e.kind.clone()))
         .collect();
-    assert_eq!(steps, ["accept", "order", "agreed", "shipped", "fulfilled"]);
+    assert_eq!(
+        steps,
+        [
+            "accept",
+            "order",
+            "agreed",
+            "shipped",
+            "fulfilled",
+            "review-token"
+        ]
+    );
     assert!(
         done.log[3].text.starts_with("tracking BIKE-"),
         "{:?}",
@@ -281,8 +293,8 @@ async fn the_vendors_own_program_confirms_ships_and_answers() {
     );
 
     write(&p, &rel, Draft::Message("When do you deliver?".into())).await;
-    let answered = settled(&p, &v, &rel, 7).await;
-    assert_eq!(answered.log[6].from, Side::Vendor);
-    assert!(answered.log[6].text.contains("ride out at 9"));
+    let answered = settled(&p, &v, &rel, 8).await;
+    assert_eq!(answered.log[7].from, Side::Vendor);
+    assert!(answered.log[7].text.contains("ride out at 9"));
     exports_match(&p, &v, &rel);
 }

@@ -15,12 +15,7 @@ use vrm::proto::{DIRECTORY_TOPIC, Envelope, Kind, Review, Status};
 /// A light person's node on `s` buys from `v` and the vendor fulfils the order: returns
 /// the relationship, with the vendor's review token in both logs.
 async fn fulfilled(net: &mut Net, s: &TestNode, v: &TestNode, name: &str) -> (TestNode, String) {
-    let p = net.add(person(name).light(), &[s]).await;
-    let id = cast(&p, "electronics", "A used ThinkPad", "400").await;
-    offers_arrive(&p, &id, 1).await;
-    let offer = offers(&p, &id)[0].0.id();
-    let rel = p.handle.accept(&offer, false, true).await.unwrap();
-    settled(&p, v, &rel, 3).await;
+    let (p, rel) = agreed_buyer(net, name, s, v).await;
     let early = p.handle.review(&rel, draft(5)).await.unwrap_err();
     assert!(
         early.to_string().contains("has not issued a review token"),
@@ -153,12 +148,7 @@ async fn forged_reviews_are_refused_by_every_node_and_cost_their_sender() {
         .await;
     let vendor = hex::encode(v.handle.vendor_key().unwrap());
     // A real order, cancelled before fulfilment: its vendor-signed order entry is no token.
-    let p = net.add(person("p").light(), &[&s]).await;
-    let id = cast(&p, "electronics", "A used ThinkPad", "400").await;
-    offers_arrive(&p, &id, 1).await;
-    let offer = offers(&p, &id)[0].0.id();
-    let rel = p.handle.accept(&offer, false, true).await.unwrap();
-    settled(&p, &v, &rel, 3).await;
+    let (p, rel) = agreed_buyer(&mut net, "p", &s, &v).await;
     p.handle
         .relationship_write(&rel, Draft::Update(Status::Cancelled, String::new()))
         .await

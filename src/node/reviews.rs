@@ -33,7 +33,7 @@ use super::handle::NodeError;
 use super::relationships::{RelationshipError, signing_key};
 use crate::identity::Identity;
 use crate::proto::relationship::Side;
-use crate::proto::reviews::{MAX_HISTORY, Reviewed, check_review};
+use crate::proto::reviews::{MAX_HISTORY, Reviewed, check_review, open_token};
 use crate::proto::{Envelope, HistoryItem, MessageId, Review, history_input};
 use crate::store::reviews::StoredReview;
 use crate::store::{Outgoing, Store, StoreError};
@@ -86,12 +86,14 @@ pub fn write(
         true => history(store, identity, &persona, &record.chain.vendor)?,
         false => Vec::new(),
     };
+    // Not before the token, whatever the two clocks say.
+    let issued = open_token(&token).map_or(now, |(_, t)| t.created);
     let review = Review {
         token: token.into(),
         rating: draft.rating,
         text: draft.text.clone(),
         history,
-        created: now,
+        created: now.max(issued),
     };
     let reviewed = check_review(&review, &key.verifying_key(), now)
         .map_err(|e| RelationshipError::Refused(e.to_string()))?;

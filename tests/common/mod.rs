@@ -150,6 +150,25 @@ pub async fn offers_arrive(node: &TestNode, id: &IntentId, n: usize) {
     .await
 }
 
+/// A light person's node `name` on service node `s` buys from `v`, a vendor of electronics:
+/// it casts "A used ThinkPad" for at most 400 EUR, accepts the one offer as a new customer,
+/// and both sides hold the agreed order (accept, order, agreed). Returns the node and the
+/// relationship.
+pub async fn agreed_buyer(
+    net: &mut Net,
+    name: &str,
+    s: &TestNode,
+    v: &TestNode,
+) -> (TestNode, String) {
+    let p = net.add(person(name).light(), &[s]).await;
+    let id = cast(&p, "electronics", "A used ThinkPad", "400").await;
+    offers_arrive(&p, &id, 1).await;
+    let offer = offers(&p, &id)[0].0.id();
+    let rel = p.handle.accept(&offer, false, true).await.unwrap();
+    settled(&p, v, &rel, 3).await;
+    (p, rel)
+}
+
 /// A node's HTTP API, served on an ephemeral loopback port.
 pub struct TestApi {
     pub base: String,

@@ -168,3 +168,24 @@ pub fn log_settled(log: &Value, entries: u64) -> bool {
             .as_array()
             .is_some_and(|l| l.iter().all(|e| e["acknowledged"] == true))
 }
+
+/// `vrm intent cast` of a book for at most 30 EUR, with `--json`.
+pub fn cast_book(dir: &std::path::Path, text: &str) -> Output {
+    let args = ["intent", "cast", "--category", "books", "--text", text];
+    let price = ["--max-price", "30", "--currency", "EUR", "--json"];
+    vrm(dir, &[&args[..], &price[..]].concat())
+}
+
+/// A service node's daemon started in `root/service`, with its address, and a bookshop
+/// vendor's data directory made in `root/vendor` (not started: a test may change its config
+/// first).
+pub fn service_and_bookshop(root: &std::path::Path) -> (Daemon, String) {
+    let mut service = Daemon::start(&root.join("service"), &["--no-mdns", "--role", "service"]);
+    let service_addr = service.listen_addr();
+    let init = vrm(
+        &root.join("vendor"),
+        &["init", "--vendor", "Bookshop", "--category", "books"],
+    );
+    assert!(init.status.success());
+    (service, service_addr)
+}
