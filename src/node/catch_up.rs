@@ -31,8 +31,9 @@ use crate::store::Store;
 
 /// How often a node catches up from one peer per shard, besides when peers join.
 pub const CATCH_UP_EVERY: Duration = Duration::from_secs(60);
-/// Most catch-up sessions a node runs at once.
-pub const MAX_SESSIONS: usize = 8;
+/// Most catch-up sessions a node runs at once: enough for a full catch-up from one peer,
+/// every shard and the directory at once.
+pub const MAX_SESSIONS: usize = crate::proto::SHARDS as usize + 1;
 /// Catch-up requests a service node answers per second for one peer, after a burst of
 /// [`SERVE_BURST`] (a full catch-up of 10,000 intents is 10 lists and 313 fetches).
 pub const SERVE_RATE: f64 = 50.0;
