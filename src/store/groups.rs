@@ -145,8 +145,8 @@ impl Store {
             }
             for kv in t.group_members.scan_prefix(group.id) {
                 let (k, _) = kv?;
-                let (signer, intent) = k[16..].split_at(32);
-                t.group_by_member.remove([signer, intent].concat())?;
+                let member: [u8; 64] = super::fixed_key("group_members", &k)?;
+                t.group_by_member.remove(&member[16..])?;
                 if t.group_members.remove(&k)?.is_some() {
                     t.grouped_count.fetch_sub(1, Ordering::SeqCst);
                     purged += 1;
