@@ -158,3 +158,50 @@ async fn twelve_people_join_a_group_that_binds_only_at_its_minimum() {
         assert_eq!(agreed.summary.state.stage, Stage::Agreed);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_short_of_its_minimum_at_the_deadline_is_declined() {
+    let mut net = Net::new();
+    let three = VendorConfig {
+        group_min: Some(3),
+        ..vendor_config("v", "travel")
+    };
+    let [s, v] = net
+        .line([
+            person("s"),
+            vendor_with("v", &catalog("travel", "Minibus seat", "18.00"), three),
+        ])
+        .await;
+    let a = net.add(person("a").light(), &[&s]).await;
+    let b = net.add(person("b").light(), &[&s]).await;
+    // The group's intents, and so the vendor's offers to them, run out in 20 s.
+    let request = vrm::node::CastRequest {
+        lifetime_secs: 20,
+        ..cast_request("travel", "A minibus from the station", "20")
+    };
+    let (first, group) = a.handle.start_group(request, 3).await.unwrap();
+    let group = hex::encode(group);
+    count(&b, &group, 1).await;
+    let second = b.handle.join_group(&group).await.unwrap();
+    let mut rels = Vec::new();
+    for (member, id) in [(&a, first), (&b, second)] {
+        offers_arrive(member, &id, 1).await;
+        let offer = offers(member, &id)[0].0.id();
+        rels.push(member.handle.accept(&offer, false, true).await.unwrap());
+    }
+    for (member, rel) in [&a, &b].into_iter().zip(&rels) {
+        let declined = eventually_within(
+            std::time::Duration::from_secs(60),
+            "the decline at the deadline",
+            || async { detail(member, rel).filter(|d| d.summary.state.stage == Stage::Declined) },
+        )
+        .await;
+        let text = &declined.log.last().unwrap().text;
+        assert!(
+            text.contains("needed 3 members") && text.contains("2 accepted"),
+            "{text}"
+        );
+        let at_vendor = detail(&v, rel).unwrap().summary.state.stage;
+        assert_eq!(at_vendor, Stage::Declined, "the vendor's log says the same");
+    }
+}

@@ -8,6 +8,8 @@
 //! links it to a person or to the other members. Each member receives the vendor's group
 //! offer in their own mailbox queue and accepts it, or not, alone.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -96,6 +98,7 @@ impl NodeHandle {
 
     /// Every group this node has seen a member of, newest expiry first.
     pub fn groups(&self) -> Result<Vec<GroupView>, NodeError> {
+        let mine = self.own_members()?;
         let mut views = Vec::new();
         for group in self.store.groups(None)? {
             let terms = &group.terms;
@@ -109,7 +112,7 @@ impl NodeHandle {
                 size: terms.group.as_ref().map_or(0, |g| g.size),
                 members: group.members,
                 expires: terms.expires,
-                joined: self.own_member(&group.id)?.map(|i| hex::encode(*i)),
+                joined: mine.get(&group.id).map(|i| hex::encode(**i)),
             });
         }
         views.sort_by_key(|g| std::cmp::Reverse(g.expires));
@@ -118,13 +121,18 @@ impl NodeHandle {
 
     /// This node's open member intent of group `id`, if any.
     fn own_member(&self, id: &[u8; 16]) -> Result<Option<IntentId>, NodeError> {
+        Ok(self.own_members()?.remove(id))
+    }
+
+    /// This node's open member intents, by group.
+    fn own_members(&self) -> Result<HashMap<[u8; 16], IntentId>, NodeError> {
         Ok(self
             .store
             .intents()?
             .into_iter()
             .filter(|s| s.origin == Origin::Own && s.withdrawn_at.is_none())
-            .find(|s| group_id(&s.intent).as_ref() == Some(id))
-            .map(|s| s.intent.id))
+            .filter_map(|s| Some((group_id(&s.intent)?, s.intent.id)))
+            .collect())
     }
 }
 

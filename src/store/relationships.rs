@@ -383,4 +383,63 @@ mod tests {
         );
         assert_eq!(store.relationships().unwrap(), vec![record]);
     }
+
+    /// A store of schema 9 holds logs whose chain does not name its order entry: opening it
+    /// names it, so the vendor's node can write a review token for an old order.
+    #[test]
+    fn the_upgrade_from_schema_9_names_each_logs_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = parties();
+        let first = accept(&p);
+        let (mut chain, _) = Chain::start(&first, &p.offer).unwrap();
+        let offer: crate::proto::Offer = p.offer.open().unwrap();
+        let order = Envelope::seal(
+            &crate::proto::Order {
+                rel: chain.rel.into(),
+                seq: 1,
+                prev: chain.last.into(),
+                items: offer.items,
+                text: String::new(),
+                created: 120,
+            },
+            &p.vendor,
+        );
+        let (_, _, state) = chain.check(&order).unwrap();
+        chain.push(&order, state);
+        assert_eq!(chain.order, Some(order.id().0));
+        chain.order = None;
+        let record = Relationship {
+            side: Side::Vendor,
+            chain,
+            offer: p.offer.as_bytes().to_vec().into(),
+            to: ReplyTo::nowhere(),
+            via: None,
+            nonce: None,
+            returning: false,
+            pending: Vec::new(),
+            read: 1,
+            started: 1,
+            updated: 1,
+        };
+        let rel = record.chain.rel;
+        {
+            let store = Store::open(dir.path(), 1 << 20).unwrap();
+            let write = RelationshipWrite {
+                entries: vec![(0, &first), (1, &order)],
+                ..Default::default()
+            };
+            assert!(store.write_relationship(&record, write).unwrap());
+            let t = store.trees().unwrap();
+            t.meta
+                .insert(super::super::SCHEMA_KEY, &9u32.to_be_bytes())
+                .unwrap();
+        }
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let upgraded = store.relationship(&rel).unwrap().unwrap();
+        assert_eq!(upgraded.chain.order, Some(order.id().0));
+        assert_eq!(
+            store.schema_version().unwrap(),
+            Some(super::super::SCHEMA_VERSION)
+        );
+    }
 }
