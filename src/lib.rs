@@ -8,8 +8,9 @@
 //! ## Layout
 //!
 //! - [`proto`]: the wire protocol as pure code: the signed [`proto::Envelope`], the kinds by
-//!   family (`kinds/{intent,offer,profile,relationship,data}.rs`) with their rules beside
-//!   them (`validate/`, and for a relationship's log `relationship.rs` and `grants.rs`), limits, the category taxonomy, batch verification, sealing (HPKE) and
+//!   family (`kinds/{intent,offer,profile,relationship,data,review}.rs`) with their rules beside
+//!   them (`validate/`, for a relationship's log `relationship.rs` and `grants.rs`, for reviews
+//!   `reviews.rs`), limits, the category taxonomy, batch verification, sealing (HPKE) and
 //!   the service protocols' messages. No I/O. `proto/` at
 //!   the top of the repository is the same protocol written down for other implementations
 //!   (CDDL, test vectors).
@@ -18,8 +19,9 @@
 //!   (`cast`, `withdraw_own`, `receive_intent`, `record_offer_made`, …) and reads its read
 //!   models ([`store::StoredIntent`], …); records and trees stay inside. One file per
 //!   concern: intents, offers, profiles, outbox, replay memory, early withdrawals,
-//!   mailboxes, relationships, the person's vault, and the data granted to a vendor (in
-//!   files of their own, so deleting it deletes it from the disk).
+//!   mailboxes, relationships, the person's vault, the data granted to a vendor (in
+//!   files of their own, so deleting it deletes it from the disk), reviews and the members
+//!   of collective intents.
 //! - [`config`]: reads `config.toml`. [`atomic_file`]: files written whole or not at all.
 //! - [`node`]: the running node. [`node::event_loop`] owns the libp2p swarm and only
 //!   dispatches; each protocol has its handler, which owns its state and returns
@@ -31,7 +33,9 @@
 //!   backoff, expiry), [`node::expiry`], [`node::peers`], [`node::profile`]. The vendor role runs in
 //!   its own task, [`node::answering`]. Relationships: [`node::relationships`] (both
 //!   sides of the joint log), [`node::data`] (grants: the vendor's answers and expiry
-//!   sweep, who holds what), [`node::crm`]. [`node::ingest`] holds the rules for messages from
+//!   sweep, who holds what), [`node::crm`]. Reviews and reputation: [`node::reviews`];
+//!   collective intents: [`node::groups`] (the person's side) and [`node::group_orders`]
+//!   (the vendor's threshold). [`node::ingest`] holds the rules for messages from
 //!   the network as plain functions; [`node::NodeHandle`] is what everything else talks to.
 //! - [`vendor_role`]: the vendor's rules as plain code: the catalog and its matching, the
 //!   vendor's own responder program, how an offer is built and checked. (Not `vendor/`:
