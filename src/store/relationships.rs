@@ -344,14 +344,12 @@ mod tests {
         assert_eq!(store.relationship(&chain.rel).unwrap(), Some(record));
     }
 
-    #[test]
-    fn one_offer_starts_one_relationship() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 1 << 20).unwrap();
-        let p = parties();
-        let first = accept(&p);
-        let (chain, _) = Chain::start(&first, &p.offer).unwrap();
-        let record = Relationship {
+    /// The vendor's record of a relationship of `p` whose log is `chain`.
+    fn vendor_record(
+        p: &crate::proto::relationship::test_support::Parties,
+        chain: Chain,
+    ) -> Relationship {
+        Relationship {
             side: Side::Vendor,
             chain,
             offer: p.offer.as_bytes().to_vec().into(),
@@ -363,7 +361,17 @@ mod tests {
             read: 1,
             started: 1,
             updated: 1,
-        };
+        }
+    }
+
+    #[test]
+    fn one_offer_starts_one_relationship() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let p = parties();
+        let first = accept(&p);
+        let (chain, _) = Chain::start(&first, &p.offer).unwrap();
+        let record = vendor_record(&p, chain);
         assert!(
             store
                 .write_relationship(&record, RelationshipWrite::default())
@@ -408,19 +416,7 @@ mod tests {
         chain.push(&order, state);
         assert_eq!(chain.order, Some(order.id().0));
         chain.order = None;
-        let record = Relationship {
-            side: Side::Vendor,
-            chain,
-            offer: p.offer.as_bytes().to_vec().into(),
-            to: ReplyTo::nowhere(),
-            via: None,
-            nonce: None,
-            returning: false,
-            pending: Vec::new(),
-            read: 1,
-            started: 1,
-            updated: 1,
-        };
+        let record = vendor_record(&p, chain);
         let rel = record.chain.rel;
         {
             let store = Store::open(dir.path(), 1 << 20).unwrap();
